@@ -1,0 +1,151 @@
+"""Kernel assembly: bind sockets, capture output, start threads, serve, wind down.
+
+Runs on the main thread, which afterwards becomes the thread that executes user code.
+Start order matters: logging keeps a copy of the real stderr before fd 1/2 are captured;
+the io thread starts before IPython is imported so control requests (and the heartbeat)
+are answered during the slowest part of start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import queue
+import signal
+import sys
+import threading
+import uuid
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import zmq
+
+import mpkernel
+from mpkernel.capture import FdCapture, FunnelWriter
+from mpkernel.connection import ConnectionInfo, write_connection_file
+from mpkernel.heartbeat import Heartbeat
+from mpkernel.io_loop import KernelIO, terminate_children
+from mpkernel.items import Stop
+from mpkernel.outbox import Outbox
+from mpkernel.shell import WorkItem
+from mpkernel.sockets import bind_sockets
+from mpkernel.wire import Signer
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = "5.5"
+
+
+def build_kernel_info() -> dict[str, Any]:
+    import IPython
+
+    python = platform.python_version()
+    return {
+        "status": "ok",
+        "protocol_version": PROTOCOL_VERSION,
+        "implementation": "mpkernel",
+        "implementation_version": mpkernel.__version__,
+        "language_info": {
+            "name": "python",
+            "version": python,
+            "mimetype": "text/x-python",
+            "codemirror_mode": {"name": "ipython", "version": 3},
+            "pygments_lexer": "ipython3",
+            "nbconvert_exporter": "python",
+            "file_extension": ".py",
+        },
+        "banner": (
+            f"Python {sys.version}\n"
+            f"IPython {IPython.__version__} on mpkernel {mpkernel.__version__}: comm handlers "
+            "run in worker processes.\n"
+        ),
+        "help_links": [
+            {"text": "Python Reference", "url": f"https://docs.python.org/{sys.version_info[0]}.{sys.version_info[1]}"},
+            {"text": "IPython Reference", "url": "https://ipython.readthedocs.io/en/stable/"},
+        ],
+        "supported_features": [],
+        "debugger": False,
+    }
+
+
+class Kernel:
+    """One kernel process: owns the zmq context and the threads."""
+
+    def __init__(self, info: ConnectionInfo, connection_file: Path | None = None) -> None:
+        self.info = info
+        self.connection_file = connection_file
+        self.session = str(uuid.uuid4())
+
+    def run(self) -> int:
+        os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        sockets, info = bind_sockets(ctx, self.info)
+        if info != self.info and self.connection_file is not None:
+            write_connection_file(self.connection_file, info)
+        signer = Signer(info.key, info.signature_scheme)
+        outbox = Outbox()
+        work: queue.SimpleQueue[WorkItem] = queue.SimpleQueue()
+        capture = FdCapture()
+        capture.start()
+        stdout = FunnelWriter("stdout", outbox, 1)
+        stderr = FunnelWriter("stderr", outbox, 2)
+        sys.stdout, sys.stderr = stdout, stderr
+        kernel_info = build_kernel_info()
+        main_ident = threading.get_ident()
+
+        def interrupt_main() -> None:
+            signal.pthread_kill(main_ident, signal.SIGINT)
+
+        io = KernelIO(
+            sockets, signer, self.session, outbox, work, capture.captured,
+            kernel_info=lambda: kernel_info, interrupt_main=interrupt_main,
+        )
+        hb = Heartbeat(sockets.hb)
+        hb.start()
+        io.start()
+
+        # Imported here: IPython is the slowest part of start-up and the io thread is
+        # already answering control requests while it loads.
+        from mpkernel.execute import ExecutionEngine
+        from mpkernel.shell import ShellDispatcher
+
+        engine = ExecutionEngine(outbox)
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            if engine.executing:
+                raise KeyboardInterrupt
+            log.info("SIGINT with no user code running: ignored")
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            log.info("SIGTERM: stopping children and exiting")
+            terminate_children(grace_s=0.5)
+            os._exit(0)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGTERM, on_sigterm)
+        dispatcher = ShellDispatcher(
+            engine,
+            outbox,
+            work,
+            kernel_info=lambda: kernel_info,
+            comm_info=lambda target: {"status": "ok", "comms": {}},
+            writers=(stdout, stderr),
+        )
+        log.info("mpkernel %s ready (session %s, pid %d)", mpkernel.__version__, self.session, os.getpid())
+        dispatcher.run()
+
+        try:
+            engine.close()
+        except Exception:
+            log.exception("IPython shutdown failed")
+        outbox.put(Stop())
+        io.join(timeout=5)
+        if io.reaper is not None:
+            io.reaper.join(timeout=5)
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        capture.stop()
+        ctx.term()
+        hb.join(timeout=1)
+        return 0

@@ -1,0 +1,313 @@
+"""The execution engine: IPython's InteractiveShell adapted to the funnel.
+
+Runs on the main thread only. User code executes here; everything it shows (results,
+displays, errors, pager payloads) is turned into funnel items tagged with the request
+being executed, so the io thread can publish them in order.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from IPython.core import page, payloadpage
+from IPython.core.completer import provisionalcompleter, rectify_completions
+from IPython.core.displayhook import DisplayHook
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.tokenutil import token_at_cursor
+
+from mpkernel.items import InputRequest, Publish
+from mpkernel.outbox import Outbox
+from mpkernel.stdin import InputWaiter, StdinUnavailable
+from mpkernel.wire import Header
+
+log = logging.getLogger(__name__)
+
+
+class RequestContext:
+    """The request the main thread is serving: where outputs and prompts belong."""
+
+    __slots__ = ("allow_stdin", "identities", "parent")
+
+    def __init__(self) -> None:
+        self.parent: Header | None = None
+        self.identities: tuple[bytes, ...] = ()
+        self.allow_stdin = False
+
+
+class _Outputs:
+    """What the display hook, publisher and traceback hook share: outbox + context."""
+
+    def __init__(self, outbox: Outbox, context: RequestContext) -> None:
+        self.outbox = outbox
+        self.context = context
+
+    def publish(self, msg_type: str, content: Mapping[str, Any]) -> None:
+        self.outbox.put(Publish(msg_type, content, self.context.parent))
+
+
+class FunnelDisplayHook(DisplayHook):
+    """Sends `execute_result` through the funnel instead of printing `Out[n]`."""
+
+    _content: dict[str, Any] | None = None
+
+    def start_displayhook(self) -> None:
+        self._content = {"execution_count": self.prompt_count, "data": {}, "metadata": {}}
+
+    def write_output_prompt(self) -> None:
+        pass
+
+    def write_format_data(self, format_dict: Any, md_dict: Any = None) -> None:
+        if self._content is not None:
+            self._content["data"] = format_dict
+            self._content["metadata"] = md_dict or {}
+
+    def finish_displayhook(self) -> None:
+        content, self._content = self._content, None
+        if content is not None and content["data"]:
+            outputs: _Outputs = self.shell.mp_outputs
+            outputs.publish("execute_result", content)
+
+
+class FunnelDisplayPublisher(DisplayPublisher):
+    """Sends `display_data` / `update_display_data` / `clear_output` through the funnel."""
+
+    def publish(  # type: ignore[override]
+        self,
+        data: Any,
+        metadata: Any = None,
+        source: Any = None,
+        *,
+        transient: Any = None,
+        update: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        content = {"data": data, "metadata": metadata or {}, "transient": transient or {}}
+        outputs: _Outputs = self.shell.mp_outputs
+        outputs.publish("update_display_data" if update else "display_data", content)
+
+    def clear_output(self, wait: bool = False) -> None:
+        outputs: _Outputs = self.shell.mp_outputs
+        outputs.publish("clear_output", {"wait": wait})
+
+
+class MpShell(InteractiveShell):
+    """InteractiveShell whose outputs go to the funnel."""
+
+    displayhook_class = FunnelDisplayHook
+    display_pub_class = FunnelDisplayPublisher
+    mp_outputs: _Outputs
+    last_error: dict[str, Any] | None = None
+
+    def init_hooks(self) -> None:
+        super().init_hooks()
+        # Pager output (e.g. `zip?`) becomes a `page` payload on the execute_reply.
+        self.set_hook("show_in_pager", page.as_hook(payloadpage.page), 99)
+
+    def _showtraceback(self, etype: Any, evalue: Any, stb: list[str]) -> None:
+        content = {
+            "ename": getattr(etype, "__name__", str(etype)),
+            "evalue": str(evalue),
+            "traceback": list(stb),
+        }
+        self.last_error = content
+        self.mp_outputs.publish("error", content)
+
+    def set_next_input(self, text: str, replace: bool = False) -> None:
+        self.payload_manager.write_payload(
+            {"source": "set_next_input", "text": text, "replace": replace}
+        )
+
+    def ask_exit(self) -> None:
+        self.exit_now = True
+        self.payload_manager.write_payload({"source": "ask_exit", "keepkernel": False})
+
+    def enable_gui(self, gui: str | None = None) -> None:
+        if gui not in (None, "inline"):
+            raise UsageError(f"mpkernel has no {gui!r} event loop integration; use inline")
+
+
+class ExecutionEngine:
+    """Runs requests that need the interpreter; one method per shell request type."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.context = RequestContext()
+        self.shell: MpShell = MpShell.instance()
+        self.shell.mp_outputs = _Outputs(outbox, self.context)
+        self.executing = False
+
+    # -- execute -----------------------------------------------------------------
+    def execute(self, content: Mapping[str, Any]) -> dict[str, Any]:
+        shell = self.shell
+        code = str(content.get("code", ""))
+        silent = bool(content.get("silent", False))
+        store_history = bool(content.get("store_history", not silent))
+        user_expressions = content.get("user_expressions") or {}
+        self.context.allow_stdin = bool(content.get("allow_stdin", True))
+        if not silent:
+            self.outbox.put(
+                Publish(
+                    "execute_input",
+                    {"code": code, "execution_count": shell.execution_count},
+                    self.context.parent,
+                )
+            )
+        shell.last_error = None
+        with self._stdin_hooks():
+            self.executing = True
+            try:
+                result = shell.run_cell(code, store_history=store_history, silent=silent)
+            finally:
+                self.executing = False
+        reply: dict[str, Any]
+        if result.success:
+            reply = {"status": "ok"}
+        else:
+            error = shell.last_error or {
+                "ename": "UnknownError",
+                "evalue": repr(result.error_in_exec or result.error_before_exec),
+                "traceback": [],
+            }
+            reply = {"status": "error", **error}
+        reply["execution_count"] = shell.execution_count - 1
+        if reply["status"] == "ok" and isinstance(user_expressions, Mapping):
+            reply["user_expressions"] = shell.user_expressions(dict(user_expressions))
+        else:
+            reply["user_expressions"] = {}
+        reply["payload"] = shell.payload_manager.read_payload()
+        shell.payload_manager.clear_payload()
+        return reply
+
+    @contextmanager
+    def _stdin_hooks(self) -> Iterator[None]:
+        saved_input: Callable[..., str] = builtins.input
+        saved_getpass: Callable[..., str] = getpass.getpass
+        builtins.input = self._input
+        getpass.getpass = self._getpass
+        try:
+            yield
+        finally:
+            builtins.input = saved_input
+            getpass.getpass = saved_getpass
+
+    def _ask(self, prompt: str, password: bool) -> str:
+        if not self.context.allow_stdin or self.context.parent is None:
+            raise StdinNotImplementedError(
+                "input() is not supported: the frontend does not allow stdin for this request"
+            )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        waiter = InputWaiter()
+        self.outbox.put(
+            InputRequest(self.context.identities, self.context.parent, prompt, password, waiter)
+        )
+        return waiter.wait()
+
+    def _input(self, prompt: object = "") -> str:
+        return self._ask(str(prompt), password=False)
+
+    def _getpass(self, prompt: str = "Password: ", stream: Any = None) -> str:
+        return self._ask(prompt, password=True)
+
+    # -- introspection -------------------------------------------------------------
+    def complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
+        if cursor_pos is None:
+            cursor_pos = len(code)
+        with provisionalcompleter():
+            completions = list(
+                rectify_completions(code, self.shell.Completer.completions(code, cursor_pos))
+            )
+        if completions:
+            start, end = completions[0].start, completions[0].end
+        else:
+            start = end = cursor_pos
+        return {
+            "status": "ok",
+            "matches": [c.text for c in completions],
+            "cursor_start": start,
+            "cursor_end": end,
+            "metadata": {
+                "_jupyter_types_experimental": [
+                    {
+                        "start": c.start,
+                        "end": c.end,
+                        "text": c.text,
+                        "type": c.type,
+                        "signature": c.signature,
+                    }
+                    for c in completions
+                ]
+            },
+        }
+
+    def inspect(self, code: str, cursor_pos: int | None, detail_level: int) -> dict[str, Any]:
+        if cursor_pos is None:
+            cursor_pos = len(code)
+        name = token_at_cursor(code, cursor_pos)
+        reply: dict[str, Any] = {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        try:
+            bundle = self.shell.object_inspect_mime(name, detail_level=detail_level)
+        except KeyError:
+            return reply
+        if not self.shell.enable_html_pager:
+            bundle.pop("text/html", None)
+        reply["data"] = bundle
+        reply["found"] = True
+        return reply
+
+    def history(self, content: Mapping[str, Any]) -> dict[str, Any]:
+        manager = self.shell.history_manager
+        if manager is None:
+            return {"status": "ok", "history": []}
+        raw = bool(content.get("raw", True))
+        output = bool(content.get("output", False))
+        kind = content.get("hist_access_type", "tail")
+        if kind == "tail":
+            hist = manager.get_tail(int(content.get("n", 10)), raw=raw, output=output,
+                                    include_latest=True)
+        elif kind == "range":
+            hist = manager.get_range(
+                int(content.get("session", 0)),
+                int(content.get("start", 1)),
+                content.get("stop"),
+                raw=raw,
+                output=output,
+            )
+        elif kind == "search":
+            n = content.get("n")
+            hist = manager.search(
+                str(content.get("pattern", "*")),
+                raw=raw,
+                output=output,
+                n=int(n) if n is not None else None,
+                unique=bool(content.get("unique", False)),
+            )
+        else:
+            raise ValueError(f"unknown hist_access_type {kind!r}")
+        return {"status": "ok", "history": [list(entry) for entry in hist]}
+
+    def is_complete(self, code: str) -> dict[str, Any]:
+        status, indent_spaces = self.shell.input_transformer_manager.check_complete(code)
+        reply: dict[str, Any] = {"status": status}
+        if status == "incomplete":
+            reply["indent"] = " " * (indent_spaces or 0)
+        return reply
+
+    def close(self) -> None:
+        # Run IPython's exit work (history, temp files) now, while logging still works,
+        # rather than from its atexit hook.
+        atexit.unregister(self.shell.atexit_operations)
+        self.shell.atexit_operations()
+
+
+def stdin_unavailable(reason: str) -> StdinUnavailable:
+    return StdinUnavailable(f"input() cannot be answered: {reason}")

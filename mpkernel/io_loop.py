@@ -1,0 +1,383 @@
+"""The io thread (`mpkernel-io`): the only thread that touches shell, control, stdin and
+IOPub. It polls them together with the outbox wakeup fd and the captured fd 1/2 pipes.
+
+One loop iteration, in this order:
+1. handle control requests (never wait for the main thread),
+2. drain the outbox through the funnel (I1-I3, I8); before each non-stream item, read
+   the fd 1/2 pipes, so text C code wrote before that item was queued goes out first,
+3. read the fd 1/2 pipes (output of subprocesses outliving a request),
+4. move shell requests to the main thread's work queue,
+5. route stdin replies to the waiting `input()`,
+6. count IOPub subscriptions; welcome each one (I7),
+7. flush the stream buffer if its timer ran out (I2).
+
+Errors: a `WireError` (the peer's fault) is logged and the frames dropped. Any other
+exception while handling one message is logged and the loop goes on (the one
+per-message `except Exception` of the main process). If the loop itself dies, ordering
+can no longer be guaranteed, so the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import psutil
+import zmq
+
+from mpkernel.capture import CapturedFd
+from mpkernel.control import ControlHandler
+from mpkernel.iopub import IOPubFunnel
+from mpkernel.items import Channel, InputRequest, Publish, Reply, Stream
+from mpkernel.outbox import Outbox
+from mpkernel.shell import ShellWork, StopWork, WorkItem
+from mpkernel.sockets import KernelSockets
+from mpkernel.stdin import StdinUnavailable
+from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
+
+log = logging.getLogger(__name__)
+
+EMPTY = b"{}"
+SHUTDOWN_GRACE_S = 3.0
+
+
+def _describe(frames: Sequence[bytes]) -> str:
+    head = b" | ".join(f[:32] for f in frames[:6])
+    return f"{len(frames)} frames, {sum(map(len, frames))} bytes: {head!r}"
+
+
+def terminate_children(grace_s: float = 1.0) -> None:
+    """Terminate every descendant of this process, then kill what is left; reap all."""
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace_s)
+
+
+class KernelIO(threading.Thread):
+    """Owner of the frontend sockets and consumer of the outbox."""
+
+    def __init__(
+        self,
+        sockets: KernelSockets,
+        signer: Signer,
+        session: str,
+        outbox: Outbox,
+        work: queue.SimpleQueue[WorkItem],
+        captured: Sequence[CapturedFd],
+        kernel_info: Callable[[], dict[str, Any]],
+        interrupt_main: Callable[[], None],
+    ) -> None:
+        super().__init__(name="mpkernel-io", daemon=True)
+        self._sockets = sockets
+        self._signer = signer
+        self._session = session
+        self._headers = HeaderFactory(session, "mpkernel")
+        self._outbox = outbox
+        self._work = work
+        self._captured = list(captured)
+        self._funnel = IOPubFunnel(self)
+        self._control = ControlHandler(kernel_info, interrupt_main, self._begin_shutdown)
+        self._interrupt_main = interrupt_main
+        self._topics: dict[str, bytes] = {}
+        self._running = True
+        self._subscribed_once = False
+        self._held: list[list[bytes]] = []
+        self.subscribers = 0
+        self._pending_input: InputRequest | None = None
+        self._shutdown_deadline: float | None = None
+        self.shutdown_requested = threading.Event()
+        self.restart_requested = False
+        self._main_stuck = False
+        self.reaper: threading.Thread | None = None
+
+    # -- thread body -------------------------------------------------------------------
+    def run(self) -> None:
+        # Process-directed SIGINT must land on the main thread, where user code runs.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._loop()
+        except BaseException:
+            log.critical("the io thread failed; output ordering is lost, exiting", exc_info=True)
+            os._exit(1)
+        self._close_sockets()
+        if self._main_stuck:
+            # User code ignored the interrupt; everything owed was sent long ago.
+            log.warning("exiting without the main thread")
+            os._exit(0)
+
+    def _close_sockets(self) -> None:
+        s = self._sockets
+        for sock in (s.shell, s.control, s.stdin, s.iopub):
+            sock.close(linger=1000)
+
+    def _loop(self) -> None:
+        s = self._sockets
+        poller = zmq.Poller()
+        for sock in (s.control, s.shell, s.stdin, s.iopub):
+            poller.register(sock, zmq.POLLIN)
+        poller.register(self._outbox.fileno(), zmq.POLLIN)
+        for cap in self._captured:
+            poller.register(cap.read_fd, zmq.POLLIN)
+        funnel = self._funnel
+        while self._running:
+            timeout = funnel.timeout_ms()
+            if self._shutdown_deadline is not None:
+                left = max(0, int((self._shutdown_deadline - time.monotonic()) * 1000) + 1)
+                timeout = left if timeout is None else min(timeout, left)
+                if left <= 1:
+                    log.warning("main thread did not finish within %.1fs of shutdown", SHUTDOWN_GRACE_S)
+                    self._main_stuck = True
+                    break
+            events = dict(poller.poll(timeout))
+            if s.control in events:
+                self._recv_all(s.control, self._on_control)
+            for item in self._outbox.drain():
+                if type(item) is not Stream:
+                    # Text that C code or a subprocess wrote before this item was queued
+                    # is in the pipes now; it goes out first.
+                    self._read_captured()
+                try:
+                    funnel.handle(item)
+                except Exception:
+                    log.exception("could not send %s", type(item).__name__)
+            self._read_captured()
+            if s.shell in events:
+                self._recv_all(s.shell, self._on_shell)
+            if s.stdin in events:
+                self._recv_all(s.stdin, self._on_stdin)
+            if s.iopub in events:
+                self._on_subscriptions()
+            funnel.flush_due()
+        funnel.flush()
+
+    def _read_captured(self) -> None:
+        for cap in self._captured:
+            text = cap.read_text()
+            if text:
+                self._funnel.write_fd_text(cap.name, text)
+
+    def _recv_all(self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], None]) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                handle(frames)
+            except Exception:
+                log.exception("failed to handle a message (%s)", _describe(frames))
+
+    def _decode(self, channel: str, frames: list[bytes]) -> Any:
+        try:
+            return decode(frames, self._signer)
+        except WireError as e:
+            log.warning("dropped a message on %s: %s: %s (%s)", channel, type(e).__name__, e, _describe(frames))
+            return None
+
+    # -- inbound -----------------------------------------------------------------------
+    def _on_control(self, frames: list[bytes]) -> None:
+        msg = self._decode("control", frames)
+        if msg is not None:
+            self._control.handle(msg, self._funnel.handle)
+
+    def _on_shell(self, frames: list[bytes]) -> None:
+        msg = self._decode("shell", frames)
+        if msg is None:
+            return
+        if msg.msg_type == "shutdown_request":
+            # Deprecated on shell since 5.4 but still sent by old clients.
+            self._control.handle(msg, self._shell_reply_emitter)
+            return
+        self._work.put(ShellWork(msg))
+
+    def _shell_reply_emitter(self, item: Publish | Reply) -> None:
+        if isinstance(item, Reply):
+            item = Reply("shell", item.identities, item.msg_type, item.content, item.parent, item.metadata)
+        self._funnel.handle(item)
+
+    def _on_stdin(self, frames: list[bytes]) -> None:
+        msg = self._decode("stdin", frames)
+        if msg is None:
+            return
+        pending = self._pending_input
+        if msg.msg_type != "input_reply" or pending is None:
+            log.warning("unexpected %s on stdin (no input pending); dropped", msg.msg_type)
+            return
+        self._pending_input = None
+        if pending.waiter.cancelled:
+            log.info("input_reply for an interrupted input(); dropped")
+            return
+        value = msg.content.get("value", "")
+        pending.waiter.resolve(value if isinstance(value, str) else str(value))
+
+    def _on_subscriptions(self) -> None:
+        while True:
+            try:
+                frame = self._sockets.iopub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if not frame:
+                continue
+            if frame[0] == 1:
+                self.subscribers += 1
+                self._welcome(frame[1:])
+            elif frame[0] == 0:
+                self.subscribers = max(0, self.subscribers - 1)
+                log.info("an IOPub subscriber left (%d remain)", self.subscribers)
+
+    def _welcome(self, topic: bytes) -> None:
+        log.info("IOPub subscription %r (%d subscribers)", topic, self.subscribers)
+        subscription = topic.decode("utf-8", "replace")
+        frames = self._frames([topic], "iopub_welcome", {"subscription": subscription}, None)
+        self._sockets.iopub.send_multipart(frames)
+        if not self._subscribed_once:
+            self._subscribed_once = True
+            self._sockets.iopub.send_multipart(
+                self._frames([self._topic("status")], "status", {"execution_state": "starting"}, None)
+            )
+            held, self._held = self._held, []
+            for held_frames in held:
+                self._sockets.iopub.send_multipart(held_frames)
+
+    # -- FunnelSink --------------------------------------------------------------------
+    def _topic(self, msg_type: str) -> bytes:
+        topic = self._topics.get(msg_type)
+        if topic is None:
+            topic = self._topics[msg_type] = f"kernel.{self._session}.{msg_type}".encode()
+        return topic
+
+    def _frames(
+        self,
+        identities: Sequence[bytes],
+        msg_type: str,
+        content: Mapping[str, Any],
+        parent: Header | None,
+        metadata: Mapping[str, Any] | None = None,
+        buffers: Sequence[bytes] = (),
+    ) -> list[bytes]:
+        header = self._headers.make(msg_type)
+        return encode_raw(
+            identities,
+            header,
+            parent,
+            json_bytes(metadata) if metadata else EMPTY,
+            json_bytes(content),
+            buffers,
+            self._signer,
+        )
+
+    def publish(
+        self,
+        msg_type: str,
+        content: Mapping[str, Any],
+        parent: Header | None,
+        metadata: Mapping[str, Any] | None = None,
+        buffers: Sequence[bytes] = (),
+    ) -> None:
+        try:
+            frames = self._frames([self._topic(msg_type)], msg_type, content, parent, metadata, buffers)
+        except (TypeError, ValueError) as e:
+            log.error("cannot serialize %s: %s", msg_type, e)
+            frames = self._frames(
+                [self._topic("stream")],
+                "stream",
+                {"name": "stderr", "text": f"[mpkernel] a {msg_type} output could not be sent: {e}\n"},
+                parent,
+            )
+        if self._subscribed_once:
+            self._sockets.iopub.send_multipart(frames)
+        else:
+            self._held.append(frames)
+
+    def reply(
+        self,
+        channel: Channel,
+        identities: Sequence[bytes],
+        msg_type: str,
+        content: Mapping[str, Any],
+        parent: Header,
+        metadata: Mapping[str, Any],
+    ) -> None:
+        sock = self._sockets.shell if channel == "shell" else self._sockets.control
+        try:
+            frames = self._frames(identities, msg_type, content, parent, metadata)
+        except (TypeError, ValueError) as e:
+            log.error("cannot serialize %s: %s", msg_type, e)
+            frames = self._frames(
+                identities,
+                msg_type,
+                {"status": "error", "ename": type(e).__name__, "evalue": str(e), "traceback": []},
+                parent,
+            )
+        try:
+            sock.send_multipart(frames)
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EHOSTUNREACH:
+                raise
+            log.warning("%s for %s not delivered: the %s peer is gone", msg_type, parent.msg_id, channel)
+
+    def request_input(self, item: InputRequest) -> None:
+        if item.waiter.cancelled:
+            return
+        if self._pending_input is not None:
+            self._pending_input.waiter.fail(StdinUnavailable("superseded by a newer input request"))
+        frames = self._frames(
+            item.identities, "input_request", {"prompt": item.prompt, "password": item.password}, item.parent
+        )
+        try:
+            self._sockets.stdin.send_multipart(frames)
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EHOSTUNREACH:
+                raise
+            log.warning("input_request for %s: no stdin peer (EHOSTUNREACH)", item.parent.msg_id)
+            item.waiter.fail(
+                StdinUnavailable(
+                    "input() cannot be answered: the frontend that sent this request has no "
+                    "stdin channel connected"
+                )
+            )
+            return
+        self._pending_input = item
+
+    def drain_shell(self, marker: object) -> None:
+        self._recv_all(self._sockets.shell, self._on_shell)
+        self._work.put(marker)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self._running = False
+
+    # -- shutdown ------------------------------------------------------------------------
+    def _begin_shutdown(self, restart: bool) -> None:
+        if self._shutdown_deadline is not None:
+            return
+        log.info("shutdown requested (restart=%s)", restart)
+        self.restart_requested = restart
+        self._shutdown_deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        self.shutdown_requested.set()
+        self._work.put(StopWork())
+        self._interrupt_main()
+        if self._pending_input is not None:
+            self._pending_input.waiter.fail(StdinUnavailable("the kernel is shutting down"))
+            self._pending_input = None
+        self.reaper = threading.Thread(target=terminate_children, name="mpkernel-reaper", daemon=True)
+        self.reaper.start()
+

@@ -1,0 +1,165 @@
+"""The IOPub funnel: the one place where outgoing messages get their order.
+
+Owned by the io thread. Nothing here touches a socket: the funnel turns the ordered
+stream of `FunnelItem`s into calls on a `FunnelSink`, which the io thread implements
+with real sockets and the unit tests implement with a list.
+
+    main thread ──┐                         ┌─> sink.publish  (XPUB)
+    user threads ─┼─> Outbox ─> IOPubFunnel ┼─> sink.reply    (shell / control ROUTER)
+    io thread ────┘   (FIFO)   (one stream  └─> sink.request_input (stdin ROUTER)
+    fd 1/2 pipes ──────────────> buffer)
+
+Invariants kept here:
+- I1: items are handled in the order they are given; nothing is reordered.
+- I2: there is one stream buffer (one stream name, one parent). A different name or
+  parent flushes it first; any non-stream item flushes it first; `flush_due()` flushes
+  it at most `STREAM_FLUSH_S` after its first text.
+- I3: busy/idle are forwarded in order, and idle is a non-stream item, so everything
+  the request printed is out before it.
+- I8: an input request is a non-stream item too: earlier output is out before it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from mpkernel.items import (
+    Barrier,
+    Channel,
+    DrainShell,
+    Flush,
+    FunnelItem,
+    InputRequest,
+    Publish,
+    Reply,
+    Status,
+    Stop,
+    Stream,
+)
+from mpkernel.wire import Header
+
+STREAM_FLUSH_S = 0.05
+# A very chatty cell should still produce messages of a sane size.
+STREAM_MAX_BUFFER = 1 << 20
+
+
+class FunnelSink(Protocol):
+    """Where the funnel's decisions go; implemented by the io thread."""
+
+    def publish(
+        self,
+        msg_type: str,
+        content: Mapping[str, Any],
+        parent: Header | None,
+        metadata: Mapping[str, Any] | None = None,
+        buffers: Sequence[bytes] = (),
+    ) -> None: ...
+
+    def reply(
+        self,
+        channel: Channel,
+        identities: Sequence[bytes],
+        msg_type: str,
+        content: Mapping[str, Any],
+        parent: Header,
+        metadata: Mapping[str, Any],
+    ) -> None: ...
+
+    def request_input(self, item: InputRequest) -> None: ...
+
+    def drain_shell(self, marker: object) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class IOPubFunnel:
+    """Single consumer of funnel items; see the module docstring for its invariants."""
+
+    def __init__(self, sink: FunnelSink, clock: Any = time.monotonic) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._name: str | None = None
+        self._parent: Header | None = None
+        self._chunks: list[str] = []
+        self._size = 0
+        self._deadline: float | None = None
+        # Parent of the request the main thread is working on, for text that does not
+        # say where it belongs (fd-level output from C code or subprocesses).
+        self.current_parent: Header | None = None
+
+    # -- stream buffer -------------------------------------------------------------
+    def _buffer(self, name: str, text: str, parent: Header | None) -> None:
+        if self._chunks and (name != self._name or parent is not self._parent):
+            self.flush()
+        if not self._chunks:
+            self._name = name
+            self._parent = parent
+            self._deadline = self._clock() + STREAM_FLUSH_S
+        self._chunks.append(text)
+        self._size += len(text)
+        if self._size >= STREAM_MAX_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._chunks:
+            return
+        text = "".join(self._chunks)
+        name, parent = self._name, self._parent
+        self._chunks = []
+        self._size = 0
+        self._deadline = None
+        self._sink.publish("stream", {"name": name, "text": text}, parent)
+
+    def flush_due(self) -> None:
+        """Flush if the buffer's timer has run out (called by the io loop)."""
+        if self._deadline is not None and self._clock() >= self._deadline:
+            self.flush()
+
+    def timeout_ms(self) -> int | None:
+        """How long the io loop may sleep before `flush_due` must run (None: forever)."""
+        if self._deadline is None:
+            return None
+        return max(0, int((self._deadline - self._clock()) * 1000) + 1)
+
+    def write_fd_text(self, name: str, text: str) -> None:
+        """Text read from the captured fd 1/2 pipes (no parent of its own)."""
+        self._buffer(name, text, self.current_parent)
+
+    # -- items ---------------------------------------------------------------------
+    def handle(self, item: FunnelItem) -> None:
+        if type(item) is Stream:
+            self._buffer(item.name, item.text, item.parent)
+            return
+        self.flush()
+        match item:
+            case Status(state=state, parent=parent):
+                if state == "busy":
+                    self.current_parent = parent
+                self._sink.publish("status", {"execution_state": state}, parent)
+            case Publish():
+                self._sink.publish(
+                    item.msg_type, item.content, item.parent, item.metadata, item.buffers
+                )
+            case Reply():
+                self._sink.reply(
+                    item.channel,
+                    item.identities,
+                    item.msg_type,
+                    item.content,
+                    item.parent,
+                    item.metadata,
+                )
+            case Flush():
+                pass
+            case Barrier(done=done):
+                done.set()
+            case InputRequest():
+                self._sink.request_input(item)
+            case DrainShell(marker=marker):
+                self._sink.drain_shell(marker)
+            case Stop():
+                self._sink.stop()
+            case _:
+                raise TypeError(f"not a funnel item: {item!r}")

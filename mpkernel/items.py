@@ -1,0 +1,100 @@
+"""Funnel items: the closed set of things that can be sent to the frontend.
+
+Every thread that wants something to reach the frontend (IOPub, or a reply on a ROUTER
+socket, or a stdin prompt) builds one of these values and puts it in the `Outbox`.
+Only the io thread consumes them, in order; see `iopub.IOPubFunnel`. Items are plain
+immutable values so that the ordering logic can be tested without sockets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mpkernel.stdin import InputWaiter
+from mpkernel.wire import Header
+
+Channel = Literal["shell", "control"]
+ExecutionState = Literal["busy", "idle", "starting"]
+StreamName = Literal["stdout", "stderr"]
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """`status` on IOPub. Busy/idle bracket one request (I3)."""
+
+    state: ExecutionState
+    parent: Header | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """Text written to stdout or stderr; buffered by the funnel (I2)."""
+
+    name: StreamName
+    text: str
+    parent: Header | None
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Any other IOPub message (display_data, execute_result, error, comm_msg, ...)."""
+
+    msg_type: str
+    content: Mapping[str, Any]
+    parent: Header | None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    buffers: Sequence[bytes] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply on shell or control, sent to the peer that made the request."""
+
+    channel: Channel
+    identities: Sequence[bytes]
+    msg_type: str
+    content: Mapping[str, Any]
+    parent: Header
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Publish the buffered stream text now (an explicit `sys.stdout.flush()`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    """Set `done` once everything queued before this item has been sent."""
+
+    done: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class InputRequest:
+    """An `input_request` for the stdin channel; sent only after all earlier items (I8)."""
+
+    identities: Sequence[bytes]
+    parent: Header
+    prompt: str
+    password: bool
+    waiter: InputWaiter
+
+
+@dataclass(frozen=True, slots=True)
+class DrainShell:
+    """Ask the io thread to move every shell request already received into the work
+    queue, then enqueue `marker`; used to abort queued executes after an error."""
+
+    marker: object
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The main thread has finished: the io thread sends what is left and exits."""
+
+
+FunnelItem = Status | Stream | Publish | Reply | Flush | Barrier | InputRequest | DrainShell | Stop

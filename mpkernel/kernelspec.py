@@ -1,0 +1,71 @@
+"""Building, installing and removing the mpkernel kernelspec.
+
+The kernelspec runs the interpreter that installed it (`sys.executable`), so the
+kernel always finds the mpkernel it was installed from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DEFAULT_NAME = "mpkernel"
+DEFAULT_DISPLAY_NAME = "Python 3 (mpkernel)"
+
+
+def build_kernel_json(
+    display_name: str = DEFAULT_DISPLAY_NAME,
+    interrupt_mode: str = "signal",
+    config: Path | None = None,
+    python: str | None = None,
+) -> dict[str, Any]:
+    argv = [python or sys.executable, "-m", "mpkernel", "run", "-f", "{connection_file}"]
+    if config is not None:
+        argv += ["--config", str(config.resolve())]
+    if interrupt_mode not in ("signal", "message"):
+        raise ValueError(f"interrupt_mode must be 'signal' or 'message', not {interrupt_mode!r}")
+    return {
+        "argv": argv,
+        "display_name": display_name,
+        "language": "python",
+        "interrupt_mode": interrupt_mode,
+        "kernel_protocol_version": "5.5",
+        "metadata": {"debugger": False},
+    }
+
+
+def install_kernelspec(
+    *,
+    name: str = DEFAULT_NAME,
+    display_name: str = DEFAULT_DISPLAY_NAME,
+    user: bool = False,
+    prefix: str | None = None,
+    interrupt_mode: str = "signal",
+    config: Path | None = None,
+) -> Path:
+    """Install the kernelspec; returns the directory it was installed into."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = build_kernel_json(display_name, interrupt_mode, config)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        dest = KernelSpecManager().install_kernel_spec(
+            tmp, kernel_name=name, user=user, prefix=prefix, replace=True
+        )
+    return Path(dest)
+
+
+def uninstall_kernelspec(name: str = DEFAULT_NAME) -> Path | None:
+    """Remove the kernelspec; returns the directory removed, None if there was none."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        path = Path(KernelSpecManager().get_kernel_spec(name).resource_dir)
+    except NoSuchKernel:
+        return None
+    shutil.rmtree(path)
+    return path

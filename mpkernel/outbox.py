@@ -1,0 +1,69 @@
+"""The outbox: a multi-producer queue of funnel items with a pollable wakeup fd.
+
+Producers are any thread (the main thread running user code, the io thread itself,
+background threads of user code). The single consumer is the io thread, which polls
+`fileno()` together with its sockets. FIFO holds per producer because `deque.append` is
+atomic under the GIL and the consumer pops from the other end (I1).
+
+The wakeup pipe carries at most one pending byte: a producer writes only when it is the
+first to put an item since the consumer last started draining, so a burst of prints costs
+one syscall per drain, not one per print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mpkernel.items import FunnelItem
+
+
+class Outbox:
+    """Queue of `FunnelItem`s consumed by the io thread."""
+
+    def __init__(self) -> None:
+        self._items: deque[FunnelItem] = deque()
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+        self._wake_pending = False
+
+    def fileno(self) -> int:
+        return self._read_fd
+
+    def put(self, item: FunnelItem) -> None:
+        self._items.append(item)
+        if not self._wake_pending:
+            self._wake_pending = True
+            # No Python-level call between setting the flag and the write: a signal
+            # handler (KeyboardInterrupt) cannot run in between and lose the wakeup.
+            try:
+                os.write(self._write_fd, b"\0")
+            except BlockingIOError:
+                pass
+
+    def drain(self) -> list[FunnelItem]:
+        """Take every queued item (consumer side).
+
+        Order matters: read the wakeup byte, then clear the flag, then pop. An item
+        appended after the flag is cleared either gets popped below or writes a new
+        wakeup byte that this call has not consumed.
+        """
+        try:
+            os.read(self._read_fd, 4096)
+        except BlockingIOError:
+            pass
+        self._wake_pending = False
+        items = self._items
+        out: list[FunnelItem] = []
+        while items:
+            out.append(items.popleft())
+        return out
+
+    def close(self) -> None:
+        for fd in (self._read_fd, self._write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -1,0 +1,179 @@
+"""Shell dispatch on the main thread: one handler per request type, always bracketed.
+
+The io thread decodes shell requests and puts them in the work queue; this module takes
+them one at a time, in order, and for each one queues: busy, then the reply (or an error
+reply if the handler raised), then idle (I3). Output produced while handling travels the
+same outbox between busy and the reply, so its order is fixed by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mpkernel.capture import FunnelWriter
+from mpkernel.execute import ExecutionEngine
+from mpkernel.items import DrainShell, Reply, Status
+from mpkernel.outbox import Outbox
+from mpkernel.wire import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ShellWork:
+    message: Message[dict[str, Any]]
+
+
+class StopWork:
+    """Put in the work queue to end `ShellDispatcher.run`."""
+
+
+class AbortUntil:
+    """Marker that ends an abort window (see `DrainShell`)."""
+
+
+WorkItem = ShellWork | StopWork | AbortUntil
+Handler = Callable[[Message[dict[str, Any]]], dict[str, Any]]
+
+
+def reply_type_for(msg_type: str) -> str | None:
+    if msg_type.endswith("_request"):
+        return msg_type[: -len("_request")] + "_reply"
+    return None
+
+
+def error_content(exc: BaseException) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "ename": type(exc).__name__,
+        "evalue": str(exc),
+        "traceback": traceback.format_exception(type(exc), exc, exc.__traceback__),
+    }
+
+
+class ShellDispatcher:
+    """Serves shell requests on the main thread, in arrival order."""
+
+    def __init__(
+        self,
+        engine: ExecutionEngine,
+        outbox: Outbox,
+        work: queue.SimpleQueue[WorkItem],
+        kernel_info: Callable[[], dict[str, Any]],
+        comm_info: Callable[[str | None], dict[str, Any]],
+        writers: tuple[FunnelWriter, FunnelWriter],
+    ) -> None:
+        self._engine = engine
+        self._outbox = outbox
+        self._work = work
+        self._kernel_info = kernel_info
+        self._comm_info = comm_info
+        self._writers = writers
+        self._aborting: AbortUntil | None = None
+        self._handlers: dict[str, Handler] = {
+            "execute_request": self._execute,
+            "complete_request": self._complete,
+            "inspect_request": self._inspect,
+            "history_request": self._history,
+            "is_complete_request": self._is_complete,
+            "kernel_info_request": lambda _msg: self._kernel_info(),
+            "comm_info_request": self._comm_info_request,
+        }
+
+    def run(self) -> None:
+        """Serve until a `StopWork` arrives."""
+        while True:
+            try:
+                item = self._work.get()
+            except KeyboardInterrupt:
+                # An interrupt while idle has nothing to interrupt.
+                continue
+            if isinstance(item, StopWork):
+                return
+            if isinstance(item, AbortUntil):
+                if item is self._aborting:
+                    self._aborting = None
+                continue
+            try:
+                self.handle(item.message)
+            except KeyboardInterrupt:
+                log.warning("interrupt arrived outside user code; ignored")
+
+    def handle(self, msg: Message[dict[str, Any]]) -> None:
+        parent = msg.header
+        ctx = self._engine.context
+        ctx.parent = parent
+        ctx.identities = msg.identities
+        for writer in self._writers:
+            writer.parent = parent
+        self._outbox.put(Status("busy", parent))
+        reply_type = reply_type_for(msg.msg_type)
+        content: dict[str, Any] | None
+        if self._aborting is not None and msg.msg_type == "execute_request":
+            content = {"status": "aborted", "execution_count": self._engine.shell.execution_count}
+        else:
+            handler = self._handlers.get(msg.msg_type)
+            if handler is None:
+                log.warning("unknown shell message type %r (msg_id %s)", msg.msg_type, msg.msg_id)
+                content = (
+                    {
+                        "status": "error",
+                        "ename": "UnknownMessageType",
+                        "evalue": f"mpkernel does not handle {msg.msg_type!r}",
+                        "traceback": [],
+                    }
+                    if reply_type
+                    else None
+                )
+            else:
+                try:
+                    content = handler(msg)
+                except Exception as exc:
+                    log.exception("handler for %s failed", msg.msg_type)
+                    content = error_content(exc)
+        if content is not None and reply_type is not None:
+            self._outbox.put(
+                Reply("shell", msg.identities, reply_type, content, parent, {"status": content.get("status", "ok")})
+            )
+        self._outbox.put(Status("idle", parent))
+
+    # -- handlers --------------------------------------------------------------------
+    def _execute(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
+        reply = self._engine.execute(msg.content)
+        if reply["status"] == "error" and msg.content.get("stop_on_error", True):
+            # Abort what the frontend queued behind the failed cell, as ipykernel does:
+            # the io thread moves every request it has into the queue, then the marker.
+            marker = AbortUntil()
+            self._aborting = marker
+            self._outbox.put(DrainShell(marker))
+        return reply
+
+    def _complete(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
+        c = msg.content
+        return self._engine.complete(str(c.get("code", "")), _opt_int(c, "cursor_pos"))
+
+    def _inspect(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
+        c = msg.content
+        return self._engine.inspect(
+            str(c.get("code", "")), _opt_int(c, "cursor_pos"), int(c.get("detail_level", 0))
+        )
+
+    def _history(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
+        return self._engine.history(msg.content)
+
+    def _is_complete(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
+        return self._engine.is_complete(str(msg.content.get("code", "")))
+
+    def _comm_info_request(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
+        target = msg.content.get("target_name")
+        return self._comm_info(target if isinstance(target, str) and target else None)
+
+
+def _opt_int(content: Mapping[str, Any], key: str) -> int | None:
+    value = content.get(key)
+    return int(value) if value is not None else None
