@@ -62,7 +62,10 @@ def build_kernel_info() -> dict[str, Any]:
             "run in worker processes.\n"
         ),
         "help_links": [
-            {"text": "Python Reference", "url": f"https://docs.python.org/{sys.version_info[0]}.{sys.version_info[1]}"},
+            {
+                "text": "Python Reference",
+                "url": f"https://docs.python.org/{sys.version_info[0]}.{sys.version_info[1]}",
+            },
             {"text": "IPython Reference", "url": "https://ipython.readthedocs.io/en/stable/"},
         ],
         "supported_features": [],
@@ -99,8 +102,14 @@ class Kernel:
             signal.pthread_kill(main_ident, signal.SIGINT)
 
         io = KernelIO(
-            sockets, signer, self.session, outbox, work, capture.captured,
-            kernel_info=lambda: kernel_info, interrupt_main=interrupt_main,
+            sockets,
+            signer,
+            self.session,
+            outbox,
+            work,
+            capture.captured,
+            kernel_info=lambda: kernel_info,
+            interrupt_main=interrupt_main,
         )
         hb = Heartbeat(sockets.hb)
         hb.start()
@@ -133,7 +142,12 @@ class Kernel:
             comm_info=lambda target: {"status": "ok", "comms": {}},
             writers=(stdout, stderr),
         )
-        log.info("mpkernel %s ready (session %s, pid %d)", mpkernel.__version__, self.session, os.getpid())
+        log.info(
+            "mpkernel %s ready (session %s, pid %d)",
+            mpkernel.__version__,
+            self.session,
+            os.getpid(),
+        )
         dispatcher.run()
 
         try:

@@ -36,7 +36,7 @@ class FunnelWriter(io.TextIOBase):
         self.parent: Header | None = None
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return f"<{self._name}>"
 
     @property

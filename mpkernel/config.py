@@ -26,13 +26,13 @@ import dataclasses
 import difflib
 import re
 import sys
-from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mpkernel.config_values import (
+    KeyLocator,
     choice,
     describe,
     expect_bool,
@@ -43,8 +43,10 @@ from mpkernel.config_values import (
     expect_size,
     expect_str,
     format_key_path,
+    is_bare_key,
     parse_duration,
     parse_size,
+    toml_bool,
     toml_float,
     toml_key,
     toml_size,
@@ -54,11 +56,11 @@ from mpkernel.config_values import (
 if sys.version_info >= (3, 11):
     import tomllib
 else:
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # absent on 3.11+
 
 __all__ = [
-    "ConfigError",
     "Config",
+    "ConfigError",
     "KernelConfig",
     "WorkerConfig",
     "default_config",
@@ -83,27 +85,6 @@ RESTART_POLICIES = ("never", "on-failure", "always")
 PROCESS_MODES = ("shared", "per-comm")
 
 _GIB = 2**30
-_KERNEL_KEYS = (
-    "log_level",
-    "log_file",
-    "post_execute_budget_ms",
-    "on_frontend_disconnect",
-    "disconnect_grace_s",
-    "interrupt_mode",
-)
-_DEFAULT_KEYS = (
-    "start_method",
-    "memory_limit",
-    "cpu_limit_s",
-    "restart",
-    "max_restarts",
-    "restart_window_s",
-    "processes",
-    "persistent",
-    "rpc_timeout_s",
-)
-_WORKER_KEYS = ("target", "handler", *_DEFAULT_KEYS, "enabled")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)  # also the allowed worker names
 _TOP_LEVEL_HINT = "allowed: [kernel], [workers.defaults], [workers.<name>]"
 
 
@@ -119,9 +100,10 @@ class ConfigError(Exception):
         self.line = line
         self.key = key
         self.reason = reason
-        where = f"{path}:{line}" if path is not None and line is not None else None
-        if where is None:
-            where = str(path) if path is not None else (f"line {line}" if line else None)
+        if path is not None:
+            where = str(path) if line is None else f"{path}:{line}"
+        else:
+            where = "" if line is None else f"line {line}"
         super().__init__(": ".join(part for part in (where, key, reason) if part))
 
     def __reduce__(self) -> tuple[type[ConfigError], tuple[Path | None, int | None, str, str]]:
@@ -196,6 +178,9 @@ class _WorkerLayer:
         return dataclasses.replace(base, **changes)
 
 
+_KERNEL_KEYS = tuple(f.name for f in dataclasses.fields(KernelConfig))
+_WORKER_KEYS = tuple(f.name for f in dataclasses.fields(_WorkerLayer))
+_DEFAULT_KEYS = tuple(k for k in _WORKER_KEYS if k not in ("target", "handler", "enabled"))
 _BUILTIN_DEFAULTS = _WorkerLayer(memory_limit=2 * _GIB)
 _BUILTIN_WORKERS: Mapping[str, _WorkerLayer] = {
     "echo": _WorkerLayer(
@@ -290,9 +275,13 @@ def _kernel(src: _Source, raw: object) -> KernelConfig:
 
 
 def _worker_layer(
-    src: _Source, key: tuple[str, ...], table: Mapping[str, object], allowed: tuple[str, ...]
+    src: _Source, key: tuple[str, ...], table: Mapping[str, object], *, for_defaults: bool
 ) -> _WorkerLayer:
-    src.check_keys(table, key, allowed)
+    if for_defaults:
+        for name in table:
+            if name in _WORKER_KEYS and name not in _DEFAULT_KEYS:
+                raise src.error((*key, name), "only a worker's own table may set this")
+    src.check_keys(table, key, _DEFAULT_KEYS if for_defaults else _WORKER_KEYS)
 
     def get(name: str, check: Callable[[object], T]) -> T | None:
         return src.value(table, key, name, check)
@@ -326,15 +315,16 @@ def _finish(name: str, target: str, handler: str, layer: _WorkerLayer) -> Worker
 
 def _builtin_worker(name: str, defaults: _WorkerLayer) -> WorkerConfig:
     layer = _BUILTIN_WORKERS[name].over(defaults)
-    assert layer.target is not None and layer.handler is not None  # built-ins set both
+    assert layer.target is not None  # every built-in sets target and handler
+    assert layer.handler is not None
     return _finish(name, layer.target, layer.handler, layer)
 
 
 def _user_worker(src: _Source, name: str, raw: object, defaults: _WorkerLayer) -> WorkerConfig:
     key = ("workers", name)
-    if not _BARE_KEY.fullmatch(name):
+    if not is_bare_key(name):
         raise src.error(key, 'a worker name may only use letters, digits, "_" and "-"')
-    layer = _worker_layer(src, key, src.table(raw, key), _WORKER_KEYS)
+    layer = _worker_layer(src, key, src.table(raw, key), for_defaults=False)
     builtin = _BUILTIN_WORKERS.get(name)
     if builtin is not None:
         layer = layer.over(builtin)
@@ -366,7 +356,7 @@ def _workers(
     if "defaults" in table:
         key = ("workers", "defaults")
         try:
-            user = _worker_layer(src, key, src.table(table["defaults"], key), _DEFAULT_KEYS)
+            user = _worker_layer(src, key, src.table(table["defaults"], key), for_defaults=True)
             defaults = user.over(_BUILTIN_DEFAULTS)
         except ConfigError as err:
             fail(err)
@@ -432,7 +422,8 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, text: str, source: Path | None) 
     elif match := re.search(r" \(at line (\d+), column (\d+)\)$", message):
         line, column, message = int(match[1]), int(match[2]), message[: match.start()]
     elif message.endswith(" (at end of document)"):
-        line, message = text.count("\n") + 1, message.removesuffix(" (at end of document)")
+        line = text.count("\n") + 1
+        message = message.removesuffix(" (at end of document)") + " (at end of file)"
     where = f" (column {column})" if column is not None else ""
     return ConfigError(source, line, "", f"invalid TOML: {message}{where}")
 
@@ -564,7 +555,7 @@ def dump_config(config: Config) -> str:
             f"handler = {toml_string(w.handler)}",
             f"enabled = {toml_bool(w.enabled)}",
             f"start_method = {toml_string(w.start_method)}",
-            f"memory_limit = {toml_size(w.memory_limit or 0)}{'  # 0: no limit' if not w.memory_limit else ''}",
+            f"memory_limit = {toml_size(w.memory_limit or 0)}",  # 0: no limit
             f"cpu_limit_s = {toml_float(w.cpu_limit_s)}",
             f"restart = {toml_string(w.restart)}",
             f"max_restarts = {w.max_restarts}",

@@ -14,6 +14,7 @@ import datetime
 import keyword
 import math
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 
@@ -51,6 +52,9 @@ _DURATION_UNITS: dict[str, Fraction] = {
 _DURATION_HINT = "units ms, s, m, h"
 _NUMBER_WITH_UNIT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]*)\s*", re.ASCII)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))", re.DOTALL)
+_SIMPLE_UNESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b"}
+_SIMPLE_UNESCAPES.update({'"': '"', "\\": "\\"})
 _SHORT_ESCAPES: dict[str, str] = {
     '"': '\\"',
     "\\": "\\\\",
@@ -223,6 +227,11 @@ def toml_string(text: str) -> str:
             out.append(ch)
     out.append('"')
     return "".join(out)
+
+
+def is_bare_key(key: str) -> bool:
+    """Whether TOML can write `key` without quotes (the rule for worker names too)."""
+    return _BARE_KEY.fullmatch(key) is not None
 
 
 def toml_key(key: str) -> str:
@@ -422,9 +431,12 @@ class KeyLocator:
 
 
 def _decode_basic_key(body: str) -> str:
-    """The key a "..." TOML key means; tomllib undoes the escapes, so we match its dict keys."""
-    try:
-        value = tomllib.loads(f'k = "{body}"')["k"]
-    except tomllib.TOMLDecodeError:
-        return body
-    return value if isinstance(value, str) else body
+    """The key a "..." TOML key means, escapes undone, to match tomllib's dict keys."""
+    return _ESCAPE.sub(_unescape, body)
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match[1] or match[2] or match[3]
+    if code:
+        return chr(int(code, 16))
+    return _SIMPLE_UNESCAPES.get(match[4], match[0])

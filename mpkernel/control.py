@@ -46,6 +46,7 @@ class ControlHandler:
         elif msg_type == "shutdown_request":
             restart = bool(msg.content.get("restart", False))
             content = {"status": "ok", "restart": restart}
+
             # The reply goes out before the kernel starts to wind down.
             def after() -> None:
                 self._shutdown(restart)

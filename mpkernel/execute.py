@@ -22,6 +22,7 @@ from IPython.core.displayhook import DisplayHook
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.payload import PayloadManager
 from IPython.utils.tokenutil import token_at_cursor
 
 from mpkernel.items import InputRequest, Publish
@@ -73,14 +74,17 @@ class FunnelDisplayHook(DisplayHook):
     def finish_displayhook(self) -> None:
         content, self._content = self._content, None
         if content is not None and content["data"]:
-            outputs: _Outputs = self.shell.mp_outputs
-            outputs.publish("execute_result", content)
+            self.shell_outputs().publish("execute_result", content)
+
+    def shell_outputs(self) -> _Outputs:
+        outputs: _Outputs = self.shell.mp_outputs  # type: ignore[union-attr]
+        return outputs
 
 
 class FunnelDisplayPublisher(DisplayPublisher):
     """Sends `display_data` / `update_display_data` / `clear_output` through the funnel."""
 
-    def publish(  # type: ignore[override]
+    def publish(
         self,
         data: Any,
         metadata: Any = None,
@@ -91,12 +95,14 @@ class FunnelDisplayPublisher(DisplayPublisher):
         **kwargs: Any,
     ) -> None:
         content = {"data": data, "metadata": metadata or {}, "transient": transient or {}}
-        outputs: _Outputs = self.shell.mp_outputs
-        outputs.publish("update_display_data" if update else "display_data", content)
+        self._outputs().publish("update_display_data" if update else "display_data", content)
 
     def clear_output(self, wait: bool = False) -> None:
+        self._outputs().publish("clear_output", {"wait": wait})
+
+    def _outputs(self) -> _Outputs:
         outputs: _Outputs = self.shell.mp_outputs
-        outputs.publish("clear_output", {"wait": wait})
+        return outputs
 
 
 class MpShell(InteractiveShell):
@@ -105,7 +111,7 @@ class MpShell(InteractiveShell):
     displayhook_class = FunnelDisplayHook
     display_pub_class = FunnelDisplayPublisher
     mp_outputs: _Outputs
-    last_error: dict[str, Any] | None = None
+    last_error: Any = None  # dict set by _showtraceback during run_cell
 
     def init_hooks(self) -> None:
         super().init_hooks()
@@ -122,13 +128,18 @@ class MpShell(InteractiveShell):
         self.mp_outputs.publish("error", content)
 
     def set_next_input(self, text: str, replace: bool = False) -> None:
-        self.payload_manager.write_payload(
+        self._payloads().write_payload(
             {"source": "set_next_input", "text": text, "replace": replace}
         )
 
+    def _payloads(self) -> PayloadManager:
+        manager: PayloadManager | None = self.payload_manager
+        assert manager is not None, "InteractiveShell.init_payload always sets it"
+        return manager
+
     def ask_exit(self) -> None:
         self.exit_now = True
-        self.payload_manager.write_payload({"source": "ask_exit", "keepkernel": False})
+        self._payloads().write_payload({"source": "ask_exit", "keepkernel": False})
 
     def enable_gui(self, gui: str | None = None) -> None:
         if gui not in (None, "inline"):
@@ -172,7 +183,7 @@ class ExecutionEngine:
         if result.success:
             reply = {"status": "ok"}
         else:
-            error = shell.last_error or {
+            error: dict[str, Any] = shell.last_error or {
                 "ename": "UnknownError",
                 "evalue": repr(result.error_in_exec or result.error_before_exec),
                 "traceback": [],
@@ -183,8 +194,9 @@ class ExecutionEngine:
             reply["user_expressions"] = shell.user_expressions(dict(user_expressions))
         else:
             reply["user_expressions"] = {}
-        reply["payload"] = shell.payload_manager.read_payload()
-        shell.payload_manager.clear_payload()
+        payloads = shell._payloads()
+        reply["payload"] = payloads.read_payload()
+        payloads.clear_payload()
         return reply
 
     @contextmanager
@@ -272,8 +284,9 @@ class ExecutionEngine:
         output = bool(content.get("output", False))
         kind = content.get("hist_access_type", "tail")
         if kind == "tail":
-            hist = manager.get_tail(int(content.get("n", 10)), raw=raw, output=output,
-                                    include_latest=True)
+            hist = manager.get_tail(
+                int(content.get("n", 10)), raw=raw, output=output, include_latest=True
+            )
         elif kind == "range":
             hist = manager.get_range(
                 int(content.get("session", 0)),

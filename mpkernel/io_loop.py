@@ -19,6 +19,7 @@ can no longer be guaranteed, so the process exits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -59,16 +60,12 @@ def terminate_children(grace_s: float = 1.0) -> None:
     except psutil.Error:
         return
     for child in children:
-        try:
+        with contextlib.suppress(psutil.Error):
             child.terminate()
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(children, timeout=grace_s)
     for child in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             child.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(alive, timeout=grace_s)
 
 
@@ -144,7 +141,9 @@ class KernelIO(threading.Thread):
                 left = max(0, int((self._shutdown_deadline - time.monotonic()) * 1000) + 1)
                 timeout = left if timeout is None else min(timeout, left)
                 if left <= 1:
-                    log.warning("main thread did not finish within %.1fs of shutdown", SHUTDOWN_GRACE_S)
+                    log.warning(
+                        "main thread did not finish within %.1fs of shutdown", SHUTDOWN_GRACE_S
+                    )
                     self._main_stuck = True
                     break
             events = dict(poller.poll(timeout))
@@ -190,7 +189,13 @@ class KernelIO(threading.Thread):
         try:
             return decode(frames, self._signer)
         except WireError as e:
-            log.warning("dropped a message on %s: %s: %s (%s)", channel, type(e).__name__, e, _describe(frames))
+            log.warning(
+                "dropped a message on %s: %s: %s (%s)",
+                channel,
+                type(e).__name__,
+                e,
+                _describe(frames),
+            )
             return None
 
     # -- inbound -----------------------------------------------------------------------
@@ -211,7 +216,9 @@ class KernelIO(threading.Thread):
 
     def _shell_reply_emitter(self, item: Publish | Reply) -> None:
         if isinstance(item, Reply):
-            item = Reply("shell", item.identities, item.msg_type, item.content, item.parent, item.metadata)
+            item = Reply(
+                "shell", item.identities, item.msg_type, item.content, item.parent, item.metadata
+            )
         self._funnel.handle(item)
 
     def _on_stdin(self, frames: list[bytes]) -> None:
@@ -252,7 +259,9 @@ class KernelIO(threading.Thread):
         if not self._subscribed_once:
             self._subscribed_once = True
             self._sockets.iopub.send_multipart(
-                self._frames([self._topic("status")], "status", {"execution_state": "starting"}, None)
+                self._frames(
+                    [self._topic("status")], "status", {"execution_state": "starting"}, None
+                )
             )
             held, self._held = self._held, []
             for held_frames in held:
@@ -294,13 +303,18 @@ class KernelIO(threading.Thread):
         buffers: Sequence[bytes] = (),
     ) -> None:
         try:
-            frames = self._frames([self._topic(msg_type)], msg_type, content, parent, metadata, buffers)
+            frames = self._frames(
+                [self._topic(msg_type)], msg_type, content, parent, metadata, buffers
+            )
         except (TypeError, ValueError) as e:
             log.error("cannot serialize %s: %s", msg_type, e)
             frames = self._frames(
                 [self._topic("stream")],
                 "stream",
-                {"name": "stderr", "text": f"[mpkernel] a {msg_type} output could not be sent: {e}\n"},
+                {
+                    "name": "stderr",
+                    "text": f"[mpkernel] a {msg_type} output could not be sent: {e}\n",
+                },
                 parent,
             )
         if self._subscribed_once:
@@ -333,7 +347,9 @@ class KernelIO(threading.Thread):
         except zmq.ZMQError as e:
             if e.errno != zmq.EHOSTUNREACH:
                 raise
-            log.warning("%s for %s not delivered: the %s peer is gone", msg_type, parent.msg_id, channel)
+            log.warning(
+                "%s for %s not delivered: the %s peer is gone", msg_type, parent.msg_id, channel
+            )
 
     def request_input(self, item: InputRequest) -> None:
         if item.waiter.cancelled:
@@ -341,7 +357,10 @@ class KernelIO(threading.Thread):
         if self._pending_input is not None:
             self._pending_input.waiter.fail(StdinUnavailable("superseded by a newer input request"))
         frames = self._frames(
-            item.identities, "input_request", {"prompt": item.prompt, "password": item.password}, item.parent
+            item.identities,
+            "input_request",
+            {"prompt": item.prompt, "password": item.password},
+            item.parent,
         )
         try:
             self._sockets.stdin.send_multipart(frames)
@@ -378,6 +397,7 @@ class KernelIO(threading.Thread):
         if self._pending_input is not None:
             self._pending_input.waiter.fail(StdinUnavailable("the kernel is shutting down"))
             self._pending_input = None
-        self.reaper = threading.Thread(target=terminate_children, name="mpkernel-reaper", daemon=True)
+        self.reaper = threading.Thread(
+            target=terminate_children, name="mpkernel-reaper", daemon=True
+        )
         self.reaper.start()
-

@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-LOG_FORMAT = "[mpkernel %(levelname).1s %(asctime)s %(process)d %(threadName)s %(name)s] %(message)s"
+LOG_FORMAT = (
+    "[mpkernel %(levelname).1s %(asctime)s %(process)d %(threadName)s %(name)s] %(message)s"
+)
 
 
 def setup_logging(level: str = "info", log_file: Path | None = None) -> TextIO:

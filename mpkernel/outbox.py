@@ -40,7 +40,7 @@ class Outbox:
             self._wake_pending = True
             # No Python-level call between setting the flag and the write: a signal
             # handler (KeyboardInterrupt) cannot run in between and lose the wakeup.
-            try:
+            try:  # noqa: SIM105 - contextlib.suppress is a Python call: see above
                 os.write(self._write_fd, b"\0")
             except BlockingIOError:
                 pass
@@ -52,10 +52,8 @@ class Outbox:
         appended after the flag is cleared either gets popped below or writes a new
         wakeup byte that this call has not consumed.
         """
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.read(self._read_fd, 4096)
-        except BlockingIOError:
-            pass
         self._wake_pending = False
         items = self._items
         out: list[FunnelItem] = []

@@ -138,7 +138,14 @@ class ShellDispatcher:
                     content = error_content(exc)
         if content is not None and reply_type is not None:
             self._outbox.put(
-                Reply("shell", msg.identities, reply_type, content, parent, {"status": content.get("status", "ok")})
+                Reply(
+                    "shell",
+                    msg.identities,
+                    reply_type,
+                    content,
+                    parent,
+                    {"status": content.get("status", "ok")},
+                )
             )
         self._outbox.put(Status("idle", parent))
 

@@ -29,7 +29,9 @@ def _bind(sock: zmq.Socket[bytes], info: ConnectionInfo, port: int) -> int:
     return port
 
 
-def bind_sockets(ctx: zmq.Context[zmq.Socket[bytes]], info: ConnectionInfo) -> tuple[KernelSockets, ConnectionInfo]:
+def bind_sockets(
+    ctx: zmq.Context[zmq.Socket[bytes]], info: ConnectionInfo
+) -> tuple[KernelSockets, ConnectionInfo]:
     """Create, configure and bind every socket; returns them and the info with real ports."""
 
     def router() -> zmq.Socket[bytes]:
