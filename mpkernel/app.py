@@ -24,6 +24,7 @@ import zmq
 
 import mpkernel
 from mpkernel.capture import FdCapture, FunnelWriter
+from mpkernel.config import Config
 from mpkernel.connection import ConnectionInfo, write_connection_file
 from mpkernel.heartbeat import Heartbeat
 from mpkernel.io_loop import KernelIO, terminate_children
@@ -31,6 +32,7 @@ from mpkernel.items import Stop
 from mpkernel.outbox import Outbox
 from mpkernel.shell import WorkItem
 from mpkernel.sockets import bind_sockets
+from mpkernel.supervisor import start_forkserver
 from mpkernel.wire import Signer
 
 log = logging.getLogger(__name__)
@@ -76,13 +78,25 @@ def build_kernel_info() -> dict[str, Any]:
 class Kernel:
     """One kernel process: owns the zmq context and the threads."""
 
-    def __init__(self, info: ConnectionInfo, connection_file: Path | None = None) -> None:
+    def __init__(
+        self, info: ConnectionInfo, config: Config, connection_file: Path | None = None
+    ) -> None:
         self.info = info
+        self.config = config
         self.connection_file = connection_file
         self.session = str(uuid.uuid4())
 
     def run(self) -> int:
         os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        forkserver_workers = [
+            w for w in self.config.workers if w.enabled and w.start_method == "forkserver"
+        ]
+        if forkserver_workers:
+            # Before any thread or zmq context exists, and before fd 1/2 are captured:
+            # workers fork from this clean process, never from the kernel itself.
+            preload = ["mpkernel.worker_main"]
+            preload += sorted({w.handler.partition(":")[0] for w in forkserver_workers})
+            start_forkserver(preload)
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         sockets, info = bind_sockets(ctx, self.info)
         if info != self.info and self.connection_file is not None:
@@ -110,6 +124,8 @@ class Kernel:
             capture.captured,
             kernel_info=lambda: kernel_info,
             interrupt_main=interrupt_main,
+            ctx=ctx,
+            config=self.config,
         )
         hb = Heartbeat(sockets.hb)
         hb.start()
@@ -117,10 +133,15 @@ class Kernel:
 
         # Imported here: IPython is the slowest part of start-up and the io thread is
         # already answering control requests while it loads.
+        from mpkernel import comms
         from mpkernel.execute import ExecutionEngine
+        from mpkernel.inprocess import InProcessComms
         from mpkernel.shell import ShellDispatcher
 
         engine = ExecutionEngine(outbox)
+        in_process = InProcessComms(outbox, engine.context)
+        in_process.install()
+        comms.activate(comms.BackendComms(outbox, engine.context, self.config))
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
             if engine.executing:
@@ -139,8 +160,8 @@ class Kernel:
             outbox,
             work,
             kernel_info=lambda: kernel_info,
-            comm_info=lambda target: {"status": "ok", "comms": {}},
             writers=(stdout, stderr),
+            comms=in_process,
         )
         log.info(
             "mpkernel %s ready (session %s, pid %d)",

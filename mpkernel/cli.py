@@ -14,11 +14,22 @@ import mpkernel
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
     from mpkernel.app import Kernel
+    from mpkernel.config import load_effective_config_lenient
     from mpkernel.connection import ConnectionFileError, load_connection_file
     from mpkernel.log import setup_logging
 
-    setup_logging(args.log_level)
+    config, errors = load_effective_config_lenient(args.config, os.environ)
+    setup_logging(args.log_level or config.kernel.log_level, config.kernel.log_file)
+    log = logging.getLogger("mpkernel.cli")
+    for error in errors:
+        # A broken configuration must not stop the kernel: that section has its defaults.
+        log.error("configuration: %s (using defaults for that section)", error)
+    if config.source is not None:
+        log.info("configuration from %s", config.source)
     path = Path(args.connection_file)
     try:
         info = load_connection_file(path)
@@ -26,7 +37,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"mpkernel: {e}", file=sys.stderr)
         return 2
     try:
-        return Kernel(info, path).run()
+        return Kernel(info, config, path).run()
     except OSError as e:
         print(f"mpkernel: cannot start: {e}", file=sys.stderr)
         return 1
@@ -67,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a kernel (what kernel.json starts)")
     run.add_argument("-f", "--connection-file", required=True)
     run.add_argument("--config", help="TOML configuration file")
-    run.add_argument("--log-level", default="info")
+    run.add_argument("--log-level", help="overrides [kernel] log_level")
     run.set_defaults(func=_cmd_run)
 
     install = sub.add_parser("install", help="install the kernelspec")

@@ -112,6 +112,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class KernelConfig:
+    """The `[kernel]` table."""
+
     log_level: str = "info"
     log_file: Path | None = None
     post_execute_budget_ms: int = 200
@@ -122,6 +124,8 @@ class KernelConfig:
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
+    """One `[workers.<name>]` table with every default filled in (DESIGN section 4)."""
+
     name: str
     target: str
     handler: str
@@ -139,6 +143,8 @@ class WorkerConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The effective configuration: built-in workers first, then new ones in file order."""
+
     kernel: KernelConfig
     workers: tuple[WorkerConfig, ...]
     source: Path | None  # the file read, None for the built-in defaults
@@ -411,20 +417,24 @@ def _one_worker_per_target(
 
 
 def _syntax_error(exc: tomllib.TOMLDecodeError, text: str, source: Path | None) -> ConfigError:
-    """TOMLDecodeError has line attributes from Python 3.14 (and tomli 2.1); before that the
-    line is only in the message, "... (at line 3, column 7)" or "... (at end of document)"."""
+    """TOMLDecodeError has msg/pos/lineno/colno from Python 3.14 and tomli 2.1; before that the
+    place is only in the message: "... (at line 3, column 7)" or "... (at end of document)"."""
     message = str(exc)
-    line: int | None = None
-    column: int | None = None
-    lineno, colno, msg = (getattr(exc, name, None) for name in ("lineno", "colno", "msg"))
-    if isinstance(lineno, int) and isinstance(colno, int) and isinstance(msg, str):
-        line, column, message = lineno, colno, msg
+    msg, pos, lineno, colno = (getattr(exc, a, None) for a in ("msg", "pos", "lineno", "colno"))
+    if isinstance(msg, str) and isinstance(pos, int) and isinstance(lineno, int):
+        at_end = pos >= len(text)
+        message, line, column = msg, lineno, colno if isinstance(colno, int) else None
     elif match := re.search(r" \(at line (\d+), column (\d+)\)$", message):
-        line, column, message = int(match[1]), int(match[2]), message[: match.start()]
+        at_end, line, column = False, int(match[1]), int(match[2])
+        message = message[: match.start()]
     elif message.endswith(" (at end of document)"):
-        line = text.count("\n") + 1
-        message = message.removesuffix(" (at end of document)") + " (at end of file)"
-    where = f" (column {column})" if column is not None else ""
+        at_end, line, column = True, None, None
+        message = message.removesuffix(" (at end of document)")
+    else:
+        at_end, line, column = False, None, None
+    if at_end:
+        line, column = text.count("\n") + 1, None
+    where = " (at end of file)" if at_end else "" if column is None else f" (column {column})"
     return ConfigError(source, line, "", f"invalid TOML: {message}{where}")
 
 

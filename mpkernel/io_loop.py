@@ -33,18 +33,22 @@ import psutil
 import zmq
 
 from mpkernel.capture import CapturedFd
+from mpkernel.comm_router import CommRouter
+from mpkernel.config import Config
 from mpkernel.control import ControlHandler
 from mpkernel.iopub import IOPubFunnel
-from mpkernel.items import Channel, InputRequest, Publish, Reply, Stream
+from mpkernel.items import Channel, CommItem, InputRequest, Publish, Reply, Stream
 from mpkernel.outbox import Outbox
 from mpkernel.shell import ShellWork, StopWork, WorkItem
 from mpkernel.sockets import KernelSockets
 from mpkernel.stdin import StdinUnavailable
+from mpkernel.supervisor import WorkerSupervisor
 from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
 
 log = logging.getLogger(__name__)
 
 EMPTY = b"{}"
+COMM_TYPES = frozenset(("comm_open", "comm_msg", "comm_close"))
 SHUTDOWN_GRACE_S = 3.0
 
 
@@ -82,6 +86,8 @@ class KernelIO(threading.Thread):
         captured: Sequence[CapturedFd],
         kernel_info: Callable[[], dict[str, Any]],
         interrupt_main: Callable[[], None],
+        ctx: zmq.Context[zmq.Socket[bytes]],
+        config: Config,
     ) -> None:
         super().__init__(name="mpkernel-io", daemon=True)
         self._sockets = sockets
@@ -102,6 +108,10 @@ class KernelIO(threading.Thread):
         self._pending_input: InputRequest | None = None
         self._shutdown_deadline: float | None = None
         self.shutdown_requested = threading.Event()
+        self._ctx = ctx
+        self._config = config
+        self.router = CommRouter(config, self._funnel.handle, self._health_extra)
+        self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False
         self._main_stuck = False
         self.reaper: threading.Thread | None = None
@@ -126,9 +136,16 @@ class KernelIO(threading.Thread):
         for sock in (s.shell, s.control, s.stdin, s.iopub):
             sock.close(linger=1000)
 
+    def _health_extra(self) -> dict[str, Any]:
+        return {"iopub_subscribers": self.subscribers}
+
     def _loop(self) -> None:
         s = self._sockets
         poller = zmq.Poller()
+        supervisor = self.supervisor = WorkerSupervisor(
+            self._ctx, poller, self.router, self._config.kernel.log_level
+        )
+        self.router.supervisor = supervisor
         for sock in (s.control, s.shell, s.stdin, s.iopub):
             poller.register(sock, zmq.POLLIN)
         poller.register(self._outbox.fileno(), zmq.POLLIN)
@@ -137,6 +154,9 @@ class KernelIO(threading.Thread):
         funnel = self._funnel
         while self._running:
             timeout = funnel.timeout_ms()
+            worker_timeout = supervisor.timeout_ms()
+            if worker_timeout is not None:
+                timeout = worker_timeout if timeout is None else min(timeout, worker_timeout)
             if self._shutdown_deadline is not None:
                 left = max(0, int((self._shutdown_deadline - time.monotonic()) * 1000) + 1)
                 timeout = left if timeout is None else min(timeout, left)
@@ -165,8 +185,11 @@ class KernelIO(threading.Thread):
                 self._recv_all(s.stdin, self._on_stdin)
             if s.iopub in events:
                 self._on_subscriptions()
+            supervisor.handle_events(events)
+            supervisor.on_timer()
             funnel.flush_due()
         funnel.flush()
+        supervisor.shutdown()
 
     def _read_captured(self) -> None:
         for cap in self._captured:
@@ -211,6 +234,8 @@ class KernelIO(threading.Thread):
         if msg.msg_type == "shutdown_request":
             # Deprecated on shell since 5.4 but still sent by old clients.
             self._control.handle(msg, self._shell_reply_emitter)
+            return
+        if msg.msg_type in COMM_TYPES and self.router.route_shell(msg):
             return
         self._work.put(ShellWork(msg))
 
@@ -351,6 +376,33 @@ class KernelIO(threading.Thread):
                 "%s for %s not delivered: the %s peer is gone", msg_type, parent.msg_id, channel
             )
 
+    def publish_raw(
+        self,
+        msg_type: str,
+        content_json: bytes,
+        parent: Header | None,
+        buffers: Sequence[bytes] = (),
+    ) -> None:
+        frames = encode_raw(
+            [self._topic(msg_type)],
+            self._headers.make(msg_type),
+            parent,
+            EMPTY,
+            content_json,
+            buffers,
+            self._signer,
+        )
+        if self._subscribed_once:
+            self._sockets.iopub.send_multipart(frames)
+        else:
+            self._held.append(frames)
+
+    def comm_item(self, item: CommItem) -> None:
+        self.router.comm_item(item)
+
+    def idle_may_go(self, parent: Header | None) -> bool:
+        return self.router.idle_may_go(parent)
+
     def request_input(self, item: InputRequest) -> None:
         if item.waiter.cancelled:
             return
@@ -393,6 +445,9 @@ class KernelIO(threading.Thread):
         self._shutdown_deadline = time.monotonic() + SHUTDOWN_GRACE_S
         self.shutdown_requested.set()
         self._work.put(StopWork())
+        if self.supervisor is not None:
+            for handle in list(self.supervisor.handles.values()):
+                self.supervisor.stop(handle, "kernel_shutdown")
         self._interrupt_main()
         if self._pending_input is not None:
             self._pending_input.waiter.fail(StdinUnavailable("the kernel is shutting down"))

@@ -28,15 +28,21 @@ from typing import Any, Protocol
 from mpkernel.items import (
     Barrier,
     Channel,
+    CommInfo,
+    CommItem,
     DrainShell,
     Flush,
     FunnelItem,
     InputRequest,
+    OpenBackendComm,
     Publish,
+    PublishRaw,
+    RegisterComm,
     Reply,
     Status,
     Stop,
     Stream,
+    UnregisterComm,
 )
 from mpkernel.wire import Header
 
@@ -67,7 +73,21 @@ class FunnelSink(Protocol):
         metadata: Mapping[str, Any],
     ) -> None: ...
 
+    def publish_raw(
+        self,
+        msg_type: str,
+        content_json: bytes,
+        parent: Header | None,
+        buffers: Sequence[bytes] = (),
+    ) -> None: ...
+
     def request_input(self, item: InputRequest) -> None: ...
+
+    def comm_item(self, item: CommItem) -> None: ...
+
+    def idle_may_go(self, parent: Header | None) -> bool:
+        """False keeps an idle back (workers still owe Done for that request, I3);
+        whoever said False publishes it later."""
 
     def drain_shell(self, marker: object) -> None: ...
 
@@ -137,7 +157,13 @@ class IOPubFunnel:
             case Status(state=state, parent=parent):
                 if state == "busy":
                     self.current_parent = parent
+                elif state == "idle" and not self._sink.idle_may_go(parent):
+                    return
                 self._sink.publish("status", {"execution_state": state}, parent)
+            case PublishRaw():
+                self._sink.publish_raw(item.msg_type, item.content_json, item.parent, item.buffers)
+            case CommInfo() | RegisterComm() | UnregisterComm() | OpenBackendComm():
+                self._sink.comm_item(item)
             case Publish():
                 self._sink.publish(
                     item.msg_type, item.content, item.parent, item.metadata, item.buffers

@@ -62,6 +62,49 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishRaw:
+    """An IOPub message whose content is already JSON (comm traffic from workers)."""
+
+    msg_type: str
+    content_json: bytes
+    parent: Header | None
+    buffers: Sequence[bytes] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommInfo:
+    """Answer a comm_info_request from the registry as it stands at this point (after
+    every comm registration queued before it)."""
+
+    identities: Sequence[bytes]
+    parent: Header
+    target_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterComm:
+    """An in-process comm (the `comm` package) was opened in the main process."""
+
+    comm_id: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnregisterComm:
+    comm_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBackendComm:
+    """User code asked for a comm served by a worker (`mpkernel.comms.open`)."""
+
+    comm_id: str
+    target: str
+    data_json: bytes
+    parent: Header | None
+
+
+@dataclass(frozen=True, slots=True)
 class Flush:
     """Publish the buffered stream text now (an explicit `sys.stdout.flush()`)."""
 
@@ -97,4 +140,19 @@ class Stop:
     """The main thread has finished: the io thread sends what is left and exits."""
 
 
-FunnelItem = Status | Stream | Publish | Reply | Flush | Barrier | InputRequest | DrainShell | Stop
+# Items the funnel hands to the comm router (the io thread's comm bookkeeping).
+CommItem = CommInfo | RegisterComm | UnregisterComm | OpenBackendComm
+
+FunnelItem = (
+    Status
+    | Stream
+    | Publish
+    | PublishRaw
+    | Reply
+    | Flush
+    | Barrier
+    | InputRequest
+    | DrainShell
+    | Stop
+    | CommItem
+)

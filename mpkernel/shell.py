@@ -17,7 +17,8 @@ from typing import Any
 
 from mpkernel.capture import FunnelWriter
 from mpkernel.execute import ExecutionEngine
-from mpkernel.items import DrainShell, Reply, Status
+from mpkernel.inprocess import InProcessComms
+from mpkernel.items import CommInfo, DrainShell, Reply, Status
 from mpkernel.outbox import Outbox
 from mpkernel.wire import Message
 
@@ -38,7 +39,9 @@ class AbortUntil:
 
 
 WorkItem = ShellWork | StopWork | AbortUntil
-Handler = Callable[[Message[dict[str, Any]]], dict[str, Any]]
+# A handler returns the reply content, or None when there is no reply to send (comm
+# messages) or someone else sends it (comm_info: the io thread).
+Handler = Callable[[Message[dict[str, Any]]], dict[str, Any] | None]
 
 
 def reply_type_for(msg_type: str) -> str | None:
@@ -65,14 +68,14 @@ class ShellDispatcher:
         outbox: Outbox,
         work: queue.SimpleQueue[WorkItem],
         kernel_info: Callable[[], dict[str, Any]],
-        comm_info: Callable[[str | None], dict[str, Any]],
         writers: tuple[FunnelWriter, FunnelWriter],
+        comms: InProcessComms,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
         self._work = work
         self._kernel_info = kernel_info
-        self._comm_info = comm_info
+        self._comms = comms
         self._writers = writers
         self._aborting: AbortUntil | None = None
         self._handlers: dict[str, Handler] = {
@@ -83,6 +86,9 @@ class ShellDispatcher:
             "is_complete_request": self._is_complete,
             "kernel_info_request": lambda _msg: self._kernel_info(),
             "comm_info_request": self._comm_info_request,
+            "comm_open": self._comm_handler(comms.comm_open),
+            "comm_msg": self._comm_handler(comms.comm_msg),
+            "comm_close": self._comm_handler(comms.comm_close),
         }
 
     def run(self) -> None:
@@ -133,7 +139,7 @@ class ShellDispatcher:
             else:
                 try:
                     content = handler(msg)
-                except Exception as exc:
+                except (Exception, KeyboardInterrupt) as exc:
                     log.exception("handler for %s failed", msg.msg_type)
                     content = error_content(exc)
         if content is not None and reply_type is not None:
@@ -176,9 +182,22 @@ class ShellDispatcher:
     def _is_complete(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
         return self._engine.is_complete(str(msg.content.get("code", "")))
 
-    def _comm_info_request(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
+    def _comm_info_request(self, msg: Message[dict[str, Any]]) -> None:
+        # The io thread answers from its registry once it has processed every comm
+        # registration queued before this item.
         target = msg.content.get("target_name")
-        return self._comm_info(target if isinstance(target, str) and target else None)
+        self._outbox.put(
+            CommInfo(
+                msg.identities, msg.header, target if isinstance(target, str) and target else None
+            )
+        )
+
+    @staticmethod
+    def _comm_handler(fn: Callable[[Message[dict[str, Any]]], None]) -> Handler:
+        def handle(msg: Message[dict[str, Any]]) -> None:
+            fn(msg)
+
+        return handle
 
 
 def _opt_int(content: Mapping[str, Any], key: str) -> int | None:

@@ -77,6 +77,8 @@ _PART_NAMES: Final = ("header", "parent_header", "metadata", "content")
 
 
 def _parse_object(part: bytes, index: int) -> dict[str, Any]:
+    if part == _EMPTY_OBJECT:  # metadata and parent usually are: skip the parser
+        return {}
     try:
         obj = _DECODER.decode(part.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError

@@ -20,9 +20,9 @@ under the GIL).
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from mpkernel.wire.errors import BadHeader, ProtocolViolation
@@ -50,14 +50,16 @@ class Header:
     # Values, not keys: a header holds a dict, so hashing it would fail half the time.
     __hash__ = None  # type: ignore[assignment]
 
-    def __post_init__(self) -> None:
-        # One cheap check on our own construction path; most headers have no extras.
-        if self.extra and not _STANDARD_KEYS.isdisjoint(self.extra):
-            clash = sorted(_STANDARD_KEYS.intersection(self.extra))
-            raise ProtocolViolation(f"Header.extra repeats standard keys {clash}")
+    # No __post_init__: it would cost a third of the construction time of every header.
+    # The one thing it could check, extra repeating a standard key, is checked where extra
+    # is used (as_dict), which is off the common path.
 
     def as_dict(self) -> dict[str, Any]:
-        """The header as the wire's JSON object: the six standard keys, then ``extra``."""
+        """The header as the wire's JSON object: the six standard keys, then ``extra``.
+
+        ``ProtocolViolation`` if ``extra`` repeats a standard key (only our own code can
+        build such a header; ``from_dict`` never does).
+        """
         out: dict[str, Any] = {
             "msg_id": self.msg_id,
             "msg_type": self.msg_type,
@@ -66,8 +68,12 @@ class Header:
             "date": self.date,
             "version": self.version,
         }
-        if self.extra:
-            out.update(self.extra)
+        extra = self.extra
+        if extra:
+            if not _STANDARD_KEYS.isdisjoint(extra):
+                clash = sorted(_STANDARD_KEYS.intersection(extra))
+                raise ProtocolViolation(f"Header.extra repeats standard keys {clash}")
+            out.update(extra)
         return out
 
     @classmethod
@@ -107,9 +113,21 @@ def _as_str(value: object) -> str:
     return "" if value is None else str(value)
 
 
+# (unix second, its "YYYY-MM-DDTHH:MM:SS" text): formatting the date costs more than the
+# rest of a header, and every message in the same second shares it. One tuple, replaced
+# atomically, so concurrent callers at worst recompute it.
+_second_memo: tuple[int, str] = (-1, "")
+
+
 def utc_now_iso() -> str:
     """The current UTC time as ISO 8601 with microseconds, e.g. ``2026-01-02T03:04:05.000006Z``."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    global _second_memo  # a one-slot memo; see above
+    second, nanos = divmod(time.time_ns(), 1_000_000_000)
+    memo = _second_memo
+    if memo[0] != second:
+        memo = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        _second_memo = memo
+    return f"{memo[1]}.{nanos // 1000:06d}Z"
 
 
 class HeaderFactory:

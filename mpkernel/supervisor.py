@@ -1,0 +1,560 @@
+"""The worker supervisor: starts worker processes, watches them, enforces limits,
+restarts them by policy. Runs on the io thread (its methods are called from the io
+loop); it never publishes anything itself: exits and messages go to its `listener`.
+
+    io thread ─ start() ─> multiprocess (forkserver | spawn) ─> worker process
+        │   PUSH (per worker, ipc://<rundir>/<id>.in) ─────────────> PULL
+        │   PULL (one socket, bound at every ipc://<rundir>/<id>.out) <─ PUSH
+        │   sentinel fd of every worker ── polled ──> exit detected at once
+        └── monitor of the PULL: per-endpoint connection counts, so that after an exit
+            every frame the dead worker managed to push has been read before the
+            listener is told (I6: drain first, then fail what is pending)
+
+Frames on the PULL carry the worker's random token; frames with an unknown token are
+dropped with a log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from mpkernel import ipc
+from mpkernel.config import WorkerConfig
+from mpkernel.wire import Header
+from mpkernel.worker_main import WorkerSpec, worker_entry
+
+log = logging.getLogger(__name__)
+
+LIMIT_CHECK_S = 0.25
+DRAIN_FALLBACK_S = 1.0
+BACKOFF_BASE_S = 0.05
+BACKOFF_MAX_S = 5.0
+
+
+class WorkerUnavailable(Exception):
+    """No worker can serve this target now (crash loop, restart=never, start failed)."""
+
+
+@dataclass(eq=False)
+class WorkerHandle:
+    key: str
+    config: WorkerConfig
+    wid: str
+    token: bytes
+    in_addr: str
+    out_addr: str
+    push: zmq.Socket[bytes]
+    process: Any = None
+    alive_w: Any = None
+    pid: int | None = None
+    state: str = "starting"  # starting | ready | exiting | dead
+    handler_persistent: bool = False
+    outq: list[ipc.ToWorker] = field(default_factory=list)
+    # (comm_id, rpc id as JSON text) -> (parent header, deadline or None)
+    pending_rpcs: dict[tuple[str, str], tuple[Header, float | None]] = field(default_factory=dict)
+    # request msg_id -> how many Done markers this worker still owes for it
+    owed: dict[str, int] = field(default_factory=dict)
+    frontend_requests: set[tuple[str, str]] = field(default_factory=set)
+    kill_reason: str | None = None
+    exit_reason: str | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    ps: psutil.Process | None = None
+    exited_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass
+class WorkerRecord:
+    """Counters per configured worker (kept across restarts)."""
+
+    starts: int = 0
+    crashes: int = 0
+    restarts: int = 0
+    last_exit_reason: str | None = None
+    crash_times: deque[float] = field(default_factory=deque)
+    disabled_reason: str | None = None
+    restart_at: float | None = None
+
+
+class SupervisorListener(Protocol):
+    def on_worker_ready(self, handle: WorkerHandle) -> None: ...
+
+    def on_worker_message(self, handle: WorkerHandle, msg: ipc.FromWorker) -> None: ...
+
+    def on_worker_exit(
+        self, handle: WorkerHandle, reason: str, crashed: bool, restarting: bool
+    ) -> None: ...
+
+    def on_worker_restarted(self, old_key: str, handle: WorkerHandle) -> None: ...
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "exited (code unknown)"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+def start_forkserver(preload: list[str]) -> None:
+    """Start the forkserver now, before any thread or zmq context exists."""
+    import multiprocess
+
+    ctx = multiprocess.get_context("forkserver")
+    ctx.set_forkserver_preload(preload)
+    from multiprocess import forkserver
+
+    forkserver.ensure_running()
+
+
+class WorkerSupervisor:
+    def __init__(
+        self,
+        ctx: zmq.Context[zmq.Socket[bytes]],
+        poller: zmq.Poller,
+        listener: SupervisorListener,
+        log_level: str = "info",
+    ) -> None:
+        self._ctx = ctx
+        self._poller = poller
+        self._listener = listener
+        self._log_level = log_level
+        # mkdtemp makes it 0700: only this user can connect to the worker pipes.
+        self.rundir = Path(tempfile.mkdtemp(prefix="mpk-"))
+        self.pull = ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.RCVHWM, 0)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        self.monitor = self.pull.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+        poller.register(self.pull, zmq.POLLIN)
+        poller.register(self.monitor, zmq.POLLIN)
+        self.handles: dict[str, WorkerHandle] = {}
+        self.records: dict[str, WorkerRecord] = {}
+        self._by_token: dict[bytes, WorkerHandle] = {}
+        self._by_sentinel: dict[int, WorkerHandle] = {}
+        self._connections: dict[str, int] = {}
+        self._exiting: list[WorkerHandle] = []
+        self._counter = 0
+        self._next_limit_check = time.monotonic() + LIMIT_CHECK_S
+        self._restart_configs: dict[str, WorkerConfig] = {}
+
+    # -- lookup and start ----------------------------------------------------------------
+    def record(self, name: str) -> WorkerRecord:
+        return self.records.setdefault(name, WorkerRecord())
+
+    def get(self, key: str) -> WorkerHandle | None:
+        handle = self.handles.get(key)
+        return handle if handle is not None and handle.state in ("starting", "ready") else None
+
+    def acquire(self, config: WorkerConfig, comm_id: str) -> WorkerHandle:
+        """The live worker that serves a new comm on `config`, started if needed."""
+        key = f"{config.name}:{comm_id}" if config.processes == "per-comm" else config.name
+        handle = self.get(key)
+        if handle is not None:
+            return handle
+        rec = self.record(config.name)
+        if rec.disabled_reason is not None:
+            raise WorkerUnavailable(rec.disabled_reason)
+        if rec.restart_at is not None and config.processes == "shared":
+            # Restart is scheduled: start it now, the comm should not wait for backoff.
+            rec.restart_at = None
+        return self.start(config, key)
+
+    def start(self, config: WorkerConfig, key: str) -> WorkerHandle:
+        import multiprocess
+
+        self._counter += 1
+        wid = f"{config.name}-{self._counter}"
+        token = os.urandom(16)
+        in_addr = f"ipc://{self.rundir}/{wid}.in"
+        out_addr = f"ipc://{self.rundir}/{wid}.out"
+        push = self._ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.SNDHWM, 0)
+        push.setsockopt(zmq.LINGER, 0)
+        push.bind(in_addr)
+        self.pull.bind(out_addr)
+        handle = WorkerHandle(key, config, wid, token, in_addr, out_addr, push)
+        spec = WorkerSpec(
+            name=config.name,
+            target=config.target,
+            handler=config.handler,
+            in_addr=in_addr,
+            out_addr=out_addr,
+            token=token,
+            log_level=self._log_level,
+        )
+        mp = multiprocess.get_context(config.start_method)
+        alive_r, alive_w = mp.Pipe(duplex=False)
+        process = mp.Process(
+            target=worker_entry,
+            args=(spec, alive_r),
+            name=f"mpkernel-worker-{config.name}",
+            daemon=True,
+        )
+        try:
+            process.start()
+        except Exception as e:
+            push.close(linger=0)
+            with contextlib.suppress(zmq.ZMQError):
+                self.pull.unbind(out_addr)
+            alive_w.close()
+            alive_r.close()
+            raise WorkerUnavailable(f"worker {config.name} could not start: {e}") from e
+        alive_r.close()
+        handle.process = process
+        handle.alive_w = alive_w
+        handle.pid = process.pid
+        self.handles[key] = handle
+        self._by_token[token] = handle
+        self._by_sentinel[process.sentinel] = handle
+        self._poller.register(process.sentinel, zmq.POLLIN)
+        self.record(config.name).starts += 1
+        log.info(
+            "started worker %s (%s, pid %s, %s)",
+            wid,
+            config.target,
+            process.pid,
+            config.start_method,
+        )
+        return handle
+
+    def send(self, handle: WorkerHandle, msg: ipc.ToWorker) -> None:
+        if handle.state == "starting":
+            handle.outq.append(msg)
+        elif handle.state == "ready":
+            handle.push.send_multipart(ipc.encode(msg))
+        else:
+            log.warning("message %s for exited worker %s dropped", type(msg).__name__, handle.wid)
+
+    def stop(self, handle: WorkerHandle, reason: str) -> None:
+        """Ask a worker to exit cleanly (its comms are already closed)."""
+        handle.kill_reason = None
+        self.send(handle, ipc.StopWorker(reason))
+        handle.exit_reason = f"stopped: {reason}"
+
+    def kill(self, handle: WorkerHandle, reason: str) -> None:
+        if handle.pid is None or handle.state in ("exiting", "dead"):
+            return
+        handle.kill_reason = reason
+        log.warning("killing worker %s (pid %s): %s", handle.wid, handle.pid, reason)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(handle.pid, signal.SIGKILL)
+
+    # -- events --------------------------------------------------------------------------
+    def owns(self, fd_or_socket: Any) -> bool:
+        return (
+            fd_or_socket is self.pull
+            or fd_or_socket is self.monitor
+            or fd_or_socket in self._by_sentinel
+        )
+
+    def handle_events(self, events: dict[Any, int]) -> None:
+        if self.monitor in events:
+            self._read_monitor()
+        if self.pull in events:
+            self._read_pull()
+        for fd, handle in list(self._by_sentinel.items()):
+            if fd in events:
+                self._on_sentinel(fd, handle)
+        self._finish_exits()
+
+    def _read_pull(self) -> None:
+        while True:
+            try:
+                frames = self.pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            handle = self._by_token.get(frames[0]) if frames else None
+            if handle is None:
+                log.warning("dropped worker frames with an unknown token (%d frames)", len(frames))
+                continue
+            try:
+                msg = ipc.decode_from_worker(frames[1:])
+            except ipc.IpcError as e:
+                log.warning("dropped bad frames from worker %s: %s", handle.wid, e)
+                continue
+            if isinstance(msg, ipc.Ready):
+                self._on_ready(handle, msg)
+            else:
+                self._listener.on_worker_message(handle, msg)
+
+    def _on_ready(self, handle: WorkerHandle, msg: ipc.Ready) -> None:
+        if handle.state != "starting":
+            return
+        handle.state = "ready"
+        handle.handler_persistent = msg.persistent
+        with contextlib.suppress(psutil.Error):
+            handle.ps = psutil.Process(msg.pid)
+        log.info(
+            "worker %s ready in %.0f ms", handle.wid, (time.monotonic() - handle.started_at) * 1000
+        )
+        queued, handle.outq = handle.outq, []
+        for item in queued:
+            handle.push.send_multipart(ipc.encode(item))
+        self._listener.on_worker_ready(handle)
+
+    def _read_monitor(self) -> None:
+        while True:
+            try:
+                event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            endpoint = event["endpoint"].decode()
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self._connections[endpoint] = self._connections.get(endpoint, 0) + 1
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self._connections[endpoint] = self._connections.get(endpoint, 0) - 1
+
+    def _on_sentinel(self, fd: int, handle: WorkerHandle) -> None:
+        self._poller.unregister(fd)
+        del self._by_sentinel[fd]
+        handle.process.join(0)
+        code = handle.process.exitcode
+        clean = (
+            code == 0
+            and handle.exit_reason is not None
+            and handle.exit_reason.startswith("stopped")
+        )
+        handle.exit_reason = handle.kill_reason or (
+            handle.exit_reason if clean else describe_exit(code)
+        )
+        handle.state = "exiting"
+        handle.exited_at = time.monotonic()
+        self._exiting.append(handle)
+
+    def _finish_exits(self) -> None:
+        if not self._exiting:
+            return
+        now = time.monotonic()
+        still: list[WorkerHandle] = []
+        for handle in self._exiting:
+            drained = self._open_connections(handle) <= 0
+            if drained or now - (handle.exited_at or now) >= DRAIN_FALLBACK_S:
+                # Every connection of the dead worker reported EOF: all it pushed is
+                # in the PULL's queue now. Read it before failing what is pending.
+                self._read_pull()
+                self._finish_exit(handle)
+            else:
+                still.append(handle)
+        self._exiting = still
+
+    def _open_connections(self, handle: WorkerHandle) -> int:
+        return self._connections.get(handle.out_addr, 0)
+
+    def _finish_exit(self, handle: WorkerHandle) -> None:
+        handle.state = "dead"
+        self._by_token.pop(handle.token, None)
+        handle.push.close(linger=0)
+        with contextlib.suppress(zmq.ZMQError):
+            self.pull.unbind(handle.out_addr)
+        self._connections.pop(handle.out_addr, None)
+        if handle.alive_w is not None:
+            handle.alive_w.close()
+        reason = handle.exit_reason or "exited"
+        crashed = not reason.startswith("stopped")
+        rec = self.record(handle.name)
+        rec.last_exit_reason = reason
+        if crashed:
+            rec.crashes += 1
+            log.error(
+                "worker %s (%s, pid %s) %s", handle.wid, handle.config.target, handle.pid, reason
+            )
+        else:
+            log.info("worker %s stopped", handle.wid)
+        if self.handles.get(handle.key) is handle:
+            del self.handles[handle.key]
+        restarting = handle.config.processes == "shared" and self._should_restart(handle, crashed)
+        if restarting:
+            rec.restart_at = time.monotonic() + self._backoff(rec)
+            self._restart_configs[handle.key] = handle.config
+        self._listener.on_worker_exit(handle, reason, crashed, restarting)
+
+    def _should_restart(self, handle: WorkerHandle, crashed: bool) -> bool:
+        cfg = handle.config
+        rec = self.record(cfg.name)
+        if cfg.restart == "never" or (cfg.restart == "on-failure" and not crashed):
+            if crashed:
+                rec.disabled_reason = (
+                    f"worker {cfg.name} crashed ({handle.exit_reason}); restart = never"
+                )
+            return False
+        if not crashed:
+            return False
+        now = time.monotonic()
+        rec.crash_times.append(now)
+        while rec.crash_times and now - rec.crash_times[0] > cfg.restart_window_s:
+            rec.crash_times.popleft()
+        if len(rec.crash_times) > cfg.max_restarts:
+            rec.disabled_reason = (
+                f"worker {cfg.name} crashed {len(rec.crash_times)} times in "
+                f"{cfg.restart_window_s:g}s (max_restarts = {cfg.max_restarts}); not restarted"
+            )
+            log.error("%s", rec.disabled_reason)
+            return False
+        return True
+
+    def _backoff(self, rec: WorkerRecord) -> float:
+        n = max(0, len(rec.crash_times) - 1)
+        return float(min(BACKOFF_MAX_S, BACKOFF_BASE_S * (2**n) - BACKOFF_BASE_S))
+
+    # -- timers --------------------------------------------------------------------------
+    def timeout_ms(self) -> int | None:
+        deadlines: list[float] = []
+        if self._exiting:
+            deadlines.append(min((h.exited_at or 0) + DRAIN_FALLBACK_S for h in self._exiting))
+        if any(self._limits(h) for h in self.handles.values()):
+            deadlines.append(self._next_limit_check)
+        for key in self._restart_configs:
+            rec = self.record(key.split(":", 1)[0])
+            if rec.restart_at is not None:
+                deadlines.append(rec.restart_at)
+        if not deadlines:
+            return None
+        return max(0, int((min(deadlines) - time.monotonic()) * 1000) + 1)
+
+    @staticmethod
+    def _limits(handle: WorkerHandle) -> bool:
+        cfg = handle.config
+        return bool(cfg.memory_limit or cfg.cpu_limit_s or cfg.rpc_timeout_s)
+
+    def on_timer(self) -> None:
+        now = time.monotonic()
+        self._finish_exits()
+        for key, cfg in list(self._restart_configs.items()):
+            rec = self.record(cfg.name)
+            if rec.restart_at is None:
+                del self._restart_configs[key]
+            elif rec.restart_at <= now:
+                rec.restart_at = None
+                del self._restart_configs[key]
+                if self.get(key) is None and rec.disabled_reason is None:
+                    rec.restarts += 1
+                    try:
+                        handle = self.start(cfg, key)
+                    except WorkerUnavailable as e:
+                        rec.disabled_reason = str(e)
+                        continue
+                    self._listener.on_worker_restarted(key, handle)
+        if now >= self._next_limit_check:
+            self._next_limit_check = now + LIMIT_CHECK_S
+            for handle in list(self.handles.values()):
+                if handle.state == "ready":
+                    self._check_limits(handle, now)
+
+    def _check_limits(self, handle: WorkerHandle, now: float) -> None:
+        cfg = handle.config
+        if handle.ps is not None and (cfg.memory_limit or cfg.cpu_limit_s):
+            try:
+                if cfg.memory_limit:
+                    rss = handle.ps.memory_info().rss
+                    if rss > cfg.memory_limit:
+                        limit_mib = cfg.memory_limit >> 20
+                        self.kill(
+                            handle, f"memory limit exceeded: RSS {rss >> 20} MiB > {limit_mib} MiB"
+                        )
+                        return
+                if cfg.cpu_limit_s:
+                    t = handle.ps.cpu_times()
+                    cpu = t.user + t.system
+                    if cpu > cfg.cpu_limit_s:
+                        self.kill(handle, f"CPU limit exceeded: {cpu:.1f}s > {cfg.cpu_limit_s:g}s")
+                        return
+            except psutil.Error:
+                pass
+        if cfg.rpc_timeout_s:
+            for (comm_id, _), (_, deadline) in handle.pending_rpcs.items():
+                if deadline is not None and now > deadline:
+                    self.kill(
+                        handle,
+                        f"RPC on comm {comm_id} hung past rpc_timeout_s = {cfg.rpc_timeout_s:g}s",
+                    )
+                    return
+
+    # -- status and shutdown -------------------------------------------------------------
+    def stats(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for handle in self.handles.values():
+            rss = cpu = None
+            if handle.ps is not None:
+                with contextlib.suppress(psutil.Error):
+                    rss = handle.ps.memory_info().rss
+                    t = handle.ps.cpu_times()
+                    cpu = t.user + t.system
+            rec = self.record(handle.name)
+            out.append(
+                {
+                    "name": handle.name,
+                    "key": handle.key,
+                    "target": handle.config.target,
+                    "pid": handle.pid,
+                    "state": handle.state,
+                    "rss": rss,
+                    "memory_limit": handle.config.memory_limit,
+                    "cpu_s": cpu,
+                    "starts": rec.starts,
+                    "crashes": rec.crashes,
+                    "restarts": rec.restarts,
+                    "last_exit_reason": rec.last_exit_reason,
+                }
+            )
+        for name, rec in self.records.items():
+            if not any(h.name == name for h in self.handles.values()):
+                out.append(
+                    {
+                        "name": name,
+                        "key": name,
+                        "target": None,
+                        "pid": None,
+                        "state": "disabled" if rec.disabled_reason else "stopped",
+                        "rss": None,
+                        "memory_limit": None,
+                        "cpu_s": None,
+                        "starts": rec.starts,
+                        "crashes": rec.crashes,
+                        "restarts": rec.restarts,
+                        "last_exit_reason": rec.last_exit_reason,
+                        "disabled_reason": rec.disabled_reason,
+                    }
+                )
+        return out
+
+    def shutdown(self) -> None:
+        """Kill every worker at once (kernel shutdown); sockets are closed."""
+        for handle in list(self.handles.values()):
+            if handle.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(handle.pid, signal.SIGKILL)
+            handle.push.close(linger=0)
+            if handle.alive_w is not None:
+                handle.alive_w.close()
+        for handle in list(self.handles.values()):
+            if handle.process is not None:
+                handle.process.join(1)
+        self.monitor.close(linger=0)
+        self.pull.close(linger=0)
+        with contextlib.suppress(OSError):
+            for path in self.rundir.iterdir():
+                path.unlink()
+            self.rundir.rmdir()
+
+
+Clock = Callable[[], float]

@@ -1,0 +1,71 @@
+"""`mpkernel.echo`: echoes data, answers RPCs, and crashes on request.
+
+Used by `mpkernel doctor`, the benchmarks and the tests to exercise RPC parenting,
+event bursts, frontend-bound requests and every crash mode.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mpkernel_workers.api import INVALID_PARAMS, CommHandler, RpcError
+
+_MiB = 1 << 20
+
+
+class EchoHandler(CommHandler):
+    restorable = True
+
+    def on_open(self, data: Any) -> None:
+        self.opened_with = data
+
+    def on_message(self, data: Any, buffers: Sequence[bytes]) -> None:
+        self.comm.send(data, buffers)
+
+    def rpc_echo(self, **params: Any) -> Any:
+        return params
+
+    def rpc_pid(self) -> int:
+        return os.getpid()
+
+    def rpc_sleep(self, seconds: float) -> dict[str, float]:
+        time.sleep(float(seconds))
+        return {"slept": float(seconds)}
+
+    def rpc_burn(self, seconds: float) -> dict[str, int]:
+        """Keep a core busy (pure Python) for `seconds`."""
+        end = time.perf_counter() + float(seconds)
+        n = 0
+        while time.perf_counter() < end:
+            n += 1
+        return {"iterations": n}
+
+    def rpc_emit(self, count: int) -> dict[str, int]:
+        for i in range(int(count)):
+            self.comm.send_event("emitted", {"index": i})
+        return {"count": int(count)}
+
+    def rpc_ask_frontend(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.comm.request_frontend(method, params or {})
+
+    def rpc_crash(self, how: str, max_mb: int = 65536) -> None:
+        if how == "exit":
+            os._exit(3)
+        elif how == "segfault":
+            ctypes.string_at(0)
+        elif how == "raise":
+            raise RuntimeError("crash requested by the client (how='raise')")
+        elif how == "oom":
+            hoard = []
+            for _ in range(int(max_mb) // 64):
+                hoard.append(b"\x01" * (64 * _MiB))
+            raise MemoryError(f"allocated {max_mb} MiB without being stopped")
+        elif how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        else:
+            raise RpcError(INVALID_PARAMS, f"unknown crash mode {how!r}")
