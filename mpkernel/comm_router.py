@@ -64,9 +64,14 @@ def rpc_error_json(rpc_id_json: str, code: int, message: str) -> bytes:
 
 class CommRouter:
     def __init__(
-        self, config: Config, emit: Emit, health_extra: Callable[[], dict[str, Any]]
+        self,
+        config: Config,
+        emit: Emit,
+        health_extra: Callable[[], dict[str, Any]],
+        frontend_present: Callable[[], bool],
     ) -> None:
         self.config = config
+        self._frontend_present = frontend_present
         self.registry = CommRegistry()
         self._emit = emit
         self._health_extra = health_extra
@@ -301,6 +306,37 @@ class CommRouter:
             w["open_comms"] = sum(1 for e in self.registry if e.worker_key == w["key"])
         return {"pid": os.getpid(), "workers": workers, "comms": comms, **self._health_extra()}
 
+    # -- frontend disconnects -------------------------------------------------------------------
+    def fail_frontend_requests(self, reason: str) -> None:
+        """Every request a handler sent to the frontend fails now, inside its worker."""
+        assert self.supervisor is not None
+        for handle in list(self.supervisor.handles.values()):
+            if handle.frontend_requests:
+                handle.frontend_requests.clear()
+                self.supervisor.send(handle, ipc.FailFrontendRequests(reason))
+
+    def close_for_disconnect(self) -> None:
+        """Close every comm not marked persistent; their handlers clean up. No comm_close is
+        published: nobody is listening, and a reconnecting frontend asks comm_info."""
+        assert self.supervisor is not None
+        closed = 0
+        for entry in self.registry:
+            if entry.persistent or entry.host == "main":
+                continue
+            self.registry.remove(entry.comm_id)
+            closed += 1
+            if entry.host != "worker" or entry.worker_key is None:
+                continue
+            handle = self.supervisor.get(entry.worker_key)
+            if handle is None:
+                continue
+            self.supervisor.send(
+                handle, ipc.CloseComm(entry.comm_id, "frontend_disconnected", None)
+            )
+            if handle.config.processes == "per-comm":
+                self.supervisor.stop(handle, "its comm was closed")
+        log.info("frontend disconnect: closed %d comms, kept %d", closed, len(self.registry))
+
     # -- items from the main thread ----------------------------------------------------------
     def comm_item(self, item: CommItem) -> None:
         match item:
@@ -393,7 +429,11 @@ class CommRouter:
                 if count:
                     self._settle(msg.request_id)
             case ipc.FrontendRequest():
-                if msg.comm_id in self.registry:
+                if msg.comm_id not in self.registry or not self._frontend_present():
+                    # Nobody could answer: fail it now rather than let the worker wait.
+                    assert self.supervisor is not None
+                    self.supervisor.send(handle, ipc.FailFrontendRequests("frontend_disconnected"))
+                else:
                     handle.frontend_requests.add((msg.comm_id, msg.rpc_id))
                     self._emit(
                         PublishRaw("comm_msg", comm_msg_content(msg.comm_id, msg.data_json), None)

@@ -110,7 +110,11 @@ class KernelIO(threading.Thread):
         self.shutdown_requested = threading.Event()
         self._ctx = ctx
         self._config = config
-        self.router = CommRouter(config, self._funnel.handle, self._health_extra)
+        self.router = CommRouter(
+            config, self._funnel.handle, self._health_extra, lambda: self.subscribers > 0
+        )
+        self.departures = 0
+        self._disconnect_at: float | None = None
         self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False
         self._main_stuck = False
@@ -137,7 +141,7 @@ class KernelIO(threading.Thread):
             sock.close(linger=1000)
 
     def _health_extra(self) -> dict[str, Any]:
-        return {"iopub_subscribers": self.subscribers}
+        return {"iopub_subscribers": self.subscribers, "iopub_departures": self.departures}
 
     def _loop(self) -> None:
         s = self._sockets
@@ -154,9 +158,9 @@ class KernelIO(threading.Thread):
         funnel = self._funnel
         while self._running:
             timeout = funnel.timeout_ms()
-            worker_timeout = supervisor.timeout_ms()
-            if worker_timeout is not None:
-                timeout = worker_timeout if timeout is None else min(timeout, worker_timeout)
+            for other in (supervisor.timeout_ms(), self._disconnect_timer()):
+                if other is not None:
+                    timeout = other if timeout is None else min(timeout, other)
             if self._shutdown_deadline is not None:
                 left = max(0, int((self._shutdown_deadline - time.monotonic()) * 1000) + 1)
                 timeout = left if timeout is None else min(timeout, left)
@@ -271,10 +275,47 @@ class KernelIO(threading.Thread):
                 continue
             if frame[0] == 1:
                 self.subscribers += 1
+                if self._disconnect_at is not None:
+                    log.info("a frontend subscribed within the disconnect grace: comms kept")
+                    self._disconnect_at = None
                 self._welcome(frame[1:])
             elif frame[0] == 0:
                 self.subscribers = max(0, self.subscribers - 1)
+                self.departures += 1
                 log.info("an IOPub subscriber left (%d remain)", self.subscribers)
+                if self.subscribers == 0:
+                    self._frontend_gone()
+
+    def _frontend_gone(self) -> None:
+        """The last IOPub subscriber left: nothing may wait on the frontend any more."""
+        kernel = self._config.kernel
+        log.warning(
+            "frontend disconnected (no IOPub subscriber); policy %s, grace %gs",
+            kernel.on_frontend_disconnect,
+            kernel.disconnect_grace_s,
+        )
+        if self._pending_input is not None:
+            self._pending_input.waiter.fail(
+                StdinUnavailable("input() cannot be answered: the frontend disconnected")
+            )
+            self._pending_input = None
+        self.router.fail_frontend_requests("frontend_disconnected")
+        if kernel.on_frontend_disconnect != "close-comms":
+            return
+        if kernel.disconnect_grace_s > 0:
+            self._disconnect_at = time.monotonic() + kernel.disconnect_grace_s
+        else:
+            self.router.close_for_disconnect()
+
+    def _disconnect_timer(self) -> int | None:
+        if self._disconnect_at is None:
+            return None
+        left = self._disconnect_at - time.monotonic()
+        if left <= 0:
+            self._disconnect_at = None
+            self.router.close_for_disconnect()
+            return None
+        return int(left * 1000) + 1
 
     def _welcome(self, topic: bytes) -> None:
         log.info("IOPub subscription %r (%d subscribers)", topic, self.subscribers)

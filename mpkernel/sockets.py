@@ -12,6 +12,9 @@ import zmq
 
 from mpkernel.connection import PORT_NAMES, ConnectionInfo
 
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 3000
+
 
 @dataclass(frozen=True, slots=True)
 class KernelSockets:
@@ -50,6 +53,10 @@ def bind_sockets(
     # I7: a message accepted into the funnel is published; no silent drop at a HWM.
     iopub.setsockopt(zmq.SNDHWM, 0)
     iopub.setsockopt(zmq.LINGER, 1000)
+    # ZMTP heartbeats: a subscriber whose host vanished or whose process hangs is noticed
+    # as a departure after the timeout (a killed process is noticed at once anyway).
+    iopub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+    iopub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
     hb = ctx.socket(zmq.ROUTER)
     hb.setsockopt(zmq.LINGER, 0)
     sockets = KernelSockets(shell=shell, control=control, stdin=stdin, iopub=iopub, hb=hb)

@@ -13,9 +13,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mpkernel_workers.api import INVALID_PARAMS, CommHandler, RpcError
+from mpkernel_workers.api import INVALID_PARAMS, CommHandler, FrontendError, RpcError
 
 _MiB = 1 << 20
+# What happened to this worker's comms, for tests that check cleanup from outside (the
+# worker is shared, so a later comm can read what an earlier one went through).
+_JOURNAL: list[dict[str, Any]] = []
 
 
 class EchoHandler(CommHandler):
@@ -26,6 +29,12 @@ class EchoHandler(CommHandler):
 
     def on_message(self, data: Any, buffers: Sequence[bytes]) -> None:
         self.comm.send(data, buffers)
+
+    def on_close(self, reason: str) -> None:
+        _JOURNAL.append({"event": "close", "comm_id": self.comm.comm_id, "reason": reason})
+
+    def rpc_journal(self) -> list[dict[str, Any]]:
+        return list(_JOURNAL)
 
     def rpc_echo(self, **params: Any) -> Any:
         return params
@@ -51,7 +60,17 @@ class EchoHandler(CommHandler):
         return {"count": int(count)}
 
     def rpc_ask_frontend(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.comm.request_frontend(method, params or {})
+        try:
+            return self.comm.request_frontend(method, params or {})
+        except FrontendError as e:
+            _JOURNAL.append(
+                {
+                    "event": "frontend_request_failed",
+                    "comm_id": self.comm.comm_id,
+                    "error": e.message,
+                }
+            )
+            raise
 
     def rpc_crash(self, how: str, max_mb: int = 65536) -> None:
         if how == "exit":
