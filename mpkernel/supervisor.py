@@ -21,9 +21,9 @@ import logging
 import os
 import signal
 import tempfile
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -156,6 +156,11 @@ class WorkerSupervisor:
         self._counter = 0
         self._next_limit_check = time.monotonic() + LIMIT_CHECK_S
         self._restart_configs: dict[str, WorkerConfig] = {}
+        self._spawned: deque[tuple[WorkerHandle, BaseException | None]] = deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        poller.register(self._wake_r, zmq.POLLIN)
 
     # -- lookup and start ----------------------------------------------------------------
     def record(self, name: str) -> WorkerRecord:
@@ -180,6 +185,12 @@ class WorkerSupervisor:
         return self.start(config, key)
 
     def start(self, config: WorkerConfig, key: str) -> WorkerHandle:
+        """Create the worker's pipes and start its process; returns at once.
+
+        `Process.start()` runs on a short-lived thread: with the forkserver it waits until
+        the server has preloaded its modules, which must not stall the io thread. Messages
+        for the worker queue in its handle until it says Ready.
+        """
         import multiprocess
 
         self._counter += 1
@@ -204,38 +215,57 @@ class WorkerSupervisor:
         )
         mp = multiprocess.get_context(config.start_method)
         alive_r, alive_w = mp.Pipe(duplex=False)
-        process = mp.Process(
+        handle.alive_w = alive_w
+        handle.process = mp.Process(
             target=worker_entry,
             args=(spec, alive_r),
             name=f"mpkernel-worker-{config.name}",
             daemon=True,
         )
-        try:
-            process.start()
-        except Exception as e:
-            push.close(linger=0)
-            with contextlib.suppress(zmq.ZMQError):
-                self.pull.unbind(out_addr)
-            alive_w.close()
-            alive_r.close()
-            raise WorkerUnavailable(f"worker {config.name} could not start: {e}") from e
-        alive_r.close()
-        handle.process = process
-        handle.alive_w = alive_w
-        handle.pid = process.pid
         self.handles[key] = handle
         self._by_token[token] = handle
-        self._by_sentinel[process.sentinel] = handle
-        self._poller.register(process.sentinel, zmq.POLLIN)
         self.record(config.name).starts += 1
-        log.info(
-            "started worker %s (%s, pid %s, %s)",
-            wid,
-            config.target,
-            process.pid,
-            config.start_method,
-        )
+        threading.Thread(
+            target=self._spawn, args=(handle, alive_r), name=f"mpkernel-spawn-{wid}", daemon=True
+        ).start()
         return handle
+
+    def _spawn(self, handle: WorkerHandle, alive_r: Any) -> None:
+        """Spawner thread: start the process, then hand the result to the io thread."""
+        error: BaseException | None = None
+        try:
+            handle.process.start()
+        except BaseException as e:  # noqa: BLE001 - reported to the io thread as a crash
+            error = e
+        finally:
+            alive_r.close()
+        self._spawned.append((handle, error))
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"\0")
+
+    def _on_spawned(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_r, 4096)
+        while self._spawned:
+            handle, error = self._spawned.popleft()
+            if error is not None:
+                log.error("worker %s could not start: %s", handle.wid, error)
+                handle.exit_reason = f"could not start: {error}"
+                handle.state = "exiting"
+                handle.exited_at = time.monotonic()
+                self._exiting.append(handle)
+                continue
+            process = handle.process
+            handle.pid = process.pid
+            self._by_sentinel[process.sentinel] = handle
+            self._poller.register(process.sentinel, zmq.POLLIN)
+            log.info(
+                "started worker %s (%s, pid %s, %s)",
+                handle.wid,
+                handle.config.target,
+                process.pid,
+                handle.config.start_method,
+            )
 
     def send(self, handle: WorkerHandle, msg: ipc.ToWorker) -> None:
         if handle.state == "starting":
@@ -268,6 +298,8 @@ class WorkerSupervisor:
         )
 
     def handle_events(self, events: dict[Any, int]) -> None:
+        if self._wake_r in events:
+            self._on_spawned()
         if self.monitor in events:
             self._read_monitor()
         if self.pull in events:
@@ -537,24 +569,29 @@ class WorkerSupervisor:
                 )
         return out
 
-    def shutdown(self) -> None:
-        """Kill every worker at once (kernel shutdown); sockets are closed."""
-        for handle in list(self.handles.values()):
-            if handle.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(handle.pid, signal.SIGKILL)
+    def shutdown(self, grace_s: float = 0.5) -> None:
+        """Stop every worker (kernel shutdown): they were sent StopWorker; whatever has not
+        exited within `grace_s` is killed. Sockets and the run directory are removed."""
+        from multiprocess.connection import wait
+
+        started = [h for h in self.handles.values() if h.pid is not None]
+        deadline = time.monotonic() + grace_s
+        pending = {h.process.sentinel: h for h in started}
+        while pending and (left := deadline - time.monotonic()) > 0:
+            for sentinel in wait(list(pending), timeout=left):
+                pending.pop(sentinel, None)
+        for handle in pending.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(handle.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        for handle in started:
+            handle.process.join(1)
+        for handle in self.handles.values():
             handle.push.close(linger=0)
             if handle.alive_w is not None:
                 handle.alive_w.close()
-        for handle in list(self.handles.values()):
-            if handle.process is not None:
-                handle.process.join(1)
         self.monitor.close(linger=0)
         self.pull.close(linger=0)
         with contextlib.suppress(OSError):
             for path in self.rundir.iterdir():
                 path.unlink()
             self.rundir.rmdir()
-
-
-Clock = Callable[[], float]

@@ -31,7 +31,9 @@ class EchoHandler(CommHandler):
         self.comm.send(data, buffers)
 
     def on_close(self, reason: str) -> None:
-        _JOURNAL.append({"event": "close", "comm_id": self.comm.comm_id, "reason": reason})
+        _JOURNAL.append(
+            {"event": "close", "comm_id": self.comm.comm_id, "reason": reason, "t": time.time()}
+        )
 
     def rpc_journal(self) -> list[dict[str, Any]]:
         return list(_JOURNAL)
@@ -68,6 +70,7 @@ class EchoHandler(CommHandler):
                     "event": "frontend_request_failed",
                     "comm_id": self.comm.comm_id,
                     "error": e.message,
+                    "t": time.time(),
                 }
             )
             raise

@@ -1,0 +1,152 @@
+"""How long mpkernel takes to clean up after a frontend disappears.
+
+For each transport (tcp, ipc) and each way of leaving (a clean close of the client's
+channels, SIGKILL of the client process), a client process opens an `mpkernel.echo` comm,
+leaves a frontend-bound request pending (RPC `ask_frontend`), then goes away. A second
+client connects afterwards and reads the echo worker's journal, where the worker wrote
+the wall-clock time at which its pending request failed and its `on_close` ran. The
+figures are those times minus the moment the first client went away.
+
+    .venv/bin/python tools/bench_disconnect.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+CLIENT = textwrap.dedent(
+    """
+    import json, sys, uuid
+    from jupyter_client import BlockingKernelClient
+    kc = BlockingKernelClient(connection_file=sys.argv[1])
+    kc.load_connection_file()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=30)
+    cid = uuid.uuid4().hex
+    kc.shell_channel.send(kc.session.msg("comm_open",
+        {"comm_id": cid, "target_name": "mpkernel.echo", "data": {}}))
+    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": cid, "data":
+        {"jsonrpc": "2.0", "id": "ask", "method": "ask_frontend", "params": {"method": "x"}}}))
+    while True:
+        msg = kc.get_iopub_msg(timeout=30)
+        data = msg["content"].get("data") or {}
+        if msg["msg_type"] == "comm_msg" and data.get("method") == "x":
+            break
+    print(cid, flush=True)
+    if sys.stdin.readline().strip() == "close":
+        kc.stop_channels()
+        print("closed", flush=True)
+        sys.stdin.readline()
+    """
+)
+
+
+def journal(km: KernelManager) -> list[dict[str, Any]]:
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        cid = uuid.uuid4().hex
+        kc.shell_channel.send(
+            kc.session.msg("comm_open", {"comm_id": cid, "target_name": "mpkernel.echo", "data": {}})
+        )
+        msg = kc.session.msg(
+            "comm_msg", {"comm_id": cid, "data": {"jsonrpc": "2.0", "id": "j", "method": "journal"}}
+        )
+        kc.shell_channel.send(msg)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            reply = kc.get_iopub_msg(timeout=30)
+            data = reply["content"].get("data") or {}
+            if reply["msg_type"] == "comm_msg" and data.get("id") == "j":
+                result: list[dict[str, Any]] = data["result"]
+                return result
+        raise TimeoutError("no journal reply")
+    finally:
+        kc.stop_channels()
+
+
+def one_round(km: KernelManager, mode: str) -> tuple[float, float]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, km.connection_file],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        comm_id = proc.stdout.readline().strip()
+        if mode == "sigkill":
+            t0 = time.time()
+            os.kill(proc.pid, signal.SIGKILL)
+        else:
+            t0 = time.time()
+            proc.stdin.write("close\n")
+            proc.stdin.flush()
+            proc.stdout.readline()
+        proc.wait(timeout=30) if mode == "sigkill" else None
+        entries = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(entries) < 2:
+            for e in journal(km):
+                if e["comm_id"] == comm_id:
+                    entries[e["event"]] = e["t"]
+        return entries["frontend_request_failed"] - t0, entries["close"] - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--kernel", default="mpkernel")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
+    print(f"{'transport':9} {'leaving':9} {'request failed p50/max ms':>26} {'comm closed p50/max ms':>24}")
+    for transport in ("tcp", "ipc"):
+        km = KernelManager(kernel_name=args.kernel, transport=transport)
+        km.start_kernel()
+        try:
+            for mode in ("close", "sigkill"):
+                failed, closed = [], []
+                for _ in range(args.rounds):
+                    f, c = one_round(km, mode)
+                    failed.append(f * 1000)
+                    closed.append(c * 1000)
+                key = f"{transport}/{mode}"
+                results[key] = {
+                    "failed_p50_ms": statistics.median(failed),
+                    "failed_max_ms": max(failed),
+                    "closed_p50_ms": statistics.median(closed),
+                    "closed_max_ms": max(closed),
+                }
+                r = results[key]
+                print(
+                    f"{transport:9} {mode:9} {r['failed_p50_ms']:>16.1f} / {r['failed_max_ms']:<7.1f}"
+                    f" {r['closed_p50_ms']:>14.1f} / {r['closed_max_ms']:<7.1f}"
+                )
+        finally:
+            km.shutdown_kernel(now=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:  # noqa: PTH123 - plain output file
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
