@@ -306,7 +306,13 @@ class ExecutionEngine:
             )
         else:
             raise ValueError(f"unknown hist_access_type {kind!r}")
-        return {"status": "ok", "history": [list(entry) for entry in hist]}
+        # IPython numbers the current session 0 in some results; the protocol wants the
+        # real session number, consistent with what tail and search return.
+        current = manager.session_number
+        return {
+            "status": "ok",
+            "history": [[entry[0] or current, *entry[1:]] for entry in hist],
+        }
 
     def is_complete(self, code: str) -> dict[str, Any]:
         status, indent_spaces = self.shell.input_transformer_manager.check_complete(code)
