@@ -15,11 +15,14 @@ from mpkernel.iopub import STREAM_FLUSH_S, STREAM_MAX_BUFFER, IOPubFunnel
 from mpkernel.items import (
     Barrier,
     Channel,
+    CommItem,
     DrainShell,
     Flush,
     FunnelItem,
     InputRequest,
     Publish,
+    PublishRaw,
+    RegisterComm,
     Reply,
     Status,
     Stream,
@@ -44,6 +47,8 @@ class RecordingSink:
         self.sent: list[tuple[str, str, Any, str | None]] = []
         self.drained: list[object] = []
         self.stopped = False
+        self.owed: set[str] = set()
+        self.held_idles: list[str] = []
 
     def publish(
         self,
@@ -72,8 +77,26 @@ class RecordingSink:
     ) -> None:
         self.sent.append(("reply", msg_type, channel, parent.msg_id))
 
+    def publish_raw(
+        self,
+        msg_type: str,
+        content_json: bytes,
+        parent: Header | None,
+        buffers: Sequence[bytes] = (),
+    ) -> None:
+        self.sent.append(("raw", msg_type, content_json, parent.msg_id if parent else None))
+
     def request_input(self, item: InputRequest) -> None:
         self.sent.append(("input", item.prompt, None, item.parent.msg_id))
+
+    def comm_item(self, item: CommItem) -> None:
+        self.sent.append(("comm_item", type(item).__name__, None, None))
+
+    def idle_may_go(self, parent: Header | None) -> bool:
+        if parent is not None and parent.msg_id in self.owed:
+            self.held_idles.append(parent.msg_id)
+            return False
+        return True
 
     def drain_shell(self, marker: object) -> None:
         self.drained.append(marker)
@@ -292,3 +315,30 @@ def test_i1_outbox_keeps_per_thread_order_under_contention() -> None:
     outbox.close()
     for tid in range(n_threads):
         assert seen[tid] == list(range(per_thread))
+
+
+def test_i3_idle_is_held_while_workers_owe_done(funnel: IOPubFunnel, sink: RecordingSink) -> None:
+    """The funnel asks before publishing an idle; a held idle is not sent (the router
+    publishes it once the last Done arrives), but the stream is still flushed first."""
+    p = header("r1")
+    sink.owed.add("r1")
+    funnel.handle(Status("busy", p))
+    funnel.handle(Stream("stdout", "x", p))
+    funnel.handle(Status("idle", p))
+    assert [s[:2] for s in sink.sent] == [("status", "busy"), ("stream", "stdout")]
+    assert sink.held_idles == ["r1"]
+
+
+def test_raw_comm_traffic_flushes_the_stream_first(
+    funnel: IOPubFunnel, sink: RecordingSink
+) -> None:
+    """I2: a comm message never overtakes text buffered before it."""
+    p = header("r1")
+    funnel.handle(Stream("stdout", "printed first", p))
+    funnel.handle(PublishRaw("comm_msg", b'{"comm_id":"c","data":{}}', None))
+    funnel.handle(RegisterComm("c2", "t"))
+    assert [s[:2] for s in sink.sent] == [
+        ("stream", "stdout"),
+        ("raw", "comm_msg"),
+        ("comm_item", "RegisterComm"),
+    ]
