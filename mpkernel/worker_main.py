@@ -19,6 +19,7 @@ import inspect
 import json
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -363,9 +364,21 @@ def _redirect_output(ctx: zmq.Context[zmq.Socket[bytes]], spec: WorkerSpec) -> _
     return forwarder
 
 
+def _exit_with_parent(alive_fd: int) -> None:
+    """Exit the moment the main process's end of the liveness pipe closes, even while a
+    handler is busy or hung: no worker outlives its kernel."""
+
+    def watch() -> None:
+        select.select([alive_fd], [], [])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="mpkernel-worker-watchdog", daemon=True).start()
+
+
 def worker_entry(spec: WorkerSpec, alive: Any) -> None:
     """Process entry point (`multiprocess` target)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(alive.fileno())
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     forwarder = _redirect_output(ctx, spec)
     logging.basicConfig(
