@@ -104,10 +104,10 @@ class Kernel:
         signer = Signer(info.key, info.signature_scheme)
         outbox = Outbox()
         work: queue.SimpleQueue[WorkItem] = queue.SimpleQueue()
-        capture = FdCapture()
+        capture = FdCapture(outbox)
         capture.start()
-        stdout = FunnelWriter("stdout", outbox, 1)
-        stderr = FunnelWriter("stderr", outbox, 2)
+        stdout = FunnelWriter("stdout", outbox, 1, capture)
+        stderr = FunnelWriter("stderr", outbox, 2, capture)
         sys.stdout, sys.stderr = stdout, stderr
         kernel_info = build_kernel_info()
         main_ident = threading.get_ident()
@@ -121,7 +121,8 @@ class Kernel:
             self.session,
             outbox,
             work,
-            capture.captured,
+            capture,
+            lambda: stdout.parent,
             kernel_info=lambda: kernel_info,
             interrupt_main=interrupt_main,
             ctx=ctx,
@@ -138,8 +139,8 @@ class Kernel:
         from mpkernel.inprocess import InProcessComms
         from mpkernel.shell import ShellDispatcher
 
-        engine = ExecutionEngine(outbox)
-        in_process = InProcessComms(outbox, engine.context)
+        engine = ExecutionEngine(outbox, capture)
+        in_process = InProcessComms(outbox, engine.context, capture)
         in_process.install()
         comms.activate(comms.BackendComms(outbox, engine.context, self.config))
 
@@ -162,6 +163,7 @@ class Kernel:
             kernel_info=lambda: kernel_info,
             writers=(stdout, stderr),
             comms=in_process,
+            capture=capture,
         )
         log.info(
             "mpkernel %s ready (session %s, pid %d)",

@@ -5,8 +5,12 @@ Two paths, one destination (the funnel):
   in the outbox, tagged with the writer's current parent (I1: one sender, one order).
   It is written by any thread; it never blocks on I/O.
 - `FdCapture` points fd 1 and 2 at pipes so that writes from C code and subprocesses
-  (e.g. `os.system`) are seen too. The io thread polls the read ends and hands the text
-  to the funnel with the parent of the request in progress.
+  (e.g. `os.system`) are seen too. Their text is moved into the outbox by `collect`:
+  on the main thread at its sync points (before anything that is not stream text, on
+  flush, and on the first write after a flush), so it lands in program order with what
+  user code queued around it, parented to the request that wrote it; and by the io
+  thread when a pipe becomes readable (text from subprocesses that outlive a request).
+  A lock makes the order of reads the order of the queue.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import codecs
 import contextlib
 import io
 import os
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,11 +33,13 @@ if TYPE_CHECKING:
 class FunnelWriter(io.TextIOBase):
     """A text stream whose writes go to the IOPub funnel."""
 
-    def __init__(self, name: StreamName, outbox: Outbox, fd: int) -> None:
+    def __init__(self, name: StreamName, outbox: Outbox, fd: int, capture: FdCapture) -> None:
         super().__init__()
         self._name: StreamName = name
         self._outbox = outbox
         self._fd = fd
+        self._capture = capture
+        self._collect_next = False
         self.parent: Header | None = None
 
     @property
@@ -61,12 +68,19 @@ class FunnelWriter(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self._collect_next:
+            self._collect_next = False
+            self._capture.collect(self.parent)
         if text:
             self._outbox.put(Stream(self._name, text, self.parent))
         return len(text)
 
     def flush(self) -> None:
+        # fd-level text written before this flush goes out before what comes after it,
+        # and text written after it (until the next write) before that next write.
+        self._capture.collect(self.parent)
         self._outbox.put(Flush())
+        self._collect_next = True
 
 
 @dataclass(slots=True)
@@ -94,10 +108,25 @@ class CapturedFd:
 
 
 class FdCapture:
-    """Redirects fd 1 and 2 into non-blocking pipes read by the io thread."""
+    """Redirects fd 1 and 2 into non-blocking pipes; `collect` moves their text into the
+    outbox (main thread and io thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self._lock = threading.Lock()
         self.captured: list[CapturedFd] = []
+
+    @property
+    def read_fds(self) -> list[int]:
+        return [cap.read_fd for cap in self.captured]
+
+    def collect(self, parent: Header | None) -> None:
+        """Queue what was written to fd 1/2 so far as stream text for `parent`."""
+        with self._lock:
+            for cap in self.captured:
+                text = cap.read_text()
+                if text:
+                    self._outbox.put(Stream(cap.name, text, parent))
 
     def start(self) -> None:
         for name, fd in (("stdout", 1), ("stderr", 2)):

@@ -1,4 +1,4 @@
-"""The `mpkernel` command line: run, install, uninstall.
+"""The `mpkernel` command line: run, install, uninstall, doctor, config.
 
 Printing and exit codes live here and nowhere else.
 """
@@ -70,6 +70,79 @@ def _cmd_uninstall(args: argparse.Namespace) -> int:
     return 0
 
 
+#: `mpkernel doctor` exit code by overall status.
+DOCTOR_EXIT_CODES = {"ok": 0, "warn": 1, "fail": 2}
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+    import logging
+    import os
+
+    from mpkernel.doctor import DoctorOptions, overall_status, render_text, report_json, run_doctor
+    from mpkernel.log import setup_logging
+
+    if args.verbose:
+        setup_logging("debug")
+    else:  # the checks report problems themselves; log lines would only repeat them
+        logging.getLogger("mpkernel").addHandler(logging.NullHandler())
+    options = DoctorOptions(
+        config=args.config,
+        connection_file=args.connection_file,
+        kernel_id=args.kernel_id,
+        timeout_s=args.timeout,
+    )
+    # Whatever the processes started by the checks write to fd 1 goes to stderr instead:
+    # stdout holds the report alone (one JSON document with --json).
+    sys.stdout.flush()
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        results = run_doctor(options, os.environ)
+    finally:
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
+    if args.json:
+        print(json.dumps(report_json(results), indent=2))
+    else:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        print(render_text(results, color=color), end="")
+    return DOCTOR_EXIT_CODES[overall_status(results)]
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    import os
+
+    from mpkernel.config import ConfigError, dump_config, load_effective_config
+
+    try:
+        config = load_effective_config(args.config, os.environ)
+    except ConfigError as e:
+        print(f"mpkernel: {e}", file=sys.stderr)
+        return 2
+    print(dump_config(config), end="")
+    return 0
+
+
+def _cmd_config_validate(args: argparse.Namespace) -> int:
+    import os
+
+    from mpkernel.config import ConfigError, find_config_path, load_config
+
+    path = Path(args.path) if args.path else find_config_path(None, os.environ)
+    if path is None:
+        print("ok: no configuration file; the built-in defaults apply")
+        return 0
+    try:
+        config = load_config(path)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    enabled = ", ".join(w.name for w in config.workers if w.enabled) or "none"
+    print(f"{path}: ok (workers: {enabled})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mpkernel", description=mpkernel.__doc__)
     parser.add_argument("--version", action="version", version=f"mpkernel {mpkernel.__version__}")
@@ -95,6 +168,27 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall = sub.add_parser("uninstall", help="remove the kernelspec")
     uninstall.add_argument("--name", default="mpkernel")
     uninstall.set_defaults(func=_cmd_uninstall)
+
+    doctor = sub.add_parser("doctor", help="check the installation, and a running kernel")
+    doctor.add_argument("--json", action="store_true", help="print one JSON document")
+    kernel = doctor.add_mutually_exclusive_group()
+    kernel.add_argument("--connection-file", help="also check the kernel of this file")
+    kernel.add_argument("--kernel-id", help="also check this kernel (Jupyter runtime dir)")
+    doctor.add_argument("--config", help="TOML configuration file (as for `run`)")
+    doctor.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds per request to a running kernel"
+    )
+    doctor.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    doctor.set_defaults(func=_cmd_doctor)
+
+    config = sub.add_parser("config", help="show or validate the configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    show = config_sub.add_parser("show", help="print the effective configuration as TOML")
+    show.add_argument("--config", help="TOML configuration file (else the usual lookup)")
+    show.set_defaults(func=_cmd_config_show)
+    validate = config_sub.add_parser("validate", help="check a configuration file")
+    validate.add_argument("path", nargs="?", help="the file (else the usual lookup)")
+    validate.set_defaults(func=_cmd_config_validate)
     return parser
 
 

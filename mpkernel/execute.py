@@ -25,6 +25,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.payload import PayloadManager
 from IPython.utils.tokenutil import token_at_cursor
 
+from mpkernel.capture import FdCapture
 from mpkernel.items import InputRequest, Publish
 from mpkernel.outbox import Outbox
 from mpkernel.stdin import InputWaiter, StdinUnavailable
@@ -47,11 +48,14 @@ class RequestContext:
 class _Outputs:
     """What the display hook, publisher and traceback hook share: outbox + context."""
 
-    def __init__(self, outbox: Outbox, context: RequestContext) -> None:
+    def __init__(self, outbox: Outbox, context: RequestContext, capture: FdCapture) -> None:
         self.outbox = outbox
         self.context = context
+        self.capture = capture
 
     def publish(self, msg_type: str, content: Mapping[str, Any]) -> None:
+        # fd-level text written before this output goes out before it.
+        self.capture.collect(self.context.parent)
         self.outbox.put(Publish(msg_type, content, self.context.parent))
 
 
@@ -149,11 +153,11 @@ class MpShell(InteractiveShell):
 class ExecutionEngine:
     """Runs requests that need the interpreter; one method per shell request type."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, capture: FdCapture) -> None:
         self.outbox = outbox
         self.context = RequestContext()
         self.shell: MpShell = MpShell.instance()
-        self.shell.mp_outputs = _Outputs(outbox, self.context)
+        self.shell.mp_outputs = _Outputs(outbox, self.context, capture)
         self.executing = False
 
     # -- execute -----------------------------------------------------------------
@@ -183,9 +187,12 @@ class ExecutionEngine:
         if result.success:
             reply = {"status": "ok"}
         else:
+            # Errors IPython reports without a traceback (UsageError from an unknown
+            # magic, for one) are described from the exception itself.
+            exc = result.error_before_exec or result.error_in_exec
             error: dict[str, Any] = shell.last_error or {
-                "ename": "UnknownError",
-                "evalue": repr(result.error_in_exec or result.error_before_exec),
+                "ename": type(exc).__name__ if exc is not None else "UnknownError",
+                "evalue": str(exc) if exc is not None else "",
                 "traceback": [],
             }
             reply = {"status": "error", **error}

@@ -18,6 +18,7 @@ from typing import Any
 import comm
 from comm.base_comm import BaseComm, CommManager
 
+from mpkernel.capture import FdCapture
 from mpkernel.execute import RequestContext
 from mpkernel.items import Publish, RegisterComm, UnregisterComm
 from mpkernel.outbox import Outbox
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 class InProcessComm(BaseComm):
     outbox: Outbox
     context: RequestContext
+    capture: FdCapture
 
     def publish_msg(
         self,
@@ -38,6 +40,7 @@ class InProcessComm(BaseComm):
         buffers: Any = None,
         **keys: Any,
     ) -> None:
+        self.capture.collect(self.context.parent)
         if msg_type == "comm_open":
             self.outbox.put(RegisterComm(self.comm_id, self.target_name))
         content = {"data": {} if data is None else data, "comm_id": self.comm_id, **keys}
@@ -50,11 +53,12 @@ class InProcessComm(BaseComm):
 class InProcessComms:
     """The main process's CommManager and the handlers for frontend comm requests."""
 
-    def __init__(self, outbox: Outbox, context: RequestContext) -> None:
+    def __init__(self, outbox: Outbox, context: RequestContext, capture: FdCapture) -> None:
         self.outbox = outbox
         self.context = context
         InProcessComm.outbox = outbox
         InProcessComm.context = context
+        InProcessComm.capture = capture
         self.manager = CommManager()
 
     def install(self) -> None:

@@ -3,13 +3,12 @@ IOPub. It polls them together with the outbox wakeup fd and the captured fd 1/2 
 
 One loop iteration, in this order:
 1. handle control requests (never wait for the main thread),
-2. drain the outbox through the funnel (I1-I3, I8); before each non-stream item, read
-   the fd 1/2 pipes, so text C code wrote before that item was queued goes out first,
-3. read the fd 1/2 pipes (output of subprocesses outliving a request),
-4. move shell requests to the main thread's work queue,
-5. route stdin replies to the waiting `input()`,
-6. count IOPub subscriptions; welcome each one (I7),
-7. flush the stream buffer if its timer ran out (I2).
+2. if a fd 1/2 pipe is readable, queue its text (see `capture`), then drain the outbox
+   through the funnel (I1-I3, I8),
+3. move shell requests to the main thread's work queue,
+4. route stdin replies to the waiting `input()`,
+5. count IOPub subscriptions; welcome each one (I7),
+6. flush the stream buffer if its timer ran out (I2).
 
 Errors: a `WireError` (the peer's fault) is logged and the frames dropped. Any other
 exception while handling one message is logged and the loop goes on (the one
@@ -32,12 +31,12 @@ from typing import Any
 import psutil
 import zmq
 
-from mpkernel.capture import CapturedFd
+from mpkernel.capture import FdCapture
 from mpkernel.comm_router import CommRouter
 from mpkernel.config import Config
 from mpkernel.control import ControlHandler
 from mpkernel.iopub import IOPubFunnel
-from mpkernel.items import Channel, CommItem, InputRequest, Publish, Reply, Stream
+from mpkernel.items import Channel, CommItem, InputRequest, Publish, Reply
 from mpkernel.outbox import Outbox
 from mpkernel.shell import ShellWork, StopWork, WorkItem
 from mpkernel.sockets import KernelSockets
@@ -83,7 +82,8 @@ class KernelIO(threading.Thread):
         session: str,
         outbox: Outbox,
         work: queue.SimpleQueue[WorkItem],
-        captured: Sequence[CapturedFd],
+        capture: FdCapture,
+        fd_parent: Callable[[], Header | None],
         kernel_info: Callable[[], dict[str, Any]],
         interrupt_main: Callable[[], None],
         ctx: zmq.Context[zmq.Socket[bytes]],
@@ -96,7 +96,8 @@ class KernelIO(threading.Thread):
         self._headers = HeaderFactory(session, "mpkernel")
         self._outbox = outbox
         self._work = work
-        self._captured = list(captured)
+        self._capture = capture
+        self._fd_parent = fd_parent
         self._funnel = IOPubFunnel(self)
         self._control = ControlHandler(kernel_info, interrupt_main, self._begin_shutdown)
         self._interrupt_main = interrupt_main
@@ -153,8 +154,8 @@ class KernelIO(threading.Thread):
         for sock in (s.control, s.shell, s.stdin, s.iopub):
             poller.register(sock, zmq.POLLIN)
         poller.register(self._outbox.fileno(), zmq.POLLIN)
-        for cap in self._captured:
-            poller.register(cap.read_fd, zmq.POLLIN)
+        for fd in self._capture.read_fds:
+            poller.register(fd, zmq.POLLIN)
         funnel = self._funnel
         while self._running:
             timeout = funnel.timeout_ms()
@@ -173,16 +174,15 @@ class KernelIO(threading.Thread):
             events = dict(poller.poll(timeout))
             if s.control in events:
                 self._recv_all(s.control, self._on_control)
+            if self._capture_ready(events):
+                # Text nobody on the main thread has claimed yet (e.g. a subprocess that
+                # outlives its cell): it joins the queue behind what is already there.
+                self._capture.collect(self._fd_parent())
             for item in self._outbox.drain():
-                if type(item) is not Stream:
-                    # Text that C code or a subprocess wrote before this item was queued
-                    # is in the pipes now; it goes out first.
-                    self._read_captured()
                 try:
                     funnel.handle(item)
                 except Exception:
                     log.exception("could not send %s", type(item).__name__)
-            self._read_captured()
             if s.shell in events:
                 self._recv_all(s.shell, self._on_shell)
             if s.stdin in events:
@@ -195,11 +195,8 @@ class KernelIO(threading.Thread):
         funnel.flush()
         supervisor.shutdown()
 
-    def _read_captured(self) -> None:
-        for cap in self._captured:
-            text = cap.read_text()
-            if text:
-                self._funnel.write_fd_text(cap.name, text)
+    def _capture_ready(self, events: dict[Any, int]) -> bool:
+        return any(fd in events for fd in self._capture.read_fds)
 
     def _recv_all(self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], None]) -> None:
         while True:

@@ -7,7 +7,7 @@ with real sockets and the unit tests implement with a list.
     main thread ──┐                         ┌─> sink.publish  (XPUB)
     user threads ─┼─> Outbox ─> IOPubFunnel ┼─> sink.reply    (shell / control ROUTER)
     io thread ────┘   (FIFO)   (one stream  └─> sink.request_input (stdin ROUTER)
-    fd 1/2 pipes ──────────────> buffer)
+    fd 1/2 pipes ─┘            buffer)
 
 Invariants kept here:
 - I1: items are handled in the order they are given; nothing is reordered.
@@ -105,9 +105,6 @@ class IOPubFunnel:
         self._chunks: list[str] = []
         self._size = 0
         self._deadline: float | None = None
-        # Parent of the request the main thread is working on, for text that does not
-        # say where it belongs (fd-level output from C code or subprocesses).
-        self.current_parent: Header | None = None
 
     # -- stream buffer -------------------------------------------------------------
     def _buffer(self, name: str, text: str, parent: Header | None) -> None:
@@ -143,10 +140,6 @@ class IOPubFunnel:
             return None
         return max(0, int((self._deadline - self._clock()) * 1000) + 1)
 
-    def write_fd_text(self, name: str, text: str) -> None:
-        """Text read from the captured fd 1/2 pipes (no parent of its own)."""
-        self._buffer(name, text, self.current_parent)
-
     # -- items ---------------------------------------------------------------------
     def handle(self, item: FunnelItem) -> None:
         if type(item) is Stream:
@@ -155,9 +148,7 @@ class IOPubFunnel:
         self.flush()
         match item:
             case Status(state=state, parent=parent):
-                if state == "busy":
-                    self.current_parent = parent
-                elif state == "idle" and not self._sink.idle_may_go(parent):
+                if state == "idle" and not self._sink.idle_may_go(parent):
                     return
                 self._sink.publish("status", {"execution_state": state}, parent)
             case PublishRaw():

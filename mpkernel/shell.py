@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mpkernel.capture import FunnelWriter
+from mpkernel.capture import FdCapture, FunnelWriter
 from mpkernel.execute import ExecutionEngine
 from mpkernel.inprocess import InProcessComms
 from mpkernel.items import CommInfo, DrainShell, Reply, Status
@@ -70,7 +70,9 @@ class ShellDispatcher:
         kernel_info: Callable[[], dict[str, Any]],
         writers: tuple[FunnelWriter, FunnelWriter],
         comms: InProcessComms,
+        capture: FdCapture,
     ) -> None:
+        self._capture = capture
         self._engine = engine
         self._outbox = outbox
         self._work = work
@@ -112,6 +114,8 @@ class ShellDispatcher:
 
     def handle(self, msg: Message[dict[str, Any]]) -> None:
         parent = msg.header
+        # Text written to fd 1/2 since the last request belongs to that one.
+        self._capture.collect(self._writers[0].parent)
         ctx = self._engine.context
         ctx.parent = parent
         ctx.identities = msg.identities
@@ -142,6 +146,7 @@ class ShellDispatcher:
                 except (Exception, KeyboardInterrupt) as exc:
                     log.exception("handler for %s failed", msg.msg_type)
                     content = error_content(exc)
+        self._capture.collect(parent)
         if content is not None and reply_type is not None:
             self._outbox.put(
                 Reply(

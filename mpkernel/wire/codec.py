@@ -27,7 +27,7 @@ from json.encoder import encode_basestring
 from typing import Any, Final, NoReturn
 
 from mpkernel.wire.errors import BadHeader, BadJson, ProtocolViolation
-from mpkernel.wire.frames import DELIMITER, split_identities, split_parts
+from mpkernel.wire.frames import join_frames, split_identities, split_parts
 from mpkernel.wire.header import Header
 from mpkernel.wire.message import Message
 from mpkernel.wire.signing import Signer
@@ -164,17 +164,8 @@ def encode_raw(
         parent_json = _parent_json(parent)
     except (TypeError, ValueError) as exc:
         raise ProtocolViolation(f"cannot encode header of {header.msg_type}: {exc}") from exc
-    signature = signer.sign((header_json, parent_json, metadata_json, content_json))
-    return [
-        *identities,
-        DELIMITER,
-        signature,
-        header_json,
-        parent_json,
-        metadata_json,
-        content_json,
-        *buffers,
-    ]
+    json_parts = (header_json, parent_json, metadata_json, content_json)
+    return join_frames(identities, signer.sign(json_parts), json_parts, buffers)
 
 
 def _as_json_object(obj: object, what: str, msg_type: str) -> bytes:
@@ -195,7 +186,7 @@ def encode(msg: Message[Any], signer: Signer) -> list[bytes]:
         metadata_json = _as_json_object(msg.metadata, "metadata", msg_type)
         content_json = _as_json_object(msg.content, "content", msg_type)
     except (TypeError, ValueError) as exc:
-        raise ProtocolViolation(f"{msg_type}: content is not JSON: {exc}") from exc
+        raise ProtocolViolation(f"{msg_type}: metadata or content is not JSON: {exc}") from exc
     return encode_raw(
         msg.identities,
         msg.header,

@@ -32,10 +32,7 @@ _SCHEME_PREFIX = "hmac-"
 class Signer:
     """Signs and verifies messages for one connection (one key, one scheme)."""
 
-    __slots__ = ("_auth", "_seen", "_seen_order", "_window", "enabled", "scheme")
-
-    enabled: bool
-    scheme: str
+    __slots__ = ("_auth", "_scheme", "_seen", "_seen_order", "_window")
 
     def __init__(self, key: bytes, scheme: str = "hmac-sha256", replay_window: int = 65536) -> None:
         """Prepare the keyed HMAC once; each message then costs one ``copy()``.
@@ -51,16 +48,24 @@ class Signer:
         if replay_window < 0:
             raise ValueError(f"replay_window must be >= 0, got {replay_window}")
         try:
-            auth = hmac.new(key or b"probe", digestmod=algo)
-            auth.copy().hexdigest()  # variable-length digests (shake_*) fail here
+            hmac.new(b"", digestmod=algo).hexdigest()  # variable-length digests (shake_*) fail here
         except (ValueError, TypeError) as exc:
             raise ValueError(f"unsupported signature scheme {scheme!r}: {exc}") from exc
-        self.scheme = scheme
-        self.enabled = bool(key)
-        self._auth: hmac.HMAC | None = auth if key else None
+        self._scheme = scheme
+        self._auth: hmac.HMAC | None = hmac.new(key, digestmod=algo) if key else None
         self._window = replay_window
         self._seen: set[bytes] = set()
         self._seen_order: deque[bytes] = deque()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether messages are signed and verified (the key is not empty)."""
+        return self._auth is not None
+
+    @property
+    def scheme(self) -> str:
+        """The signature scheme, as in the connection file (``"hmac-sha256"``)."""
+        return self._scheme
 
     def __repr__(self) -> str:
         # Never show the key.

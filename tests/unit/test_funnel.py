@@ -226,14 +226,6 @@ def test_barrier_is_released_after_everything_before_it(
     assert sink.sent == [("stream", "stdout", "x", "r1")]
 
 
-def test_busy_sets_the_parent_for_fd_level_output(funnel: IOPubFunnel, sink: RecordingSink) -> None:
-    p = header("r7")
-    funnel.handle(Status("busy", p))
-    funnel.write_fd_text("stdout", "from C")
-    funnel.flush()
-    assert sink.sent[-1] == ("stream", "stdout", "from C", "r7")
-
-
 def test_drain_shell_is_forwarded(funnel: IOPubFunnel, sink: RecordingSink) -> None:
     marker = object()
     funnel.handle(DrainShell(marker))
