@@ -6,10 +6,10 @@ What lives here:
   any escaped descendants if a graceful shutdown does not finish. `KernelSet` is a context
   manager, so an error or a KeyboardInterrupt never leaves a kernel behind.
 - `RawClient`: one small frontend over bare pyzmq sockets (shell and control DEALERs, an
-  IOPub SUB) and one `zmq.Poller`. It signs what it sends and does not check the signatures
-  on what it receives in its hot loops (`verify` exists for spot checks). The point is that
-  every benchmark talks to every kernel through the same, cheap client: its cost is part of
-  every figure, on both sides alike.
+  IOPub SUB) with blocking receives. It signs what it sends and does not check the
+  signatures on what it receives in its hot loops (`verify` exists for spot checks). The
+  point is that every benchmark talks to every kernel through the same, cheap client: its
+  cost is part of every figure, on both sides alike.
 - statistics (`percentile`, `median`), the environment header and a plain-text table.
 
 Nothing here prints: the benchmarks decide what to show.
@@ -66,6 +66,8 @@ PROTOCOL_VERSION = "5.3"
 # How often a client socket retries a refused TCP connect. libzmq's default is 100 ms, which
 # would quantise a cold start measured in hundreds of ms; 2 ms costs nothing measurable.
 RECONNECT_IVL_MS = 2
+# A send that cannot be handed to a connection within this long means the kernel is gone.
+SEND_TIMEOUT_MS = 5000
 
 
 class BenchError(RuntimeError):
@@ -114,7 +116,7 @@ def _dist_version(name: str) -> str:
 
 
 def environment_info() -> dict[str, str]:
-    """What a reader needs to compare two benchmark runs: machine and library versions."""
+    """What a reader needs to compare two benchmark runs: machine, load, library versions."""
     return {
         "cpu_count": str(os.cpu_count()),
         "platform": platform.platform(),
@@ -125,6 +127,7 @@ def environment_info() -> dict[str, str]:
         "jupyter_client": _dist_version("jupyter_client"),
         "ipykernel": _dist_version("ipykernel"),
         "mpkernel": _dist_version("mpkernel"),
+        "loadavg_1m": f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a",
     }
 
 
@@ -169,9 +172,7 @@ class KernelProcess:
     kernel chatter does not mix with the benchmark's output.
     """
 
-    def __init__(
-        self, kernel_name: str, label: str, workdir: Path, env: Mapping[str, str]
-    ) -> None:
+    def __init__(self, kernel_name: str, label: str, workdir: Path, env: Mapping[str, str]) -> None:
         self.kernel_name = kernel_name
         self.label = label
         self.log_path = workdir / f"{label}.log"
@@ -202,6 +203,13 @@ class KernelProcess:
         self._popen = getattr(provisioner, "process", None)
         self.pid = getattr(provisioner, "pid", None)
         self._pgid = getattr(provisioner, "pgid", None)
+
+    def is_alive(self) -> bool:
+        """Whether the kernel process (the one started from the kernelspec) still runs."""
+        return self._popen is not None and self._popen.poll() is None
+
+    def exit_status(self) -> int | None:
+        return None if self._popen is None else self._popen.poll()
 
     def connection_info(self) -> JsonDict:
         info = dict(self.manager.get_connection_info(session=False))
@@ -299,10 +307,16 @@ class KernelSet:
         self._count = 0
         self.cleanup_notes: list[str] = []
 
-    def create(self, kernel_name: str, label: str) -> KernelProcess:
-        """A registered, not yet started kernel (call `.start()`; it is cleaned up anyway)."""
+    def create(
+        self, kernel_name: str, label: str, *, env: Mapping[str, str] | None = None
+    ) -> KernelProcess:
+        """A registered, not yet started kernel (call `.start()`; it is cleaned up anyway).
+
+        `env` adds to (or overrides) the set's environment for this kernel only.
+        """
         self._count += 1
-        kernel = KernelProcess(kernel_name, f"{label}-{self._count}", self._workdir, self._env)
+        kernel_env = {**self._env, **(env or {})}
+        kernel = KernelProcess(kernel_name, f"{label}-{self._count}", self._workdir, kernel_env)
         self._live.append(kernel)
         return kernel
 
@@ -369,8 +383,8 @@ class Exchange:
 
     msg_id: str
     sent_ns: int
-    reply: RawMessage
     idle_ns: int
+    reply: RawMessage | None
 
     @property
     def to_idle_ns(self) -> int:
@@ -383,17 +397,32 @@ IOPubHandler = Callable[[str, RawMessage], None]
 class RawClient:
     """A frontend over bare pyzmq sockets, identical for every kernel it talks to.
 
-    Cost per message: one `recv_multipart`, a bytes search for the request's msg_id in the
-    parent header, one JSON parse of the header of messages that match; status content is
-    parsed only for status messages. Signatures are not checked on receive (see `verify`).
+    Hot path (`exchange_frames`): after the send, blocking `recv_multipart` on IOPub until
+    the idle parented to the request, then on the request's channel until its reply. Per
+    message that is one receive, a search for the msg_id in the raw parent header and, only
+    when the raw content contains b"idle", two small JSON parses to confirm. No poller, no
+    signature check on receive (`verify` exists for spot checks). Blocking receives wake up
+    every RECV_SLICE_MS to check the caller's deadline.
     """
 
-    def __init__(self, info: Mapping[str, Any], *, context: zmq.Context[zmq.Socket[bytes]]):
-        self._key = str(info.get("key", "")).encode()
+    RECV_SLICE_MS = 500
+
+    def __init__(
+        self,
+        info: Mapping[str, Any],
+        *,
+        context: zmq.Context[zmq.Socket[bytes]],
+        alive: Callable[[], bool] | None = None,
+    ) -> None:
+        """`alive`, if given, is asked whenever a wait stalls: a dead kernel fails fast."""
+        self._alive = alive
+        key = info.get("key", b"")
+        self._key = key if isinstance(key, bytes) else str(key).encode()
         scheme = str(info.get("signature_scheme", "hmac-sha256"))
         if not scheme.startswith("hmac-"):
             raise BenchError(f"unsupported signature_scheme {scheme!r}")
-        self._hmac = hmac.new(self._key, digestmod=getattr(hashlib, scheme[5:])) if self._key else None
+        digest = getattr(hashlib, scheme[5:])
+        self._hmac = hmac.new(self._key, digestmod=digest) if self._key else None
         self._session = uuid.uuid4().hex
         self._username = "bench"
         transport = info.get("transport", "tcp")
@@ -407,7 +436,9 @@ class RawClient:
             sock: zmq.Socket[bytes] = context.socket(kind)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+            sock.setsockopt(zmq.RCVTIMEO, self.RECV_SLICE_MS)
             if kind == zmq.DEALER:
+                sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
                 # Only hand a message to a completed connection: a send before the kernel has
                 # bound its port fails with EAGAIN instead of sitting in a queue.
                 sock.setsockopt(zmq.IMMEDIATE, 1)
@@ -421,13 +452,10 @@ class RawClient:
         self.shell = make(zmq.DEALER, "shell_port")
         self.control = make(zmq.DEALER, "control_port")
         self.iopub = make(zmq.SUB, "iopub_port")
-        self._channels: dict[str, zmq.Socket[bytes]] = {"shell": self.shell, "control": self.control}
-        self._pollers: dict[str, zmq.Poller] = {}
-        for name, sock in self._channels.items():
-            poller = zmq.Poller()
-            poller.register(sock, zmq.POLLIN)
-            poller.register(self.iopub, zmq.POLLIN)
-            self._pollers[name] = poller
+        self._channels: dict[str, zmq.Socket[bytes]] = {
+            "shell": self.shell,
+            "control": self.control,
+        }
 
     # ---- building and signing
 
@@ -468,9 +496,17 @@ class RawClient:
         expected = self._sign(msg.frames[msg.at + 1 : msg.at + 5])
         return hmac.compare_digest(expected, msg.frames[msg.at])
 
+    def _send(self, sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+        try:
+            sock.send_multipart(frames)
+        except zmq.Again:
+            raise BenchError(
+                f"could not send within {SEND_TIMEOUT_MS} ms: no connection to the kernel"
+            ) from None
+
     def send(self, channel: Channel, msg_type: str, content: JsonDict | bytes) -> str:
         msg_id, frames = self.build(msg_type, content)
-        self._channels[channel].send_multipart(frames)
+        self._send(self._channels[channel], frames)
         return msg_id
 
     # ---- receiving
@@ -481,6 +517,20 @@ class RawClient:
         now = time.perf_counter_ns()
         return RawMessage(frames, frames.index(DELIM) + 1, now)
 
+    def _check_alive(self, what: str) -> None:
+        if self._alive is not None and not self._alive():
+            raise BenchError(f"the kernel process exited while waiting for {what}")
+
+    def _recv_by(self, sock: zmq.Socket[bytes], deadline: float, what: str) -> RawMessage:
+        """Blocking receive that gives up (BenchError) at `deadline` (time.monotonic)."""
+        while True:
+            try:
+                return self._recv(sock)
+            except zmq.Again:
+                self._check_alive(what)
+                if time.monotonic() > deadline:
+                    raise BenchError(f"timed out waiting for {what}") from None
+
     def exchange_frames(
         self,
         channel: Channel,
@@ -489,43 +539,45 @@ class RawClient:
         *,
         timeout_s: float,
         on_iopub: IOPubHandler | None = None,
+        expect_reply: bool = True,
     ) -> Exchange:
-        """Send prebuilt frames, then wait for the reply AND the idle status parented to them.
+        """Send prebuilt frames; wait for the idle status parented to them, then the reply.
 
-        The clock starts just before the send (building and signing are outside). Every
-        other IOPub message parented to the request is passed to `on_iopub(msg_type, msg)`;
-        messages parented to anything else are read and dropped.
+        The clock starts just before the send (building and signing are outside) and stops
+        when the idle is received. Every other IOPub message parented to the request goes to
+        `on_iopub(msg_type, msg)`; messages parented to anything else are dropped unparsed.
+        Set `expect_reply=False` for requests without a reply (comm_msg).
         """
         sock = self._channels[channel]
         iopub = self.iopub
-        poller = self._pollers[channel]
         needle = msg_id.encode()
-        reply: RawMessage | None = None
-        idle_ns = 0
         deadline = time.monotonic() + timeout_s
+        what = f"the idle status for {msg_id}"
         sent_ns = time.perf_counter_ns()
-        sock.send_multipart(frames)
-        while reply is None or idle_ns == 0:
-            wait_ms = (deadline - time.monotonic()) * 1000.0
-            if wait_ms <= 0:
-                missing = "reply and idle" if reply is None and not idle_ns else (
-                    "reply" if reply is None else "idle"
-                )
-                raise BenchError(f"no {missing} within {timeout_s:g} s for {msg_id}")
-            for ready, _ in poller.poll(max(1, int(wait_ms))):
-                msg = self._recv(ready)
-                if needle not in msg.frames[msg.at + 2]:
-                    continue  # parented to an earlier request, or unparented
-                if ready is not iopub:
-                    reply = msg
-                    continue
+        self._send(sock, frames)
+        idle_ns = 0
+        while not idle_ns:
+            msg = self._recv_by(iopub, deadline, what)
+            at = msg.at
+            if needle not in msg.frames[at + 2]:
+                continue  # parented to an earlier request, or unparented
+            if b"idle" in msg.frames[at + 4]:
                 msg_type = msg.msg_type
-                if msg_type == "status":
-                    if msg.content.get("execution_state") == "idle":
-                        idle_ns = msg.received_ns
-                elif on_iopub is not None:
-                    on_iopub(msg_type, msg)
-        return Exchange(msg_id, sent_ns, reply, idle_ns)
+                if msg_type == "status" and msg.content.get("execution_state") == "idle":
+                    idle_ns = msg.received_ns
+                    break
+            elif on_iopub is None:
+                continue
+            else:
+                msg_type = msg.msg_type
+            if on_iopub is not None and msg_type != "status":
+                on_iopub(msg_type, msg)
+        reply: RawMessage | None = None
+        while expect_reply and reply is None:
+            msg = self._recv_by(sock, deadline, f"the reply to {msg_id}")
+            if needle in msg.frames[msg.at + 2]:
+                reply = msg
+        return Exchange(msg_id, sent_ns, idle_ns, reply)
 
     def exchange(
         self,
@@ -535,10 +587,16 @@ class RawClient:
         *,
         timeout_s: float,
         on_iopub: IOPubHandler | None = None,
+        expect_reply: bool = True,
     ) -> Exchange:
         msg_id, frames = self.build(msg_type, content)
         return self.exchange_frames(
-            channel, msg_id, frames, timeout_s=timeout_s, on_iopub=on_iopub
+            channel,
+            msg_id,
+            frames,
+            timeout_s=timeout_s,
+            on_iopub=on_iopub,
+            expect_reply=expect_reply,
         )
 
     def collect_iopub(
@@ -579,6 +637,7 @@ class RawClient:
             now = time.monotonic()
             if now > deadline:
                 raise BenchError(f"no kernel_info_reply within {timeout_s:g} s")
+            self._check_alive("the first kernel_info_reply")
             if now - last_sent >= resend_s:
                 msg_id, frames = self.build("kernel_info_request", {})
                 try:
@@ -610,6 +669,7 @@ class RawClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BenchError(f"IOPub delivered nothing within {timeout_s:g} s")
+            self._check_alive("IOPub to deliver")
             msg_id = self.send("shell", "kernel_info_request", {})
             needle = msg_id.encode()
             stop = time.monotonic() + min(0.2, left)

@@ -60,7 +60,9 @@ def journal(km: KernelManager) -> list[dict[str, Any]]:
         kc.wait_for_ready(timeout=30)
         cid = uuid.uuid4().hex
         kc.shell_channel.send(
-            kc.session.msg("comm_open", {"comm_id": cid, "target_name": "mpkernel.echo", "data": {}})
+            kc.session.msg(
+                "comm_open", {"comm_id": cid, "target_name": "mpkernel.echo", "data": {}}
+            )
         )
         msg = kc.session.msg(
             "comm_msg", {"comm_id": cid, "data": {"jsonrpc": "2.0", "id": "j", "method": "journal"}}
@@ -86,7 +88,8 @@ def one_round(km: KernelManager, mode: str) -> tuple[float, float]:
         text=True,
     )
     try:
-        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stdin is not None
         comm_id = proc.stdout.readline().strip()
         if mode == "sigkill":
             t0 = time.time()
@@ -96,7 +99,8 @@ def one_round(km: KernelManager, mode: str) -> tuple[float, float]:
             proc.stdin.write("close\n")
             proc.stdin.flush()
             proc.stdout.readline()
-        proc.wait(timeout=30) if mode == "sigkill" else None
+        if mode == "sigkill":
+            proc.wait(timeout=30)
         entries = {}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(entries) < 2:
@@ -111,13 +115,16 @@ def one_round(km: KernelManager, mode: str) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--kernel", default="mpkernel")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
-    print(f"{'transport':9} {'leaving':9} {'request failed p50/max ms':>26} {'comm closed p50/max ms':>24}")
+    heads = ("transport", "leaving", "request failed p50/max ms", "comm closed p50/max ms")
+    print(f"{heads[0]:9} {heads[1]:9} {heads[2]:>26} {heads[3]:>24}")
     for transport in ("tcp", "ipc"):
         km = KernelManager(kernel_name=args.kernel, transport=transport)
         km.start_kernel()
@@ -136,10 +143,9 @@ def main() -> int:
                     "closed_max_ms": max(closed),
                 }
                 r = results[key]
-                print(
-                    f"{transport:9} {mode:9} {r['failed_p50_ms']:>16.1f} / {r['failed_max_ms']:<7.1f}"
-                    f" {r['closed_p50_ms']:>14.1f} / {r['closed_max_ms']:<7.1f}"
-                )
+                failed_s = f"{r['failed_p50_ms']:.1f} / {r['failed_max_ms']:.1f}"
+                closed_s = f"{r['closed_p50_ms']:.1f} / {r['closed_max_ms']:.1f}"
+                print(f"{transport:9} {mode:9} {failed_s:>26} {closed_s:>24}")
         finally:
             km.shutdown_kernel(now=True)
     if args.json:
