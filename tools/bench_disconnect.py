@@ -1,7 +1,8 @@
 """How long mpkernel takes to clean up after a frontend disappears.
 
 For each transport (tcp, ipc) and each way of leaving (a clean close of the client's
-channels, SIGKILL of the client process), a client process opens an `mpkernel.echo` comm,
+channels, SIGKILL of the client process, and SIGSTOP: a hung client whose sockets stay
+open, noticed only through ZMTP heartbeats), a client process opens an `mpkernel.echo` comm,
 leaves a frontend-bound request pending (RPC `ask_frontend`), then goes away. A second
 client connects afterwards and reads the echo worker's journal, where the worker wrote
 the wall-clock time at which its pending request failed and its `on_close` ran. The
@@ -19,9 +20,11 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import KernelManager
@@ -80,7 +83,10 @@ def journal(km: KernelManager) -> list[dict[str, Any]]:
         kc.stop_channels()
 
 
-def one_round(km: KernelManager, mode: str) -> tuple[float, float]:
+DEPARTURE = "frontend disconnected"
+
+
+def one_round(km: KernelManager, mode: str, log: Path) -> tuple[float, float]:
     proc = subprocess.Popen(
         [sys.executable, "-c", CLIENT, km.connection_file],
         stdin=subprocess.PIPE,
@@ -94,6 +100,18 @@ def one_round(km: KernelManager, mode: str) -> tuple[float, float]:
         if mode == "sigkill":
             t0 = time.time()
             os.kill(proc.pid, signal.SIGKILL)
+        elif mode == "sigstop":
+            # A hung client: its sockets stay open; only ZMTP heartbeats reveal it. Wait
+            # for the kernel to log the departure before a second client subscribes (the
+            # kernel acts only when no subscriber is left).
+            seen = log.read_text().count(DEPARTURE)
+            t0 = time.time()
+            os.kill(proc.pid, signal.SIGSTOP)
+            deadline = time.monotonic() + 30
+            while log.read_text().count(DEPARTURE) == seen:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the kernel never noticed the hung client")
+                time.sleep(0.01)
         else:
             t0 = time.time()
             proc.stdin.write("close\n")
@@ -111,6 +129,7 @@ def one_round(km: KernelManager, mode: str) -> tuple[float, float]:
     finally:
         if proc.poll() is None:
             proc.kill()
+            os.kill(proc.pid, signal.SIGCONT)
         proc.wait()
 
 
@@ -127,12 +146,14 @@ def main() -> int:
     print(f"{heads[0]:9} {heads[1]:9} {heads[2]:>26} {heads[3]:>24}")
     for transport in ("tcp", "ipc"):
         km = KernelManager(kernel_name=args.kernel, transport=transport)
-        km.start_kernel()
+        log = Path(tempfile.mkdtemp()) / "kernel.log"
+        log_file = log.open("w")
+        km.start_kernel(stderr=log_file)
         try:
-            for mode in ("close", "sigkill"):
+            for mode in ("close", "sigkill", "sigstop"):
                 failed, closed = [], []
                 for _ in range(args.rounds):
-                    f, c = one_round(km, mode)
+                    f, c = one_round(km, mode, log)
                     failed.append(f * 1000)
                     closed.append(c * 1000)
                 key = f"{transport}/{mode}"
@@ -148,6 +169,7 @@ def main() -> int:
                 print(f"{transport:9} {mode:9} {failed_s:>26} {closed_s:>24}")
         finally:
             km.shutdown_kernel(now=True)
+            log_file.close()
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:  # noqa: PTH123 - plain output file
             json.dump(results, f, indent=2)
