@@ -8,6 +8,7 @@ or io thread never makes the kernel look dead. The echo runs inside libzmq
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 import zmq
@@ -21,6 +22,9 @@ class Heartbeat(threading.Thread):
         self._socket = socket
 
     def run(self) -> None:
+        # Process-directed SIGINT must land on the main thread, where user code runs: a
+        # signal taken by this thread would not wake a main thread blocked in a syscall.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             zmq.proxy(self._socket, self._socket)
         except zmq.ContextTerminated:
