@@ -194,16 +194,20 @@ _BUILTIN_WORKERS: Mapping[str, _WorkerLayer] = {
         handler="mpkernel_workers.echo:EchoHandler",
         processes="shared",
     ),
+    # The Positron handlers are not shipped yet: their sections exist (so a file can
+    # configure them) but stay off until `enabled = true` and the handler is installed.
     "variables": _WorkerLayer(
         target="positron.variables",
         handler="mpkernel_workers.variables:VariablesHandler",
         processes="shared",
+        enabled=False,
     ),
     "data_explorer": _WorkerLayer(
         target="positron.dataExplorer",
         handler="mpkernel_workers.data_explorer:DataExplorerHandler",
         processes="per-comm",
         memory_limit=8 * _GIB,
+        enabled=False,
     ),
 }
 

@@ -209,9 +209,9 @@ BAD_FILES = [
         id="handler-with-non-identifier-module",
     ),
     pytest.param(
-        '[workers.mine]\ntarget = "positron.variables"\nhandler = "mine.handler:MineHandler"\n',
-        f'{SRC}:2: workers.mine.target: target "positron.variables" is already served by '
-        'worker "variables"',
+        '[workers.mine]\ntarget = "mpkernel.echo"\nhandler = "mine.handler:MineHandler"\n',
+        f'{SRC}:2: workers.mine.target: target "mpkernel.echo" is already served by '
+        'worker "echo"',
         id="new-worker-duplicates-a-built-in-target",
     ),
     pytest.param(
@@ -221,9 +221,9 @@ BAD_FILES = [
         id="duplicate-target-blames-the-later-one",
     ),
     pytest.param(
-        '[workers.echo]\ntarget = "positron.variables"\n',
-        f'{SRC}:2: workers.echo.target: target "positron.variables" is already served by '
-        'worker "variables"',
+        '[workers.variables]\ntarget = "mpkernel.echo"\nenabled = true\n',
+        f'{SRC}:2: workers.variables.target: target "mpkernel.echo" is already served by '
+        'worker "echo"',
         id="duplicate-target-blames-the-one-the-file-sets",
     ),
     pytest.param(
@@ -727,12 +727,12 @@ def test_lenient_duplicate_target_keeps_the_first_and_restores_the_built_in() ->
     config, errors = parse_config_lenient(
         dedent(
             """\
-            [workers.echo]
-            target = "positron.variables"
-            restart = "never"
+            [workers.variables]
+            target = "mpkernel.echo"
+            enabled = true
 
             [workers.extra]
-            target = "positron.dataExplorer"
+            target = "mpkernel.echo"
             handler = "extra:Extra"
             """
         ),
@@ -740,10 +740,10 @@ def test_lenient_duplicate_target_keeps_the_first_and_restores_the_built_in() ->
     )
     assert config.workers == default_config().workers
     assert [str(e) for e in errors] == [
-        f'{SRC}:2: workers.echo.target: target "positron.variables" is already served by '
-        'worker "variables"',
-        f'{SRC}:6: workers.extra.target: target "positron.dataExplorer" is already served by '
-        'worker "data_explorer"',
+        f'{SRC}:2: workers.variables.target: target "mpkernel.echo" is already served by '
+        'worker "echo"',
+        f'{SRC}:6: workers.extra.target: target "mpkernel.echo" is already served by '
+        'worker "echo"',
     ]
 
 
