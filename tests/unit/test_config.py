@@ -210,8 +210,7 @@ BAD_FILES = [
     ),
     pytest.param(
         '[workers.mine]\ntarget = "mpkernel.echo"\nhandler = "mine.handler:MineHandler"\n',
-        f'{SRC}:2: workers.mine.target: target "mpkernel.echo" is already served by '
-        'worker "echo"',
+        f'{SRC}:2: workers.mine.target: target "mpkernel.echo" is already served by worker "echo"',
         id="new-worker-duplicates-a-built-in-target",
     ),
     pytest.param(
@@ -742,8 +741,7 @@ def test_lenient_duplicate_target_keeps_the_first_and_restores_the_built_in() ->
     assert [str(e) for e in errors] == [
         f'{SRC}:2: workers.variables.target: target "mpkernel.echo" is already served by '
         'worker "echo"',
-        f'{SRC}:6: workers.extra.target: target "mpkernel.echo" is already served by '
-        'worker "echo"',
+        f'{SRC}:6: workers.extra.target: target "mpkernel.echo" is already served by worker "echo"',
     ]
 
 
