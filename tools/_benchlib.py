@@ -504,6 +504,29 @@ class RawClient:
                 f"could not send within {SEND_TIMEOUT_MS} ms: no connection to the kernel"
             ) from None
 
+    def send_frames(self, channel: Channel, frames: list[bytes], *, block: bool = True) -> bool:
+        """Send prebuilt frames (from `build`) without waiting for anything back.
+
+        Blocking: BenchError if the kernel takes no message within SEND_TIMEOUT_MS.
+        `block=False`: returns False at once instead when the send would have to wait (the
+        high-water mark is reached), so a pipelining caller can read IOPub in between.
+        """
+        sock = self._channels[channel]
+        if block:
+            self._send(sock, frames)
+            return True
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
+
+    def recv_iopub(self, *, timeout_s: float) -> RawMessage | None:
+        """The next IOPub message, whatever its parent, or None after `timeout_s`."""
+        if self.iopub.poll(max(0, int(timeout_s * 1000.0))):
+            return self._recv(self.iopub)
+        return None
+
     def send(self, channel: Channel, msg_type: str, content: JsonDict | bytes) -> str:
         msg_id, frames = self.build(msg_type, content)
         self._send(self._channels[channel], frames)

@@ -1,0 +1,3 @@
+"""conformance tests."""
+
+from __future__ import annotations

@@ -1,0 +1,94 @@
+"""The notebooks in examples/ run without error under nbclient, and run_notebook.py works.
+
+nbclient is a real frontend (its own async client, its own kernel manager), so this also
+checks that the kernel serves a client other than this suite's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+import pytest
+from nbclient import NotebookClient
+
+from tests.conftest import KERNEL_NAME
+from tests.frontend import PROCESS_EXIT_TIMEOUT, process_tree, wait_gone
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+
+
+def test_there_are_example_notebooks() -> None:
+    assert [p.name for p in NOTEBOOKS], "examples/ holds no notebook"
+    assert "tour.ipynb" in [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes_without_error(path: Path) -> None:
+    """Every code cell of the notebook runs (nbclient raises CellExecutionError otherwise),
+    no output is an error, and the kernel's processes are gone afterwards."""
+    nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    trees: list[list[psutil.Process]] = []
+
+    client = NotebookClient(
+        nb,
+        kernel_name=KERNEL_NAME,
+        timeout=120,
+        resources={"metadata": {"path": str(EXAMPLES)}},
+    )
+
+    def remember_processes(**_: Any) -> None:
+        assert client.km is not None
+        trees.append(process_tree(client.km.provisioner.pid))  # type: ignore[union-attr]
+
+    client.on_cell_executed = remember_processes
+    try:
+        client.execute()
+    finally:
+        survivors = wait_gone([p for tree in trees for p in tree], PROCESS_EXIT_TIMEOUT)
+        for proc in survivors:
+            proc.kill()
+        assert survivors == [], f"kernel processes left behind: {survivors}"
+
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert code_cells
+    for cell in code_cells:
+        assert cell.execution_count is not None
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert errors == [], f"cell {cell.source!r} produced {errors}"
+
+
+def test_tour_outputs() -> None:
+    """run_notebook.py on tour.ipynb: exit 0, and the printout shows each kind of output
+    (ordered streams, displays, the updated display, a rich result, a PNG, a magic)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "run_notebook.py"),
+            str(EXAMPLES / "tour.ipynb"),
+            "--kernel",
+            KERNEL_NAME,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "Hello from mpkernel" in out
+    assert "[stderr] this line goes to stderr" in out
+    assert "<b>bold HTML</b>" in out
+    assert "step 2 of 2: done" in out
+    assert "step 1 of 2" not in out
+    assert "Temperature(31)" in out
+    assert "[image/png " in out
+    assert "Wall time" in out
+    assert "499999500000" in out

@@ -1,0 +1,134 @@
+"""Kernel lifecycle: shutdown (by request and through jupyter_client), restart.
+
+DESIGN invariants checked here: I3 (shutdown_request gets its reply inside busy/idle) and
+the process rules of DESIGN section 1 (no process survives the kernel).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.frontend import (
+    PROCESS_EXIT_TIMEOUT,
+    KernelHandle,
+    assert_sequence,
+    kind,
+    parent_id,
+    process_tree,
+    recv,
+    request,
+    run_ok,
+    sync,
+    wait_gone,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.crash]
+
+START_CHILD = "import subprocess\nchild = subprocess.Popen(['sleep', '300'])\nprint(child.pid)"
+
+
+def assert_bracketed_shutdown(iopub: list[dict[str, Any]]) -> None:
+    """I3 for shutdown_request: busy, idle; the reply may also be broadcast on IOPub between
+    them (ipykernel does, JupyterLab lists shutdown_reply among IOPub types)."""
+    if len(iopub) == 3:
+        assert_sequence(iopub, ["status:busy", "shutdown_reply", "status:idle"])
+    else:
+        assert_sequence(iopub, ["status:busy", "status:idle"])
+
+
+def kernel_popen(handle: KernelHandle) -> subprocess.Popen[bytes]:
+    """The Popen jupyter_client's local provisioner holds for the kernel process."""
+    popen = handle.km.provisioner.process  # type: ignore[union-attr]
+    assert isinstance(popen, subprocess.Popen)
+    assert popen.pid == handle.pid
+    return popen
+
+
+def start_sleep_child(handle: KernelHandle) -> psutil.Process:
+    ex = run_ok(handle.kc, START_CHILD)
+    child = psutil.Process(int(ex.stdout()))
+    assert child.ppid() == handle.pid
+    return child
+
+
+def test_shutdown_request_ends_kernel_and_its_children(
+    kernel_factory: Callable[..., KernelHandle],
+) -> None:
+    """I3 + no orphans: shutdown_request on control gets shutdown_reply {status ok, restart
+    false} inside busy/idle; the kernel then exits by itself with code 0 and takes the
+    subprocess its user code started with it. No signal is sent by the test or by
+    jupyter_client here: the kernel alone must end the child."""
+    handle = kernel_factory()
+    popen = kernel_popen(handle)
+    child = start_sleep_child(handle)
+
+    reply, iopub = request(handle.kc, "shutdown_request", {"restart": False}, channel="control")
+    assert reply["content"]["status"] == "ok"
+    assert reply["content"]["restart"] is False
+    assert_bracketed_shutdown(iopub)
+
+    returncode = popen.wait(timeout=PROCESS_EXIT_TIMEOUT)
+    assert returncode == 0
+    assert wait_gone([child], PROCESS_EXIT_TIMEOUT) == [], "the user's subprocess survived"
+    handle.km.shutdown_kernel()  # let jupyter_client clean up its side
+    assert not handle.km.has_kernel
+
+
+@pytest.mark.mpkernel_only
+def test_km_shutdown_kernel_is_graceful(kernel_factory: Callable[..., KernelHandle]) -> None:
+    """km.shutdown_kernel() (interrupt, shutdown_request, wait) ends the kernel and its
+    children without needing jupyter_client's SIGTERM/SIGKILL fallback: exit code 0.
+    (ipykernel's progressive termination of children outlasts that deadline: it gets SIGTERM.)"""
+    handle = kernel_factory()
+    popen = kernel_popen(handle)
+    child = start_sleep_child(handle)
+    tree = process_tree(handle.pid)
+
+    handle.km.shutdown_kernel()
+
+    assert not handle.km.has_kernel
+    assert popen.returncode == 0, f"kernel exit code {popen.returncode} (negative: killed)"
+    assert wait_gone([child, *tree], PROCESS_EXIT_TIMEOUT) == []
+    # The manager's shutdown_request came from its own socket; IOPub broadcasts its bracket.
+    broadcast = [recv(handle.kc, "iopub", timeout=5, what="the shutdown bracket")]
+    while kind(broadcast[-1]) != "status:idle":
+        broadcast.append(recv(handle.kc, "iopub", timeout=5, what="the shutdown bracket"))
+    assert_bracketed_shutdown(broadcast)
+    assert len({parent_id(m) for m in broadcast}) == 1
+
+
+def test_restart_gives_fresh_namespace(kernel_factory: Callable[..., KernelHandle]) -> None:
+    """km.restart_kernel(): a new kernel process answers on the same connection, the old one
+    (and its children) are gone, and the user namespace is fresh."""
+    handle = kernel_factory()
+    old_tree = process_tree(handle.pid)
+    run_ok(handle.kc, "restart_marker = 1")
+
+    handle.km.restart_kernel()
+    assert handle.km.provisioner is not None
+    handle.pid = handle.km.provisioner.pid  # type: ignore[attr-defined]
+    handle.kc.wait_for_ready(timeout=60)
+    sync(handle.kc)
+
+    assert old_tree[0].pid != handle.pid
+    assert wait_gone(old_tree, PROCESS_EXIT_TIMEOUT) == []
+    ex = run_ok(handle.kc, "print('restart_marker' in globals())")
+    assert ex.stdout() == "False\n"
+    assert ex.content["execution_count"] == 1
+
+
+def test_shutdown_request_with_restart_flag(kernel_factory: Callable[..., KernelHandle]) -> None:
+    """shutdown_request {restart: true} is answered with restart true (the restart itself is
+    the manager's job); the kernel exits cleanly."""
+    handle = kernel_factory()
+    popen = kernel_popen(handle)
+    reply, iopub = request(handle.kc, "shutdown_request", {"restart": True}, channel="control")
+    assert reply["content"] == {"status": "ok", "restart": True}
+    assert_bracketed_shutdown(iopub)
+    assert popen.wait(timeout=PROCESS_EXIT_TIMEOUT) == 0
+    handle.km.shutdown_kernel()
