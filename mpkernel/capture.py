@@ -19,6 +19,7 @@ import codecs
 import contextlib
 import io
 import os
+import select
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ class FunnelWriter(io.TextIOBase):
         self._outbox = outbox
         self._fd = fd
         self._capture = capture
-        self._collect_next = False
+        self._main_ident = threading.main_thread().ident
         self.parent: Header | None = None
 
     @property
@@ -68,19 +69,17 @@ class FunnelWriter(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if self._collect_next:
-            self._collect_next = False
+        if threading.get_ident() == self._main_ident and self._capture.pending():
+            # Main thread: C code or a subprocess wrote to fd 1/2 since the last print;
+            # that text comes first (I1).
             self._capture.collect(self.parent)
         if text:
             self._outbox.put(Stream(self._name, text, self.parent))
         return len(text)
 
     def flush(self) -> None:
-        # fd-level text written before this flush goes out before what comes after it,
-        # and text written after it (until the next write) before that next write.
         self._capture.collect(self.parent)
         self._outbox.put(Flush())
-        self._collect_next = True
 
 
 @dataclass(slots=True)
@@ -115,6 +114,12 @@ class FdCapture:
         self._outbox = outbox
         self._lock = threading.Lock()
         self.captured: list[CapturedFd] = []
+        # Used by the main thread only: a poll object must not be polled concurrently.
+        self._main_poll = select.poll()
+
+    def pending(self) -> bool:
+        """Is there fd-level text to collect? (main thread only)"""
+        return bool(self._main_poll.poll(0))
 
     @property
     def read_fds(self) -> list[int]:
@@ -136,6 +141,7 @@ class FdCapture:
             os.close(write_fd)
             os.set_blocking(read_fd, False)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            self._main_poll.register(read_fd, select.POLLIN)
             self.captured.append(CapturedFd(name, fd, read_fd, saved, decoder))  # type: ignore[arg-type]
 
     def stop(self) -> None:
@@ -145,3 +151,4 @@ class FdCapture:
                 os.close(cap.saved_fd)
                 os.close(cap.read_fd)
         self.captured = []
+        self._main_poll = select.poll()

@@ -231,7 +231,7 @@ class CommRouter:
                 rpc_id = json.dumps(data["id"])
                 timeout = handle.config.rpc_timeout_s
                 deadline = time.monotonic() + timeout if timeout else None
-                handle.pending_rpcs[(entry.comm_id, rpc_id)] = (parent, deadline)
+                handle.pending_rpcs[parent.msg_id] = (entry.comm_id, rpc_id, parent, deadline)
                 self._send(
                     handle,
                     ipc.RpcRequest(
@@ -275,6 +275,11 @@ class CommRouter:
             handle = self.supervisor.get(entry.worker_key)
             if handle is None:
                 return
+            # The worker fails a frontend-bound request waiting on this comm when the
+            # close reaches it; nothing to route back any more.
+            handle.frontend_requests = {
+                r for r in handle.frontend_requests if r[0] != entry.comm_id
+            }
             self._send(
                 handle,
                 ipc.CloseComm(entry.comm_id, "frontend_closed", parent.msg_id),
@@ -409,14 +414,12 @@ class CommRouter:
                 else:
                     log.info("data from %s on closed comm %s dropped", handle.wid, msg.comm_id)
             case ipc.RpcReply():
-                handle.pending_rpcs.pop((msg.comm_id, msg.rpc_id), None)
+                parent = self._parent(msg.parent_json)
+                if parent is not None:
+                    handle.pending_rpcs.pop(parent.msg_id, None)
                 if msg.comm_id in self.registry:
                     self._emit(
-                        PublishRaw(
-                            "comm_msg",
-                            comm_msg_content(msg.comm_id, msg.data_json),
-                            self._parent(msg.parent_json),
-                        )
+                        PublishRaw("comm_msg", comm_msg_content(msg.comm_id, msg.data_json), parent)
                     )
                 else:
                     log.info("reply %s on closed comm %s dropped", msg.rpc_id, msg.comm_id)
@@ -459,7 +462,7 @@ class CommRouter:
     ) -> None:
         name = handle.config.name
         if crashed:
-            for (comm_id, rpc_id), (parent, _) in handle.pending_rpcs.items():
+            for comm_id, rpc_id, parent, _ in handle.pending_rpcs.values():
                 self._emit(
                     PublishRaw(
                         "comm_msg",

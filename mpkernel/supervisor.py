@@ -64,8 +64,9 @@ class WorkerHandle:
     state: str = "starting"  # starting | ready | exiting | dead
     handler_persistent: bool = False
     outq: list[ipc.ToWorker] = field(default_factory=list)
-    # (comm_id, rpc id as JSON text) -> (parent header, deadline or None)
-    pending_rpcs: dict[tuple[str, str], tuple[Header, float | None]] = field(default_factory=dict)
+    # request msg_id -> (comm_id, rpc id as JSON text, request header, deadline or None);
+    # keyed by the request, so two requests reusing one JSON-RPC id are both answered
+    pending_rpcs: dict[str, tuple[str, str, Header, float | None]] = field(default_factory=dict)
     # request msg_id -> how many Done markers this worker still owes for it
     owed: dict[str, int] = field(default_factory=dict)
     frontend_requests: set[tuple[str, str]] = field(default_factory=set)
@@ -513,7 +514,7 @@ class WorkerSupervisor:
             except psutil.Error:
                 pass
         if cfg.rpc_timeout_s:
-            for (comm_id, _), (_, deadline) in handle.pending_rpcs.items():
+            for comm_id, _, _, deadline in handle.pending_rpcs.values():
                 if deadline is not None and now > deadline:
                     self.kill(
                         handle,

@@ -317,6 +317,10 @@ class WorkerRuntime:
                 self.backlog.append(msg)
                 raise FrontendDisconnected(f"worker stopping: {msg.reason}")
             self.backlog.append(msg)
+            if isinstance(msg, ipc.CloseComm) and msg.comm_id == comm_id:
+                # The comm is going away: its close runs once this handler returns.
+                self.parent_json = saved_parent
+                raise FrontendDisconnected(f"comm closed: {msg.reason}")
 
 
 class _OutputForwarder(threading.Thread):
