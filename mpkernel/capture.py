@@ -22,6 +22,7 @@ import os
 import select
 import threading
 from dataclasses import dataclass
+from threading import get_ident
 from typing import TYPE_CHECKING
 
 from mpkernel.items import Flush, Stream, StreamName
@@ -38,6 +39,7 @@ class FunnelWriter(io.TextIOBase):
         super().__init__()
         self._name: StreamName = name
         self._outbox = outbox
+        self._put = outbox.put
         self._fd = fd
         self._capture = capture
         self._main_ident = threading.main_thread().ident
@@ -67,14 +69,14 @@ class FunnelWriter(io.TextIOBase):
         return self._fd
 
     def write(self, text: str) -> int:
-        if not isinstance(text, str):
+        if text.__class__ is not str and not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if threading.get_ident() == self._main_ident and self._capture.pending():
+        if get_ident() == self._main_ident and self._capture.pending():
             # Main thread: C code or a subprocess wrote to fd 1/2 since the last print;
             # that text comes first (I1).
             self._capture.collect(self.parent)
         if text:
-            self._outbox.put(Stream(self._name, text, self.parent))
+            self._put(Stream(self._name, text, self.parent))
         return len(text)
 
     def flush(self) -> None:

@@ -178,11 +178,7 @@ class KernelIO(threading.Thread):
                 # Text nobody on the main thread has claimed yet (e.g. a subprocess that
                 # outlives its cell): it joins the queue behind what is already there.
                 self._capture.collect(self._fd_parent())
-            for item in self._outbox.drain():
-                try:
-                    funnel.handle(item)
-                except Exception:
-                    log.exception("could not send %s", type(item).__name__)
+            self._drain_outbox()
             if s.shell in events:
                 self._recv_all(s.shell, self._on_shell)
             if s.stdin in events:
@@ -192,8 +188,30 @@ class KernelIO(threading.Thread):
             supervisor.handle_events(events)
             supervisor.on_timer()
             funnel.flush_due()
+            self._arm_stream_timer()
         funnel.flush()
         supervisor.shutdown()
+
+    def _drain_outbox(self) -> None:
+        for item in self._outbox.drain():
+            try:
+                self._funnel.handle(item)
+            except Exception:
+                log.exception("could not send %s", type(item).__name__)
+
+    def _arm_stream_timer(self) -> None:
+        """Tell producers whether stream text needs a wakeup (see `Outbox.put`).
+
+        Disarming is followed by one more drain: text put while the flag was still set
+        (so without a wakeup) is taken now; text put after it wakes us.
+        """
+        outbox = self._outbox
+        while True:
+            armed = self._funnel.timeout_ms() is not None
+            outbox.stream_timer_armed = armed
+            if armed or outbox.empty():
+                return
+            self._drain_outbox()
 
     def _capture_ready(self, events: dict[Any, int]) -> bool:
         return any(fd in events for fd in self._capture.read_fds)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from mpkernel.stdin import InputWaiter
 from mpkernel.wire import Header
@@ -29,9 +29,12 @@ class Status:
     parent: Header | None
 
 
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """Text written to stdout or stderr; buffered by the funnel (I2)."""
+class Stream(NamedTuple):
+    """Text written to stdout or stderr; buffered by the funnel (I2).
+
+    A NamedTuple rather than a frozen dataclass: one is built per `write()`, and tuple
+    construction is several times cheaper (measured on the 100k-print benchmark).
+    """
 
     name: StreamName
     text: str

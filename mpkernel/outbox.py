@@ -17,6 +17,8 @@ import os
 from collections import deque
 from typing import TYPE_CHECKING
 
+from mpkernel.items import Stream
+
 if TYPE_CHECKING:
     from mpkernel.items import FunnelItem
 
@@ -30,12 +32,19 @@ class Outbox:
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
         self._wake_pending = False
+        # Set by the io thread while its stream buffer holds text (so it wakes on its
+        # flush timer anyway); see `IOLoop` for the order that keeps this race-free.
+        self.stream_timer_armed = False
 
     def fileno(self) -> int:
         return self._read_fd
 
     def put(self, item: FunnelItem) -> None:
         self._items.append(item)
+        if self.stream_timer_armed and type(item) is Stream:
+            # The funnel's stream timer will drain the queue within its interval: a
+            # burst of prints costs no wakeups (and no GIL hand-offs) at all.
+            return
         if not self._wake_pending:
             self._wake_pending = True
             # No Python-level call between setting the flag and the write: a signal
@@ -60,6 +69,9 @@ class Outbox:
         while items:
             out.append(items.popleft())
         return out
+
+    def empty(self) -> bool:
+        return not self._items
 
     def close(self) -> None:
         for fd in (self._read_fd, self._write_fd):
