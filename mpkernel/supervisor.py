@@ -272,9 +272,20 @@ class WorkerSupervisor:
         if handle.state == "starting":
             handle.outq.append(msg)
         elif handle.state == "ready":
-            handle.push.send_multipart(ipc.encode(msg))
+            self._push(handle, msg)
         else:
             log.warning("message %s for exited worker %s dropped", type(msg).__name__, handle.wid)
+
+    def _push(self, handle: WorkerHandle, msg: ipc.ToWorker) -> None:
+        # Never block the io thread: with no high-water mark, a send can only fail when
+        # the worker's end is gone, i.e. it died and its sentinel is about to fire. What
+        # was pending for it is answered by the exit path (I6).
+        try:
+            handle.push.send_multipart(ipc.encode(msg), zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning(
+                "worker %s is not reading (exited?): %s dropped", handle.wid, type(msg).__name__
+            )
 
     def stop(self, handle: WorkerHandle, reason: str) -> None:
         """Ask a worker to exit cleanly (its comms are already closed)."""
@@ -342,7 +353,7 @@ class WorkerSupervisor:
         )
         queued, handle.outq = handle.outq, []
         for item in queued:
-            handle.push.send_multipart(ipc.encode(item))
+            self._push(handle, item)
         self._listener.on_worker_ready(handle)
 
     def _read_monitor(self) -> None:

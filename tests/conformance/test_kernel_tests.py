@@ -112,5 +112,7 @@ class MPKernelIopubWelcomeTests(jkt.IopubWelcomeTests):
 
 if TARGET == "ipykernel":
     # ipykernel reports the current session as 0 in range results (the range check needs the
-    # real number); keep the reference run about the rest of the protocol.
+    # real number), and under load publishes debugpy's startup warning on stderr before the
+    # welcome; keep the reference run about the rest of the protocol.
     MPKernelTests.supported_history_operations = ("tail", "search")
+    MPKernelIopubWelcomeTests.support_iopub_welcome = False

@@ -502,3 +502,33 @@ def test_per_comm_processes_isolate_crashes(start: Callable[[str], KernelHandle]
     close_comm(log, b)
     assert process_gone(b_pid), "a per-comm worker outlived its comm"
     assert comm_info(log, ECHO) == {}
+
+
+def test_requests_routed_to_a_dying_worker_never_wedge_the_kernel(
+    start: Callable[[str], KernelHandle],
+) -> None:
+    """I3 + I6: RPCs sent while the worker is being killed, so that some are routed to it
+    after it died but before its exit is processed, must not block the io thread: every
+    RPC gets its idle and at most one reply (a result or the crash error; none once the
+    comm is closed, I5), the crash errors do arrive, and the kernel answers afterwards."""
+    handle = start(config())
+    log = IOPubLog(handle.kc)
+    a = open_comm(log, ECHO)
+    b = open_comm(log, ECHO2)
+    pid = call(log, a, "pid").result
+    b_pid = call(log, b, "pid").result
+    sent = [send_rpc(handle.kc, a, "echo", {"i": i}) for i in range(500)]
+    os.kill(pid, signal.SIGKILL)
+    sent += [send_rpc(handle.kc, a, "echo", {"i": i}) for i in range(500, 600)]
+    log.wait_idle(*(h["msg_id"] for _, h in sent), timeout=60)
+    errors = 0
+    for rpc_id, header in sent:
+        replies = [m for m in log.parented(header["msg_id"]) if is_reply(m, rpc_id, a)]
+        assert len(replies) <= 1, replies
+        if replies:
+            data = replies[0]["content"]["data"]
+            assert ("result" in data) != ("error" in data), data
+            errors += "error" in data
+    assert errors >= 1, "no RPC was failed by the crash"
+    assert process_gone(pid)
+    assert_kernel_and_bystander_fine(log, b, b_pid)

@@ -178,7 +178,8 @@ def test_comm_info_lists_and_filters(log: IOPubLog) -> None:
 
 
 def test_health_status(log: IOPubLog) -> None:
-    """mpkernel.health status: the kernel's pid, the echo worker with its pid (the one the
+    """DESIGN 4 (limits, counters) / DESIGN 7 (doctor on a running kernel): mpkernel.health
+    status gives the kernel's pid, the echo worker with its pid (the one the
     echo comm reports), state, RSS, starts/crashes, and open_comms counting its comms; the
     comms table; the IOPub subscriber count."""
     a = open_comm(log, ECHO)

@@ -46,11 +46,13 @@ def log(kc: BlockingKernelClient) -> IOPubLog:
 
 
 @pytest.fixture
-def echo(log: IOPubLog) -> Iterator[str]:
-    """An open comm on the built-in echo worker, closed after the test."""
+def echo(log: IOPubLog, shared_kernel: KernelHandle) -> Iterator[str]:
+    """An open comm on the built-in echo worker, closed after a passing test (after a
+    failure the kernel is replaced anyway)."""
     comm_id = open_comm(log, ECHO)
     yield comm_id
-    close_comm(log, comm_id)
+    if not shared_kernel.dirty:
+        close_comm(log, comm_id)
 
 
 # --------------------------------------------------------------------------------------------
