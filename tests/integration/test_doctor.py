@@ -219,7 +219,8 @@ def test_unimportable_handler(env: dict[str, str], tmp_path: Path) -> None:
     assert "[workers.broken]" in bad["hint"]
     # reported once: the worker is not started, and echo still is
     assert not [c for c in doc["checks"] if c["name"] == "worker broken"]
-    assert check(doc, "workers", "worker echo")["status"] == "ok"
+    echo = check(doc, "workers", "worker echo")
+    assert echo["status"] == "ok", echo
     assert [c["name"] for c in not_ok(doc)] == ["handler broken"]
 
     text = doctor(env)
