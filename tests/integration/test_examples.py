@@ -92,3 +92,24 @@ def test_tour_outputs() -> None:
     assert "[image/png " in out
     assert "Wall time" in out
     assert "499999500000" in out
+
+
+def test_ipywidgets_slider_round_trip_under_nbclient() -> None:
+    """In-process comms under nbclient: an IntSlider opens its comm from the kernel,
+    nbclient records the widget state from the comm traffic, and a value set from code
+    after display reaches nbclient too (comm_msg update on the same comm)."""
+    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    nb.cells = [
+        nbformat.v4.new_code_cell(  # type: ignore[no-untyped-call]
+            "import ipywidgets as w\nslider = w.IntSlider(value=3, description='n')\nslider"
+        ),
+        nbformat.v4.new_code_cell("slider.value = 7\nprint(slider.value)"),  # type: ignore[no-untyped-call]
+    ]
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=120, store_widget_state=True)
+    client.execute()
+    view = nb.cells[0].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    model = state[view["model_id"]]
+    assert model["model_name"] == "IntSliderModel"
+    assert model["state"]["value"] == 7, model["state"]
+    assert nb.cells[1].outputs[0]["text"] == "7\n"
