@@ -3,7 +3,7 @@ restarts them by policy. Runs on the io thread (its methods are called from the 
 loop); it never publishes anything itself: exits and messages go to its `listener`.
 
     io thread ─ start() ─> multiprocess (forkserver | spawn) ─> worker process
-        │   PUSH (per worker, ipc://<rundir>/<id>.in) ─────────────> PULL
+        │   PUSH (per worker, connects to ipc://<rundir>/<id>.in) ──> PULL (binds)
         │   PULL (one socket, bound at every ipc://<rundir>/<id>.out) <─ PUSH
         │   sentinel fd of every worker ── polled ──> exit detected at once
         └── monitor of the PULL: per-endpoint connection counts, so that after an exit
@@ -202,7 +202,10 @@ class WorkerSupervisor:
         push = self._ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.SNDHWM, 0)
         push.setsockopt(zmq.LINGER, 0)
-        push.bind(in_addr)
+        # Connect, not bind: a connecting socket has its pipe at once, so messages queue
+        # until the worker (which binds) is there, and a send never blocks or fails.
+        push.setsockopt(zmq.RECONNECT_IVL, 10)
+        push.connect(in_addr)
         self.pull.bind(out_addr)
         handle = WorkerHandle(key, config, wid, token, in_addr, out_addr, push)
         spec = WorkerSpec(
@@ -277,9 +280,9 @@ class WorkerSupervisor:
             log.warning("message %s for exited worker %s dropped", type(msg).__name__, handle.wid)
 
     def _push(self, handle: WorkerHandle, msg: ipc.ToWorker) -> None:
-        # Never block the io thread: with no high-water mark, a send can only fail when
-        # the worker's end is gone, i.e. it died and its sentinel is about to fire. What
-        # was pending for it is answered by the exit path (I6).
+        # Never block the io thread. The socket connects and has no high-water mark, so
+        # this does not fail in practice; if it ever did, the worker is gone and what was
+        # pending for it is answered by the exit path (I6).
         try:
             handle.push.send_multipart(ipc.encode(msg), zmq.NOBLOCK)
         except zmq.Again:

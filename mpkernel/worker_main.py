@@ -399,7 +399,7 @@ def worker_entry(spec: WorkerSpec, alive: Any) -> None:
         force=True,
     )
     pull = ctx.socket(zmq.PULL)
-    pull.connect(spec.in_addr)
+    pull.bind(spec.in_addr)
     push = ctx.socket(zmq.PUSH)
     push.setsockopt(zmq.LINGER, 2000)
     push.setsockopt(zmq.SNDHWM, 0)
