@@ -517,7 +517,11 @@ def test_requests_routed_to_a_dying_worker_never_wedge_the_kernel(
     b = open_comm(log, ECHO2)
     pid = call(log, a, "pid").result
     b_pid = call(log, b, "pid").result
-    sent = [send_rpc(handle.kc, a, "echo", {"i": i}) for i in range(500)]
+    # The worker is inside a long RPC, so everything sent below is pending when it dies.
+    sleep_id, sleep_header = send_rpc(handle.kc, a, "sleep", {"seconds": 60})
+    log.wait_for(status_of(sleep_header["msg_id"], "busy"), what="the sleep RPC's busy")
+    sent = [(sleep_id, sleep_header)]
+    sent += [send_rpc(handle.kc, a, "echo", {"i": i}) for i in range(500)]
     os.kill(pid, signal.SIGKILL)
     sent += [send_rpc(handle.kc, a, "echo", {"i": i}) for i in range(500, 600)]
     log.wait_idle(*(h["msg_id"] for _, h in sent), timeout=60)
@@ -529,6 +533,6 @@ def test_requests_routed_to_a_dying_worker_never_wedge_the_kernel(
             data = replies[0]["content"]["data"]
             assert ("result" in data) != ("error" in data), data
             errors += "error" in data
-    assert errors >= 1, "no RPC was failed by the crash"
+    assert errors >= 1, "the pending RPCs were not failed by the crash"
     assert process_gone(pid)
     assert_kernel_and_bystander_fine(log, b, b_pid)
