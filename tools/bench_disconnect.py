@@ -97,28 +97,24 @@ def one_round(km: KernelManager, mode: str, log: Path) -> tuple[float, float]:
         assert proc.stdout is not None
         assert proc.stdin is not None
         comm_id = proc.stdout.readline().strip()
+        seen = log.read_text().count(DEPARTURE)
+        t0 = time.time()
         if mode == "sigkill":
-            t0 = time.time()
             os.kill(proc.pid, signal.SIGKILL)
         elif mode == "sigstop":
-            # A hung client: its sockets stay open; only ZMTP heartbeats reveal it. Wait
-            # for the kernel to log the departure before a second client subscribes (the
-            # kernel acts only when no subscriber is left).
-            seen = log.read_text().count(DEPARTURE)
-            t0 = time.time()
+            # A hung client: its sockets stay open; only ZMTP heartbeats reveal it.
             os.kill(proc.pid, signal.SIGSTOP)
-            deadline = time.monotonic() + 30
-            while log.read_text().count(DEPARTURE) == seen:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the kernel never noticed the hung client")
-                time.sleep(0.01)
         else:
-            t0 = time.time()
             proc.stdin.write("close\n")
             proc.stdin.flush()
             proc.stdout.readline()
-        if mode == "sigkill":
-            proc.wait(timeout=30)
+        # The kernel acts only when no subscriber is left: the reading client must not
+        # subscribe before the kernel has seen this one go, or it would keep the comms.
+        deadline = time.monotonic() + 30
+        while log.read_text().count(DEPARTURE) == seen:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the kernel never noticed the client leave ({mode})")
+            time.sleep(0.01)
         entries = {}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(entries) < 2:
