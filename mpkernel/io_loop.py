@@ -30,6 +30,7 @@ from typing import Any
 
 import psutil
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from mpkernel.capture import FdCapture
 from mpkernel.comm_router import CommRouter
@@ -105,7 +106,7 @@ class KernelIO(threading.Thread):
         self._running = True
         self._subscribed_once = False
         self._held: list[list[bytes]] = []
-        self.subscribers = 0
+        self._peers: set[int] = set()
         self._pending_input: InputRequest | None = None
         self._shutdown_deadline: float | None = None
         self.shutdown_requested = threading.Event()
@@ -153,6 +154,11 @@ class KernelIO(threading.Thread):
         self.router.supervisor = supervisor
         for sock in (s.control, s.shell, s.stdin, s.iopub):
             poller.register(sock, zmq.POLLIN)
+        # Who is connected comes from the socket monitor, in real time: a reconnect right
+        # after a departure could otherwise be counted before it (XPUB reports departures
+        # later than subscriptions), and the disconnect would be missed.
+        peers_monitor = s.iopub_peers
+        poller.register(peers_monitor, zmq.POLLIN)
         poller.register(self._outbox.fileno(), zmq.POLLIN)
         for fd in self._capture.read_fds:
             poller.register(fd, zmq.POLLIN)
@@ -183,6 +189,8 @@ class KernelIO(threading.Thread):
                 self._recv_all(s.shell, self._on_shell)
             if s.stdin in events:
                 self._recv_all(s.stdin, self._on_stdin)
+            if peers_monitor in events:
+                self._on_iopub_peers(peers_monitor)
             if s.iopub in events:
                 self._on_subscriptions()
             supervisor.handle_events(events)
@@ -191,6 +199,8 @@ class KernelIO(threading.Thread):
             self._arm_stream_timer()
         funnel.flush()
         supervisor.shutdown()
+        s.iopub.disable_monitor()
+        peers_monitor.close(linger=0)
 
     def _drain_outbox(self) -> None:
         for item in self._outbox.drain():
@@ -281,25 +291,38 @@ class KernelIO(threading.Thread):
         pending.waiter.resolve(value if isinstance(value, str) else str(value))
 
     def _on_subscriptions(self) -> None:
+        """Subscription messages (XPUB_VERBOSE): each subscription gets a welcome."""
         while True:
             try:
                 frame = self._sockets.iopub.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if not frame:
-                continue
-            if frame[0] == 1:
-                self.subscribers += 1
-                if self._disconnect_at is not None:
-                    log.info("a frontend subscribed within the disconnect grace: comms kept")
-                    self._disconnect_at = None
+            if frame and frame[0] == 1:
                 self._welcome(frame[1:])
-            elif frame[0] == 0:
-                self.subscribers = max(0, self.subscribers - 1)
+
+    def _on_iopub_peers(self, monitor: zmq.Socket[bytes]) -> None:
+        """Connection events of the IOPub socket: the frontends present, in real time."""
+        while True:
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            fd = event["value"]
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self._peers.add(fd)
+                if self._disconnect_at is not None:
+                    log.info("a frontend connected within the disconnect grace: comms kept")
+                    self._disconnect_at = None
+            elif event["event"] == zmq.EVENT_DISCONNECTED and fd in self._peers:
+                self._peers.discard(fd)
                 self.departures += 1
                 log.info("an IOPub subscriber left (%d remain)", self.subscribers)
-                if self.subscribers == 0:
+                if not self._peers:
                     self._frontend_gone()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._peers)
 
     def _frontend_gone(self) -> None:
         """The last IOPub subscriber left: nothing may wait on the frontend any more."""

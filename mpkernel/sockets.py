@@ -23,6 +23,8 @@ class KernelSockets:
     stdin: zmq.Socket[bytes]
     iopub: zmq.Socket[bytes]
     hb: zmq.Socket[bytes]
+    # Connection events of iopub (ACCEPTED / DISCONNECTED): the frontends present.
+    iopub_peers: zmq.Socket[bytes]
 
 
 def _bind(sock: zmq.Socket[bytes], info: ConnectionInfo, port: int) -> int:
@@ -57,9 +59,13 @@ def bind_sockets(
     # as a departure after the timeout (a killed process is noticed at once anyway).
     iopub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
     iopub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+    # Monitored before it binds, so that no frontend can connect unseen.
+    iopub_peers = iopub.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
     hb = ctx.socket(zmq.ROUTER)
     hb.setsockopt(zmq.LINGER, 0)
-    sockets = KernelSockets(shell=shell, control=control, stdin=stdin, iopub=iopub, hb=hb)
+    sockets = KernelSockets(
+        shell=shell, control=control, stdin=stdin, iopub=iopub, hb=hb, iopub_peers=iopub_peers
+    )
     by_name = dict(zip(PORT_NAMES, (shell, iopub, stdin, control, hb), strict=True))
     ports = {name: _bind(sock, info, getattr(info, name)) for name, sock in by_name.items()}
     return sockets, info.with_ports(ports)
@@ -68,3 +74,4 @@ def bind_sockets(
 def close_sockets(sockets: KernelSockets, linger_ms: int = 1000) -> None:
     for sock in (sockets.shell, sockets.control, sockets.stdin, sockets.iopub):
         sock.close(linger=linger_ms)
+    sockets.iopub_peers.close(linger=0)

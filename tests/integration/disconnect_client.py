@@ -28,7 +28,8 @@ stdin, one a line:
 
 Every wait has a deadline. On any failure the client writes the reason to stderr and exits
 with status 1, so the test that started it fails with that reason instead of hanging.
-This script imports only jupyter_client: it must not touch the test session's environment.
+This script imports only jupyter_client and zmq: it must not touch the test session's
+environment.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from collections.abc import Callable
 from queue import Empty
 from typing import Any
 
+import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 
 TIMEOUT = 30.0
@@ -52,12 +54,18 @@ class Client:
     def __init__(self, connection_file: str) -> None:
         self.kc = BlockingKernelClient(connection_file=connection_file)
         self.kc.load_connection_file()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=TIMEOUT)
+        # No heartbeat channel: wait_for_ready() would declare the kernel dead when a busy
+        # machine delays one beat. Ready here means: welcomed on IOPub, answered on shell.
+        self.kc.start_channels(hb=False)
         self.iopub: list[Msg] = []
+        self._wait("iopub", lambda m: m["msg_type"] == "iopub_welcome", "iopub_welcome")
+        msg_id = self.kc.kernel_info()
+        self._wait(
+            "shell", lambda m: m["parent_header"].get("msg_id") == msg_id, "kernel_info_reply"
+        )
 
     def _wait(self, channel: str, match: Callable[[Msg], bool], what: str) -> Msg:
-        store = self.iopub if channel == "iopub" else []
+        store: list[Msg] = self.iopub if channel == "iopub" else []
         for m in store:
             if match(m):
                 return m
@@ -65,12 +73,12 @@ class Client:
         deadline = time.monotonic() + TIMEOUT
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                m = get(timeout=remaining)
+                got: Msg = get(timeout=remaining)
             except Empty:
                 continue
-            store.append(m)
-            if match(m):
-                return m
+            store.append(got)
+            if match(got):
+                return got
         raise TimeoutError(f"no {what} on {channel} within {TIMEOUT}s")
 
     def wait_idle(self, msg_id: str) -> None:
@@ -138,7 +146,40 @@ class Client:
         )["content"]["data"]
         return request
 
+    def wait_stdin_routable(self) -> None:
+        """Until the kernel can route an input_request to this client. The stdin socket
+        connects asynchronously, and an input_request sent before the kernel knows the peer
+        fails at once (ROUTER_MANDATORY): probe with ``input()`` cells, answered with "",
+        until one gets its prompt."""
+        poller = zmq.Poller()
+        stdin, shell = self.kc.stdin_channel, self.kc.shell_channel
+        poller.register(stdin.socket, zmq.POLLIN)
+        poller.register(shell.socket, zmq.POLLIN)
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            msg_id = self.kc.execute(
+                "input()", allow_stdin=True, store_history=False, stop_on_error=False
+            )
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not poller.poll(int(remaining * 1000) + 1):
+                    continue
+                if stdin.msg_ready():
+                    if stdin.get_msg(timeout=0)["parent_header"].get("msg_id") == msg_id:
+                        self.kc.input("")
+                        self.run_reply(msg_id)
+                        return
+                elif shell.msg_ready():
+                    reply = shell.get_msg(timeout=0)
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        break  # input() failed: not routable yet; probe again
+        raise TimeoutError(f"stdin not routable within {TIMEOUT}s")
+
+    def run_reply(self, msg_id: str) -> None:
+        self._wait("shell", lambda m: m["parent_header"].get("msg_id") == msg_id, "reply")
+        self.wait_idle(msg_id)
+
     def input(self, code: str) -> None:
+        self.wait_stdin_routable()
         msg_id = self.kc.execute(code, allow_stdin=True)
         self._wait(
             "stdin",
