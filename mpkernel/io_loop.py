@@ -40,7 +40,7 @@ from mpkernel.iopub import IOPubFunnel
 from mpkernel.items import Channel, CommItem, InputRequest, Publish, Reply
 from mpkernel.outbox import Outbox
 from mpkernel.shell import ShellWork, StopWork, WorkItem
-from mpkernel.sockets import KernelSockets
+from mpkernel.sockets import KernelSockets, close_sockets
 from mpkernel.stdin import StdinUnavailable
 from mpkernel.supervisor import WorkerSupervisor
 from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
@@ -138,9 +138,7 @@ class KernelIO(threading.Thread):
             os._exit(0)
 
     def _close_sockets(self) -> None:
-        s = self._sockets
-        for sock in (s.shell, s.control, s.stdin, s.iopub):
-            sock.close(linger=1000)
+        close_sockets(self._sockets)
 
     def _health_extra(self) -> dict[str, Any]:
         return {"iopub_subscribers": self.subscribers, "iopub_departures": self.departures}
@@ -200,7 +198,6 @@ class KernelIO(threading.Thread):
         funnel.flush()
         supervisor.shutdown()
         s.iopub.disable_monitor()
-        peers_monitor.close(linger=0)
 
     def _drain_outbox(self) -> None:
         for item in self._outbox.drain():
