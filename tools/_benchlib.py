@@ -26,6 +26,8 @@ import os
 import platform
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,12 +36,15 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import psutil
 import zmq
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import KernelManager
+
+S = TypeVar("S")
+R = TypeVar("R")
 
 __all__ = [
     "BenchError",
@@ -50,6 +55,7 @@ __all__ = [
     "KernelSet",
     "RawClient",
     "RawMessage",
+    "drive_benchmark",
     "environment_info",
     "kernelspec_argv",
     "median",
@@ -707,3 +713,51 @@ class RawClient:
     def close(self) -> None:
         for sock in (self.shell, self.control, self.iopub):
             sock.close(linger=0)
+
+
+def drive_benchmark(
+    settings: S,
+    kernel_names: Sequence[str],
+    make_result: Callable[[str, str, list[str]], R],
+    run: Callable[[S, list[R], Path, list[str]], None],
+    report: Callable[[dict[str, str], S, list[R]], str],
+    write_json: Callable[[Path, dict[str, str], S, list[R]], None],
+    json_path: Path | None,
+    failed: Callable[[list[R]], bool],
+) -> int:
+    """The shared `main` of the A/B benchmarks: run, report, exit status.
+
+    Exit 0 when every check passed, 1 when a kernel failed a correctness check (`failed`),
+    2 when the run could not finish, 130 when interrupted; every kernel started is shut
+    down in every case (the `run` callable starts them inside a `KernelSet`).
+    """
+    began = time.monotonic()
+    env = environment_info()
+    try:
+        results = [
+            make_result(slot, name, kernelspec_argv(name))
+            for slot, name in zip("AB", kernel_names, strict=True)
+        ]
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failure: str | None = None
+    notes: list[str] = []
+    try:
+        with sigterm_raises(), tempfile.TemporaryDirectory(prefix="mpkernel-bench-") as tmp:
+            run(settings, results, Path(tmp), notes)
+    except BenchError as exc:
+        failure = str(exc)
+    except KeyboardInterrupt:
+        print("interrupted; every kernel started has been shut down", file=sys.stderr)
+        return 130
+    print(report(env, settings, results))
+    print(*(f"cleanup: {note}" for note in notes), sep="\n", end="\n" if notes else "")
+    print(f"total run time: {time.monotonic() - began:.1f} s")
+    if json_path is not None:
+        write_json(json_path, env, settings, results)
+        print(f"results written to {json_path}")
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
+        return 2
+    return 1 if failed(results) else 0

@@ -54,7 +54,6 @@ import re
 import shlex
 import signal
 import sys
-import tempfile
 import textwrap
 import time
 import uuid
@@ -73,12 +72,10 @@ from _benchlib import (
     KernelSet,
     RawClient,
     RawMessage,
-    environment_info,
-    kernelspec_argv,
+    drive_benchmark,
     median,
     percentile,
     render_table,
-    sigterm_raises,
 )
 
 Context = zmq.Context[zmq.Socket[bytes]]
@@ -1224,36 +1221,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         ipykernel_block_seconds=args.ipykernel_block_seconds,
         kills=args.kills,
     )
-    began = time.monotonic()
-    env = environment_info()
-    try:
-        results = [
-            KernelResult(slot, name, kernelspec_argv(name))
-            for slot, name in zip("AB", settings.kernels, strict=True)
-        ]
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failure: str | None = None
-    notes: list[str] = []
-    try:
-        with sigterm_raises(), tempfile.TemporaryDirectory(prefix="mpkernel-bench-") as tmp:
-            run(settings, results, Path(tmp), notes)
-    except BenchError as exc:
-        failure = str(exc)
-    except KeyboardInterrupt:
-        print("interrupted; every kernel started has been shut down", file=sys.stderr)
-        return 130
-    print(report(env, settings, results))
-    print(*(f"cleanup: {note}" for note in notes), sep="\n", end="\n" if notes else "")
-    print(f"total run time: {time.monotonic() - began:.1f} s")
-    if args.json is not None:
-        write_json(args.json, env, settings, results)
-        print(f"results written to {args.json}")
-    if failure is not None:
-        print(f"error: {failure}", file=sys.stderr)
-        return 2
-    return 1 if failed(results) else 0
+    return drive_benchmark(
+        settings,
+        settings.kernels,
+        KernelResult,
+        run,
+        report,
+        write_json,
+        args.json,
+        failed,
+    )
 
 
 if __name__ == "__main__":

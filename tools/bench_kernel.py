@@ -38,7 +38,6 @@ import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,12 +51,10 @@ from _benchlib import (
     KernelSet,
     RawClient,
     RawMessage,
-    environment_info,
-    kernelspec_argv,
+    drive_benchmark,
     median,
     percentile,
     render_table,
-    sigterm_raises,
 )
 
 MIB = 1024 * 1024
@@ -538,36 +535,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream_lines=args.stream_lines,
         stream_rounds=args.stream_rounds,
     )
-    began = time.monotonic()
-    env = environment_info()
-    try:
-        results = [
-            KernelResult(slot, name, kernelspec_argv(name))
-            for slot, name in zip("AB", settings.kernels, strict=True)
-        ]
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failure: str | None = None
-    notes: list[str] = []
-    try:
-        with sigterm_raises(), tempfile.TemporaryDirectory(prefix="mpkernel-bench-") as tmp:
-            run(settings, results, Path(tmp), notes)
-    except BenchError as exc:
-        failure = str(exc)
-    except KeyboardInterrupt:
-        print("interrupted; every kernel started has been shut down", file=sys.stderr)
-        return 130
-    print(report(env, settings, results))
-    print(*(f"cleanup: {note}" for note in notes), sep="\n", end="\n" if notes else "")
-    print(f"total run time: {time.monotonic() - began:.1f} s")
-    if args.json is not None:
-        write_json(args.json, env, settings, results)
-        print(f"results written to {args.json}")
-    if failure is not None:
-        print(f"error: {failure}", file=sys.stderr)
-        return 2
-    return 1 if any(r.stream_problems for r in results) else 0
+    return drive_benchmark(
+        settings,
+        settings.kernels,
+        KernelResult,
+        run,
+        report,
+        write_json,
+        args.json,
+        lambda results: any(r.stream_problems for r in results),
+    )
 
 
 if __name__ == "__main__":
