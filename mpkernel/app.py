@@ -30,10 +30,10 @@ from mpkernel.heartbeat import Heartbeat
 from mpkernel.io_loop import KernelIO, terminate_children
 from mpkernel.items import Stop
 from mpkernel.outbox import Outbox
-from mpkernel.shell import WorkItem
 from mpkernel.sockets import bind_sockets
 from mpkernel.supervisor import start_forkserver
 from mpkernel.wire import Signer
+from mpkernel.work import WorkItem
 
 log = logging.getLogger(__name__)
 

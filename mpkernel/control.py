@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mpkernel.items import Publish, Reply
-from mpkernel.shell import reply_type_for
 from mpkernel.wire import Message
+from mpkernel.work import reply_type_for
 
 log = logging.getLogger(__name__)
 

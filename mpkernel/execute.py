@@ -28,7 +28,7 @@ from IPython.utils.tokenutil import token_at_cursor
 from mpkernel.capture import FdCapture
 from mpkernel.items import InputRequest, Publish
 from mpkernel.outbox import Outbox
-from mpkernel.stdin import InputWaiter, StdinUnavailable
+from mpkernel.stdin import InputWaiter
 from mpkernel.wire import Header
 
 log = logging.getLogger(__name__)
@@ -333,7 +333,3 @@ class ExecutionEngine:
         # rather than from its atexit hook.
         atexit.unregister(self.shell.atexit_operations)
         self.shell.atexit_operations()
-
-
-def stdin_unavailable(reason: str) -> StdinUnavailable:
-    return StdinUnavailable(f"input() cannot be answered: {reason}")

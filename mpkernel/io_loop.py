@@ -39,11 +39,11 @@ from mpkernel.control import ControlHandler
 from mpkernel.iopub import IOPubFunnel
 from mpkernel.items import Channel, CommItem, InputRequest, Publish, Reply
 from mpkernel.outbox import Outbox
-from mpkernel.shell import ShellWork, StopWork, WorkItem
 from mpkernel.sockets import KernelSockets, close_sockets
 from mpkernel.stdin import StdinUnavailable
 from mpkernel.supervisor import WorkerSupervisor
 from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
+from mpkernel.work import ShellWork, StopWork, WorkItem
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import logging
 import queue
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from mpkernel.capture import FdCapture, FunnelWriter
@@ -21,33 +20,14 @@ from mpkernel.inprocess import InProcessComms
 from mpkernel.items import CommInfo, DrainShell, Reply, Status
 from mpkernel.outbox import Outbox
 from mpkernel.wire import Message
+from mpkernel.work import AbortUntil, StopWork, WorkItem, reply_type_for
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ShellWork:
-    message: Message[dict[str, Any]]
-
-
-class StopWork:
-    """Put in the work queue to end `ShellDispatcher.run`."""
-
-
-class AbortUntil:
-    """Marker that ends an abort window (see `DrainShell`)."""
-
-
-WorkItem = ShellWork | StopWork | AbortUntil
 # A handler returns the reply content, or None when there is no reply to send (comm
 # messages) or someone else sends it (comm_info: the io thread).
 Handler = Callable[[Message[dict[str, Any]]], dict[str, Any] | None]
-
-
-def reply_type_for(msg_type: str) -> str | None:
-    if msg_type.endswith("_request"):
-        return msg_type[: -len("_request")] + "_reply"
-    return None
 
 
 def error_content(exc: BaseException) -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""What the io thread hands to the main thread: the shell work queue's items.
+
+Kept apart from `shell` (which imports IPython) so that the io thread's modules load
+without IPython, and the io thread can start serving control requests and the heartbeat
+while IPython is still being imported on the main thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mpkernel.wire import Message
+
+
+@dataclass(frozen=True, slots=True)
+class ShellWork:
+    message: Message[dict[str, Any]]
+
+
+class StopWork:
+    """Put in the work queue to end `ShellDispatcher.run`."""
+
+
+class AbortUntil:
+    """Marker that ends an abort window (see `DrainShell`)."""
+
+
+WorkItem = ShellWork | StopWork | AbortUntil
+
+
+def reply_type_for(msg_type: str) -> str | None:
+    if msg_type.endswith("_request"):
+        return msg_type[: -len("_request")] + "_reply"
+    return None
