@@ -181,8 +181,13 @@ class WorkerSupervisor:
         if rec.disabled_reason is not None:
             raise WorkerUnavailable(rec.disabled_reason)
         if rec.restart_at is not None and config.processes == "shared":
-            # Restart is scheduled: start it now, the comm should not wait for backoff.
+            # A restart is scheduled: do it now, the new comm should not wait for backoff;
+            # the comms kept for the restart are reopened as on a timed restart.
             rec.restart_at = None
+            rec.restarts += 1
+            handle = self.start(config, key)
+            self._listener.on_worker_restarted(key, handle)
+            return handle
         return self.start(config, key)
 
     def start(self, config: WorkerConfig, key: str) -> WorkerHandle:
