@@ -17,9 +17,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import logging
     import os
 
-    from mpkernel.app import Kernel
-    from mpkernel.config import load_effective_config_lenient
-    from mpkernel.connection import ConnectionFileError, load_connection_file
+    from mpkernel.config.model import load_effective_config_lenient
+    from mpkernel.kernel.app import Kernel
+    from mpkernel.kernel.connection import ConnectionFileError, load_connection_file
     from mpkernel.log import setup_logging
 
     config, errors = load_effective_config_lenient(args.config, os.environ)
@@ -79,7 +79,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     import logging
     import os
 
-    from mpkernel.doctor import DoctorOptions, overall_status, render_text, report_json, run_doctor
+    from mpkernel.doctor.checks import (
+        DoctorOptions,
+        overall_status,
+        render_text,
+        report_json,
+        run_doctor,
+    )
     from mpkernel.log import setup_logging
 
     if args.verbose:
@@ -113,7 +119,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_config_show(args: argparse.Namespace) -> int:
     import os
 
-    from mpkernel.config import ConfigError, dump_config, load_effective_config
+    from mpkernel.config.model import ConfigError, dump_config, load_effective_config
 
     try:
         config = load_effective_config(args.config, os.environ)
@@ -127,7 +133,7 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 def _cmd_config_validate(args: argparse.Namespace) -> int:
     import os
 
-    from mpkernel.config import ConfigError, find_config_path, load_config
+    from mpkernel.config.model import ConfigError, find_config_path, load_config
 
     path = Path(args.path) if args.path else find_config_path(None, os.environ)
     if path is None:

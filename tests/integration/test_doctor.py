@@ -33,7 +33,7 @@ import jsonschema
 import pytest
 from jupyter_client.manager import KernelManager
 
-from mpkernel.doctor import JSON_SCHEMA
+from mpkernel.doctor.checks import JSON_SCHEMA
 from tests.conftest import KERNEL_NAME
 from tests.frontend import (
     CHANNELS,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mpkernel.config import (
+from mpkernel.config.model import (
     Config,
     ConfigError,
     KernelConfig,
@@ -28,7 +28,7 @@ from mpkernel.config import (
     parse_duration,
     parse_size,
 )
-from mpkernel.config_values import KeyLocator
+from mpkernel.config.values import KeyLocator
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mpkernel.cli import main
-from mpkernel.config import (
+from mpkernel.config.model import (
     KernelConfig,
     WorkerConfig,
     default_config,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mpkernel.doctor_kernel import (
+from mpkernel.doctor.kernel import (
     CRASH_LOOP_CRASHES,
     HEALTH_WORKER_KEYS,
     health_results,

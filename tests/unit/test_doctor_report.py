@@ -12,7 +12,7 @@ import pytest
 
 import mpkernel
 from mpkernel.cli import DOCTOR_EXIT_CODES
-from mpkernel.doctor import (
+from mpkernel.doctor.checks import (
     JSON_SCHEMA,
     CheckResult,
     count_statuses,

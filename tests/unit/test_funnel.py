@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mpkernel.iopub import STREAM_FLUSH_S, STREAM_MAX_BUFFER, IOPubFunnel
-from mpkernel.items import (
+from mpkernel.funnel.iopub import STREAM_FLUSH_S, STREAM_MAX_BUFFER, IOPubFunnel
+from mpkernel.funnel.items import (
     Barrier,
     Channel,
     CommItem,
@@ -27,8 +27,8 @@ from mpkernel.items import (
     Status,
     Stream,
 )
-from mpkernel.outbox import Outbox
-from mpkernel.stdin import InputWaiter
+from mpkernel.funnel.outbox import Outbox
+from mpkernel.funnel.stdin import InputWaiter
 from mpkernel.wire import Header
 
 

@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mpkernel import ipc
-from mpkernel.config import Config, WorkerConfig
-from mpkernel.items import (
+from mpkernel.comms.registry import CommEntry, CommRegistry
+from mpkernel.config.model import Config, WorkerConfig
+from mpkernel.funnel.items import (
     CommInfo,
     CommItem,
     FunnelItem,
@@ -35,8 +35,8 @@ from mpkernel.items import (
     Reply,
     UnregisterComm,
 )
-from mpkernel.registry import CommEntry, CommRegistry
-from mpkernel.supervisor import WorkerHandle, WorkerSupervisor, WorkerUnavailable
+from mpkernel.supervision import ipc
+from mpkernel.supervision.supervisor import WorkerHandle, WorkerSupervisor, WorkerUnavailable
 from mpkernel.wire import Header, Message, WireError, json_bytes
 
 log = logging.getLogger(__name__)

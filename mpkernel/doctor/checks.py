@@ -34,7 +34,7 @@ from typing import Literal, TypeAlias
 import zmq
 
 import mpkernel
-from mpkernel.config import (
+from mpkernel.config.model import (
     Config,
     ConfigError,
     find_config_path,
@@ -110,7 +110,7 @@ class DoctorOptions:
 def run_doctor(options: DoctorOptions, environ: Mapping[str, str]) -> list[CheckResult]:
     """Every check, in report order: environment, kernelspecs, config (and handlers), workers,
     runtime directories, then the running kernel if one was named."""
-    from mpkernel.doctor_kernel import check_running_kernel, check_workers
+    from mpkernel.doctor.kernel import check_running_kernel, check_workers
 
     config, config_results = check_config(options.config, environ)
     results = [*check_environment(), *check_kernelspecs(environ), *config_results]
@@ -536,7 +536,7 @@ def check_config(
 
 def check_handlers(config: Config) -> list[CheckResult]:
     """Import the handler class of every enabled worker, here, as a worker would."""
-    from mpkernel.worker_main import load_handler_class
+    from mpkernel.supervision.runtime import load_handler_class
 
     sec = "config"
     results: list[CheckResult] = []

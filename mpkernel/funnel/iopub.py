@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from mpkernel.items import (
+from mpkernel.funnel.items import (
     Barrier,
     Channel,
     CommInfo,

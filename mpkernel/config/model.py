@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mpkernel.config_values import (
+from mpkernel.config.values import (
     KeyLocator,
     choice,
     describe,

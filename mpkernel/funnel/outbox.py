@@ -17,10 +17,10 @@ import os
 from collections import deque
 from typing import TYPE_CHECKING
 
-from mpkernel.items import Stream
+from mpkernel.funnel.items import Stream
 
 if TYPE_CHECKING:
-    from mpkernel.items import FunnelItem
+    from mpkernel.funnel.items import FunnelItem
 
 
 class Outbox:

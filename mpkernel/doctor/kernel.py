@@ -27,11 +27,9 @@ from typing import Any
 import zmq
 
 import mpkernel
-from mpkernel import ipc
-from mpkernel.comm_router import HEALTH_TARGET
-from mpkernel.config import Config, WorkerConfig
-from mpkernel.connection import ConnectionFileError, ConnectionInfo, load_connection_file
-from mpkernel.doctor import (
+from mpkernel.comms.router import HEALTH_TARGET
+from mpkernel.config.model import Config, WorkerConfig
+from mpkernel.doctor.checks import (
     ECHO_TARGET,
     WORKER_TIMEOUT_S,
     CheckResult,
@@ -41,7 +39,14 @@ from mpkernel.doctor import (
     ok,
     warn,
 )
-from mpkernel.supervisor import WorkerHandle, WorkerSupervisor, WorkerUnavailable, start_forkserver
+from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, load_connection_file
+from mpkernel.supervision import ipc
+from mpkernel.supervision.supervisor import (
+    WorkerHandle,
+    WorkerSupervisor,
+    WorkerUnavailable,
+    start_forkserver,
+)
 from mpkernel.wire.codec import json_bytes
 
 log = logging.getLogger(__name__)
@@ -150,7 +155,7 @@ def check_workers(
         {w.handler.partition(":")[0] for w in wanted if w.start_method == "forkserver"}
     )
     if forkserver:  # as the kernel does: workers fork from a clean, preloaded process
-        start_forkserver(["mpkernel.worker_main", *forkserver])
+        start_forkserver(["mpkernel.supervision.runtime", *forkserver])
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     poller = zmq.Poller()
     listener = _ProbeListener()

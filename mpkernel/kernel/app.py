@@ -23,17 +23,18 @@ from typing import Any
 import zmq
 
 import mpkernel
-from mpkernel.capture import FdCapture, FunnelWriter
-from mpkernel.config import Config
-from mpkernel.connection import ConnectionInfo, write_connection_file
-from mpkernel.heartbeat import Heartbeat
-from mpkernel.io_loop import KernelIO, terminate_children
-from mpkernel.items import Stop
-from mpkernel.outbox import Outbox
-from mpkernel.sockets import bind_sockets
-from mpkernel.supervisor import start_forkserver
+from mpkernel.config.model import Config
+from mpkernel.funnel.capture import FdCapture, FunnelWriter
+from mpkernel.funnel.items import Stop
+from mpkernel.funnel.outbox import Outbox
+from mpkernel.kernel.connection import ConnectionInfo, write_connection_file
+from mpkernel.kernel.heartbeat import Heartbeat
+from mpkernel.kernel.io_loop import KernelIO, terminate_children
+from mpkernel.kernel.sockets import bind_sockets
+from mpkernel.kernel.work import WorkItem
+from mpkernel.snapshots.dispatch import SnapshotDispatcher
+from mpkernel.supervision.supervisor import start_forkserver
 from mpkernel.wire import Signer
-from mpkernel.work import WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Kernel:
         if forkserver_workers:
             # Before any thread or zmq context exists, and before fd 1/2 are captured:
             # workers fork from this clean process, never from the kernel itself.
-            preload = ["mpkernel.worker_main"]
+            preload = ["mpkernel.supervision.runtime"]
             preload += sorted({w.handler.partition(":")[0] for w in forkserver_workers})
             start_forkserver(preload)
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
@@ -115,6 +116,7 @@ class Kernel:
         def interrupt_main() -> None:
             signal.pthread_kill(main_ident, signal.SIGINT)
 
+        snapshot_dispatch = SnapshotDispatcher()
         io = KernelIO(
             sockets,
             signer,
@@ -127,6 +129,7 @@ class Kernel:
             interrupt_main=interrupt_main,
             ctx=ctx,
             config=self.config,
+            snapshots=snapshot_dispatch,
         )
         hb = Heartbeat(sockets.hb)
         hb.start()
@@ -134,15 +137,30 @@ class Kernel:
 
         # Imported here: IPython is the slowest part of start-up and the io thread is
         # already answering control requests while it loads.
-        from mpkernel import comms
-        from mpkernel.execute import ExecutionEngine
-        from mpkernel.inprocess import InProcessComms
-        from mpkernel.shell import ShellDispatcher
+        from mpkernel.comms import api as comms
+        from mpkernel.engine.execute import ExecutionEngine
+        from mpkernel.engine.inprocess import InProcessComms
+        from mpkernel.engine.kernel_requests import KernelRequests
+        from mpkernel.engine.shell import ShellDispatcher
+        from mpkernel.snapshots.builder import SnapshotBuilder
 
         engine = ExecutionEngine(outbox, capture)
         in_process = InProcessComms(outbox, engine.context, capture)
         in_process.install()
         comms.activate(comms.BackendComms(outbox, engine.context, self.config))
+        shell = engine.shell
+        snapshots = SnapshotBuilder(
+            shell.user_ns,
+            shell.user_ns_hidden,
+            self.config.kernel.post_execute_budget_ms,
+            snapshot_dispatch.wanted,
+        )
+        kernel_requests = KernelRequests(
+            engine,
+            outbox,
+            snapshots,
+            lambda target: self.config.worker_for_target(target) is not None,
+        )
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
             if engine.executing:
@@ -164,6 +182,8 @@ class Kernel:
             writers=(stdout, stderr),
             comms=in_process,
             capture=capture,
+            snapshots=snapshots,
+            kernel_requests=kernel_requests,
         )
         log.info(
             "mpkernel %s ready (session %s, pid %d)",

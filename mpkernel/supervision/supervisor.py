@@ -32,10 +32,10 @@ import psutil
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from mpkernel import ipc
-from mpkernel.config import WorkerConfig
+from mpkernel.config.model import WorkerConfig
+from mpkernel.supervision import ipc
+from mpkernel.supervision.runtime import WorkerSpec, worker_entry
 from mpkernel.wire import Header
-from mpkernel.worker_main import WorkerSpec, worker_entry
 
 log = logging.getLogger(__name__)
 

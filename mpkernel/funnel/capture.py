@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from threading import get_ident
 from typing import TYPE_CHECKING
 
-from mpkernel.items import Flush, Stream, StreamName
+from mpkernel.funnel.items import Flush, Stream, StreamName
 
 if TYPE_CHECKING:
-    from mpkernel.outbox import Outbox
+    from mpkernel.funnel.outbox import Outbox
     from mpkernel.wire import Header
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from mpkernel.stdin import InputWaiter
+from mpkernel.funnel.stdin import InputWaiter
 from mpkernel.wire import Header
 
 Channel = Literal["shell", "control"]
@@ -99,12 +99,35 @@ class UnregisterComm:
 
 @dataclass(frozen=True, slots=True)
 class OpenBackendComm:
-    """User code asked for a comm served by a worker (`mpkernel.comms.open`)."""
+    """User code (`mpkernel.comms.open`, `mpkernel.view`) or a kernel request asked for a
+    comm served by a worker, optionally about an object (`payload`, `mpkernel.snapshots`
+    codec)."""
 
     comm_id: str
     target: str
     data_json: bytes
     parent: Header | None
+    payload: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotReady:
+    """A snapshot of the user's namespace, built on the main thread, for the workers
+    that consume snapshots (`mpkernel.snapshots.dispatch`)."""
+
+    version: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KernelAnswerItem:
+    """The main thread's answer to a worker's kernel request; queued behind everything
+    the request caused (an `execute_input` for a `del`, say)."""
+
+    worker_key: str
+    call_id: str
+    result_json: bytes
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +167,9 @@ class Stop:
 
 
 # Items the funnel hands to the comm router (the io thread's comm bookkeeping).
-CommItem = CommInfo | RegisterComm | UnregisterComm | OpenBackendComm
+CommItem = (
+    CommInfo | RegisterComm | UnregisterComm | OpenBackendComm | SnapshotReady | KernelAnswerItem
+)
 
 FunnelItem = (
     Status

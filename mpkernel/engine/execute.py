@@ -25,10 +25,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.payload import PayloadManager
 from IPython.utils.tokenutil import token_at_cursor
 
-from mpkernel.capture import FdCapture
-from mpkernel.items import InputRequest, Publish
-from mpkernel.outbox import Outbox
-from mpkernel.stdin import InputWaiter
+from mpkernel.funnel.capture import FdCapture
+from mpkernel.funnel.items import InputRequest, Publish
+from mpkernel.funnel.outbox import Outbox
+from mpkernel.funnel.stdin import InputWaiter
 from mpkernel.wire import Header
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ from mpkernel_workers.api import (
     RpcError,
 )
 
-from mpkernel import ipc
+from mpkernel.supervision import ipc
 from mpkernel.wire.codec import json_bytes
 
 log = logging.getLogger("mpkernel.worker")

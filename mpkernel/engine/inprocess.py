@@ -18,10 +18,10 @@ from typing import Any
 import comm
 from comm.base_comm import BaseComm, CommManager
 
-from mpkernel.capture import FdCapture
-from mpkernel.execute import RequestContext
-from mpkernel.items import Publish, RegisterComm, UnregisterComm
-from mpkernel.outbox import Outbox
+from mpkernel.engine.execute import RequestContext
+from mpkernel.funnel.capture import FdCapture
+from mpkernel.funnel.items import Publish, RegisterComm, UnregisterComm
+from mpkernel.funnel.outbox import Outbox
 from mpkernel.wire import Message
 
 log = logging.getLogger(__name__)

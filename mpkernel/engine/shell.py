@@ -14,13 +14,15 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mpkernel.capture import FdCapture, FunnelWriter
-from mpkernel.execute import ExecutionEngine
-from mpkernel.inprocess import InProcessComms
-from mpkernel.items import CommInfo, DrainShell, Reply, Status
-from mpkernel.outbox import Outbox
+from mpkernel.engine.execute import ExecutionEngine
+from mpkernel.engine.inprocess import InProcessComms
+from mpkernel.engine.kernel_requests import KernelRequests
+from mpkernel.funnel.capture import FdCapture, FunnelWriter
+from mpkernel.funnel.items import CommInfo, DrainShell, Reply, Status
+from mpkernel.funnel.outbox import Outbox
+from mpkernel.kernel.work import AbortUntil, KernelWork, StopWork, WorkItem, reply_type_for
+from mpkernel.snapshots.builder import SnapshotBuilder
 from mpkernel.wire import Message
-from mpkernel.work import AbortUntil, StopWork, WorkItem, reply_type_for
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,12 @@ class ShellDispatcher:
         writers: tuple[FunnelWriter, FunnelWriter],
         comms: InProcessComms,
         capture: FdCapture,
+        snapshots: SnapshotBuilder,
+        kernel_requests: KernelRequests,
     ) -> None:
         self._capture = capture
+        self._snapshots = snapshots
+        self._kernel_requests = kernel_requests
         self._engine = engine
         self._outbox = outbox
         self._work = work
@@ -88,7 +94,10 @@ class ShellDispatcher:
                     self._aborting = None
                 continue
             try:
-                self.handle(item.message)
+                if isinstance(item, KernelWork):
+                    self._kernel_requests.serve(item)
+                else:
+                    self.handle(item.message)
             except KeyboardInterrupt:
                 log.warning("interrupt arrived outside user code; ignored")
 
@@ -143,6 +152,11 @@ class ShellDispatcher:
     # -- handlers --------------------------------------------------------------------
     def _execute(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
         reply = self._engine.execute(msg.content)
+        # Inside the request's bracket: a worker that shows the namespace hears of the
+        # change before the frontend sees this cell's idle.
+        snapshot = self._snapshots.after_execute(str(msg.content.get("code", "")))
+        if snapshot is not None:
+            self._outbox.put(snapshot)
         if reply["status"] == "error" and msg.content.get("stop_on_error", True):
             # Abort what the frontend queued behind the failed cell, as ipykernel does:
             # the io thread moves every request it has into the queue, then the marker.

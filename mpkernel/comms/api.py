@@ -8,13 +8,16 @@ for the worker to have handled the open (I3).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mpkernel.config import Config
-from mpkernel.execute import RequestContext
-from mpkernel.items import OpenBackendComm
-from mpkernel.outbox import Outbox
+from mpkernel.config.model import Config
+from mpkernel.funnel.items import OpenBackendComm
+from mpkernel.funnel.outbox import Outbox
 from mpkernel.wire import json_bytes
+
+if TYPE_CHECKING:
+    # The engine imports IPython; the io thread imports this package without it.
+    from mpkernel.engine.execute import RequestContext
 
 
 class BackendComms:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from mpkernel.connection import PORT_NAMES, ConnectionInfo
+from mpkernel.kernel.connection import PORT_NAMES, ConnectionInfo
 
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mpkernel.items import Publish, Reply
+from mpkernel.funnel.items import Publish, Reply
+from mpkernel.kernel.work import reply_type_for
 from mpkernel.wire import Message
-from mpkernel.work import reply_type_for
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,18 @@ class ShellWork:
     message: Message[dict[str, Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class KernelWork:
+    """A worker's kernel request, served on the main thread between executions."""
+
+    worker_key: str
+    call_id: str
+    method: str
+    params: dict[str, Any]
+    parent_json: bytes
+    deadline: float  # time.monotonic(); past it the request is answered with an error
+
+
 class StopWork:
     """Put in the work queue to end `ShellDispatcher.run`."""
 
@@ -26,7 +38,7 @@ class AbortUntil:
     """Marker that ends an abort window (see `DrainShell`)."""
 
 
-WorkItem = ShellWork | StopWork | AbortUntil
+WorkItem = ShellWork | KernelWork | StopWork | AbortUntil
 
 
 def reply_type_for(msg_type: str) -> str | None:

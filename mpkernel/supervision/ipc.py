@@ -1,11 +1,12 @@
 """Typed envelopes between the main process and worker processes, and their codec.
 
-Frames on the wire are `[kind, meta_json, payload_json, *buffers]`; worker frames are
-prefixed with the worker's token, which the main process checks. Payloads (comm data)
-are JSON that the sender encoded once: the main process splices them into the
-`comm_msg` content without parsing them again. Parent headers travel as JSON inside the
-request and come back unchanged on the reply (I4): no lookup table is needed to parent
-a reply.
+Frames on the wire are `[kind, meta_json, data_json, parent_json, payload, *buffers]`;
+worker frames are prefixed with the worker's token, which the main process checks. Comm
+data is JSON that the sender encoded once: the main process splices it into the
+`comm_msg` content without parsing it again. `payload` carries opaque bytes built by
+`mpkernel.snapshots` (a snapshot manifest, or the object a comm is opened about).
+Parent headers travel as JSON inside the request and come back unchanged on the reply
+(I4): no lookup table is needed to parent a reply.
 
 No thread owns this module: pure values and functions, no zmq.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 NO_PARENT: Final = b""
 
@@ -33,6 +34,7 @@ class OpenComm:
     parent_json: bytes
     request_id: str | None  # the shell request to acknowledge with Done; None if none
     restored: bool = False  # reopened on a restarted worker
+    payload: bytes = b""  # the object this comm is about (`mpkernel.snapshots` codec), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,9 @@ class CommData:
 
 @dataclass(frozen=True, slots=True)
 class RpcRequest:
+    """A JSON-RPC request from the frontend: data with a string `method` (I4). `id` is
+    optional (Positron sends none); the reply is parented to `parent_json`."""
+
     comm_id: str
     data_json: bytes
     parent_json: bytes
@@ -80,6 +85,33 @@ class FailFrontendRequests:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelRequests:
+    """Cancel the running requests of `comm_id` (all comms if None): a persistent comm
+    whose frontend departed keeps its state but not its pending work."""
+
+    reason: str
+    comm_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KernelAnswer:
+    """The main thread's answer to a `KernelRequest`: a JSON result, or an error."""
+
+    call_id: str
+    data_json: bytes
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The user's namespace as of `version` (built by `mpkernel.snapshots`); the worker
+    acknowledges it with `SnapshotTaken` before it is sent a newer one (latest wins)."""
+
+    version: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class StopWorker:
     reason: str
 
@@ -91,6 +123,9 @@ ToWorker = (
     | CloseComm
     | FrontendAnswer
     | FailFrontendRequests
+    | CancelRequests
+    | KernelAnswer
+    | Snapshot
     | StopWorker
 )
 
@@ -100,6 +135,7 @@ ToWorker = (
 class Ready:
     pid: int
     persistent: bool = False  # the handler class keeps its comms across disconnects
+    snapshots: bool = False  # the handler class consumes snapshots of the user's namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +186,24 @@ class Done:
 
 
 @dataclass(frozen=True, slots=True)
+class KernelRequest:
+    """A handler asks the main process for what only it can do (delete names, open a
+    viewer on an object, a fresh snapshot); served on the main thread between executions,
+    answered with `KernelAnswer`, or with an error once `timeout_s` has passed."""
+
+    call_id: str
+    method: str
+    data_json: bytes
+    parent_json: bytes  # the frontend request that caused it, if any: outputs are parented to it
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotTaken:
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class LogLine:
     level: int
     text: str
@@ -163,72 +217,10 @@ FromWorker = (
     | OpenFromWorker
     | CloseFromWorker
     | Done
+    | KernelRequest
+    | SnapshotTaken
     | LogLine
 )
-
-_PAYLOAD_TYPES: Final[dict[str, type]] = {
-    cls.__name__: cls
-    for cls in (
-        OpenComm,
-        CommData,
-        RpcRequest,
-        CloseComm,
-        FrontendAnswer,
-        FailFrontendRequests,
-        StopWorker,
-        Ready,
-        CommSend,
-        RpcReply,
-        FrontendRequest,
-        OpenFromWorker,
-        CloseFromWorker,
-        Done,
-        LogLine,
-    )
-}
-_BYTES_FIELDS: Final = ("data_json", "parent_json")
-
-
-def encode(msg: ToWorker | FromWorker) -> list[bytes]:
-    """`[kind, meta_json, data_json, parent_json, *buffers]`."""
-    meta: dict[str, Any] = {}
-    data = parent = b""
-    buffers: Sequence[bytes] = ()
-    for name in msg.__slots__:
-        value = getattr(msg, name)
-        if name == "data_json":
-            data = value
-        elif name == "parent_json":
-            parent = value
-        elif name == "buffers":
-            buffers = value
-        else:
-            meta[name] = value
-    return [type(msg).__name__.encode(), json.dumps(meta).encode(), data, parent, *buffers]
-
-
-def decode(frames: Sequence[bytes]) -> ToWorker | FromWorker:
-    if len(frames) < 4:
-        raise IpcError(f"envelope has {len(frames)} frames, expected at least 4")
-    cls = _PAYLOAD_TYPES.get(frames[0].decode("ascii", "replace"))
-    if cls is None:
-        raise IpcError(f"unknown envelope kind {frames[0][:40]!r}")
-    try:
-        meta = json.loads(frames[1])
-    except ValueError as e:
-        raise IpcError(f"bad envelope metadata: {e}") from e
-    fields = cls.__slots__  # type: ignore[attr-defined]
-    if "data_json" in fields:
-        meta["data_json"] = bytes(frames[2])
-    if "parent_json" in fields:
-        meta["parent_json"] = bytes(frames[3])
-    if "buffers" in fields:
-        meta["buffers"] = tuple(bytes(b) for b in frames[4:])
-    try:
-        return cls(**meta)  # type: ignore[no-any-return]
-    except TypeError as e:
-        raise IpcError(f"bad {cls.__name__} envelope: {e}") from e
-
 
 _TO_WORKER: Final = (
     OpenComm,
@@ -237,8 +229,71 @@ _TO_WORKER: Final = (
     CloseComm,
     FrontendAnswer,
     FailFrontendRequests,
+    CancelRequests,
+    KernelAnswer,
+    Snapshot,
     StopWorker,
 )
+_FROM_WORKER: Final = (
+    Ready,
+    CommSend,
+    RpcReply,
+    FrontendRequest,
+    OpenFromWorker,
+    CloseFromWorker,
+    Done,
+    KernelRequest,
+    SnapshotTaken,
+    LogLine,
+)
+_TYPES: Final[dict[bytes, type]] = {cls.__name__.encode(): cls for cls in _TO_WORKER + _FROM_WORKER}
+# Fields that travel as frames of their own rather than inside the metadata JSON.
+_FRAME_FIELDS: Final = ("data_json", "parent_json", "payload", "buffers")
+_META_FIELDS: Final[dict[type, tuple[str, ...]]] = {
+    cls: tuple(f for f in cls.__slots__ if f not in _FRAME_FIELDS)  # type: ignore[attr-defined]
+    for cls in _TYPES.values()
+}
+_HEAD_FRAMES: Final = 5
+
+
+def encode(msg: ToWorker | FromWorker) -> list[bytes]:
+    """`[kind, meta_json, data_json, parent_json, payload, *buffers]`."""
+    meta = {name: getattr(msg, name) for name in _META_FIELDS[type(msg)]}
+    return [
+        type(msg).__name__.encode(),
+        json.dumps(meta).encode(),
+        getattr(msg, "data_json", b""),
+        getattr(msg, "parent_json", b""),
+        getattr(msg, "payload", b""),
+        *getattr(msg, "buffers", ()),
+    ]
+
+
+def decode(frames: Sequence[bytes]) -> ToWorker | FromWorker:
+    if len(frames) < _HEAD_FRAMES:
+        raise IpcError(f"envelope has {len(frames)} frames, expected at least {_HEAD_FRAMES}")
+    cls = _TYPES.get(bytes(frames[0]))
+    if cls is None:
+        raise IpcError(f"unknown envelope kind {bytes(frames[0][:40])!r}")
+    try:
+        meta = json.loads(frames[1])
+    except ValueError as e:
+        raise IpcError(f"bad envelope metadata: {e}") from e
+    if not isinstance(meta, dict):
+        raise IpcError("envelope metadata is not an object")
+    fields = cls.__slots__  # type: ignore[attr-defined]
+    if "data_json" in fields:
+        meta["data_json"] = bytes(frames[2])
+    if "parent_json" in fields:
+        meta["parent_json"] = bytes(frames[3])
+    if "payload" in fields:
+        meta["payload"] = bytes(frames[4])
+    if "buffers" in fields:
+        meta["buffers"] = tuple(bytes(b) for b in frames[_HEAD_FRAMES:])
+    try:
+        return cls(**meta)  # type: ignore[no-any-return]
+    except TypeError as e:
+        raise IpcError(f"bad {cls.__name__} envelope: {e}") from e
 
 
 def decode_to_worker(frames: Sequence[bytes]) -> ToWorker:
@@ -250,6 +305,6 @@ def decode_to_worker(frames: Sequence[bytes]) -> ToWorker:
 
 def decode_from_worker(frames: Sequence[bytes]) -> FromWorker:
     msg = decode(frames)
-    if isinstance(msg, _TO_WORKER):
+    if not isinstance(msg, _FROM_WORKER):
         raise IpcError(f"{type(msg).__name__} is not a message from a worker")
     return msg

@@ -32,18 +32,19 @@ import psutil
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from mpkernel.capture import FdCapture
-from mpkernel.comm_router import CommRouter
-from mpkernel.config import Config
-from mpkernel.control import ControlHandler
-from mpkernel.iopub import IOPubFunnel
-from mpkernel.items import Channel, CommItem, InputRequest, Publish, Reply
-from mpkernel.outbox import Outbox
-from mpkernel.sockets import KernelSockets, close_sockets
-from mpkernel.stdin import StdinUnavailable
-from mpkernel.supervisor import WorkerSupervisor
+from mpkernel.comms.router import CommRouter
+from mpkernel.config.model import Config
+from mpkernel.funnel.capture import FdCapture
+from mpkernel.funnel.iopub import IOPubFunnel
+from mpkernel.funnel.items import Channel, CommItem, InputRequest, Publish, Reply
+from mpkernel.funnel.outbox import Outbox
+from mpkernel.funnel.stdin import StdinUnavailable
+from mpkernel.kernel.control import ControlHandler
+from mpkernel.kernel.sockets import KernelSockets, close_sockets
+from mpkernel.kernel.work import ShellWork, StopWork, WorkItem
+from mpkernel.snapshots.dispatch import SnapshotDispatcher
+from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
-from mpkernel.work import ShellWork, StopWork, WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class KernelIO(threading.Thread):
         interrupt_main: Callable[[], None],
         ctx: zmq.Context[zmq.Socket[bytes]],
         config: Config,
+        snapshots: SnapshotDispatcher,
     ) -> None:
         super().__init__(name="mpkernel-io", daemon=True)
         self._sockets = sockets
