@@ -1,16 +1,21 @@
-"""The comm router: the io thread's logic for comms served by workers.
+"""The comm router: the io thread's state machine for comms served by workers.
+
+    frontend comm_open/msg/close ─┐                      ┌─> funnel items (IOPub, I1-I5)
+    main-thread comm items ───────┼─> CommRouter ────────┼─> messages to workers
+    worker messages, exits ───────┘   (no I/O, no clock) └─> kernel requests (main thread)
 
 It takes the frontend's comm_open / comm_msg / comm_close for worker targets straight
-from the shell socket (they never wait for user code), sends them to the worker with
-the frontend's header (I4), and turns what workers send back into IOPub messages. It
-keeps the registry (I5: only the main process publishes comm_open and comm_close) and
-decides when a request's idle may go: only after every worker involved has sent
-`Done(request)` through the pipe, behind its own messages (I3). When a worker dies it
-publishes, in this order, an error reply for every pending RPC, a comm_close for each of
-the worker's comms, then the idles the worker owed (I6).
+from the shell socket (they never wait for user code) and sends them to the worker with
+the frontend's header (I4: no msg_id -> header table; the header comes back on the
+reply). It keeps the registry (I5: only the main process publishes comm_open and
+comm_close), the RPCs pending per worker, and the Done markers each worker owes per
+request: a request's idle goes only after every involved worker's `Done(request)`, which
+travels the pipe behind the worker's own messages (I3). When a worker dies it publishes,
+in this order, an error reply for every pending RPC, a comm_close for each of the
+worker's comms, then the idles the worker owed (I6).
 
-Comms of the `comm` package (ipywidgets...) live in the main process; the router only
-records them for `comm_info` and sends their traffic to the main thread.
+Sans-I/O: everything leaves through a `RouterSink` (the io thread implements it over the
+funnel and the supervisor; unit tests record it). Time comes in as arguments.
 """
 
 from __future__ import annotations
@@ -18,90 +23,164 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from mpkernel.comms import jsonrpc
 from mpkernel.comms.registry import CommEntry, CommRegistry
 from mpkernel.config.model import Config, WorkerConfig
 from mpkernel.funnel.items import (
     CommInfo,
     CommItem,
     FunnelItem,
+    KernelAnswerItem,
     OpenBackendComm,
     Publish,
     PublishRaw,
     RegisterComm,
     Reply,
+    SnapshotReady,
     UnregisterComm,
 )
+from mpkernel.kernel.work import KernelWork
+from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import ipc
-from mpkernel.supervision.supervisor import WorkerHandle, WorkerSupervisor, WorkerUnavailable
+from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.wire import Header, Message, WireError, json_bytes
 
 log = logging.getLogger(__name__)
 
 HEALTH_TARGET = "mpkernel.health"
-INTERNAL_ERROR = -32603
-METHOD_NOT_FOUND = -32601
 
-Emit = Callable[[FunnelItem], None]
+
+class RouterSink(Protocol):
+    """Where the router's decisions go."""
+
+    def emit(self, item: FunnelItem) -> None:
+        """Into the funnel, behind everything already queued (I1)."""
+
+    def send(self, worker_key: str, msg: ipc.ToWorker) -> None:
+        """To a live (or starting) worker; dropped with a log line if it is gone."""
+
+    def acquire(self, config: WorkerConfig, comm_id: str) -> str:
+        """The key of the worker that serves a new comm, started if needed; raises
+        `WorkerUnavailable`."""
+
+    def live(self, worker_key: str) -> bool:
+        """Whether the worker is starting or running (not exiting, not dead)."""
+
+    def stop(self, worker_key: str, reason: str) -> None:
+        """Ask the worker to exit cleanly (per-comm workers whose comm closed)."""
+
+    def kernel_request(self, work: KernelWork) -> None:
+        """Hand a worker's kernel request to the main thread."""
+
+
+class Worker(Protocol):
+    """What the router reads of a supervisor's worker handle."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def wid(self) -> str: ...
+
+    @property
+    def config(self) -> WorkerConfig: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRpc:
+    comm_id: str
+    rpc_id_json: str | None  # None: the request had no `id` (Positron's shape)
+    parent: Header
+    deadline: float | None
+
+
+@dataclass(slots=True)
+class WorkerBook:
+    """The router's accounts with one worker process."""
+
+    # request msg_id -> the RPC; keyed by the request, so two requests reusing one
+    # JSON-RPC id (or carrying none) are both answered
+    pending: dict[str, PendingRpc] = field(default_factory=dict)
+    # request msg_id -> how many Done markers this worker still owes for it
+    owed: dict[str, int] = field(default_factory=dict)
+    # (comm_id, id JSON) of requests a handler sent to the frontend, awaiting an answer
+    frontend_requests: set[tuple[str, str]] = field(default_factory=set)
 
 
 def comm_msg_content(comm_id: str, data_json: bytes) -> bytes:
     return b'{"comm_id":' + json_bytes(comm_id) + b',"data":' + data_json + b"}"
 
 
-def rpc_error_json(rpc_id_json: str, code: int, message: str) -> bytes:
-    return (
-        b'{"jsonrpc":"2.0","id":'
-        + rpc_id_json.encode()
-        + b',"error":'
-        + json_bytes({"code": code, "message": message})
-        + b"}"
-    )
-
-
 class CommRouter:
     def __init__(
         self,
         config: Config,
-        emit: Emit,
+        sink: RouterSink,
+        snapshots: SnapshotDispatcher,
         health_extra: Callable[[], dict[str, Any]],
         frontend_present: Callable[[], bool],
     ) -> None:
         self.config = config
-        self._frontend_present = frontend_present
         self.registry = CommRegistry()
-        self._emit = emit
+        self._sink = sink
+        self._snapshots = snapshots
         self._health_extra = health_extra
-        self.supervisor: WorkerSupervisor | None = None
+        self._frontend_present = frontend_present
+        self._workers_stats: Callable[[], list[dict[str, Any]]] = list
+        self.books: dict[str, WorkerBook] = {}
         self._owed: dict[str, int] = {}
         self._deferred_idle: dict[str, Header] = {}
         self._parent_cache: tuple[bytes, Header | None] = (b"", None)
 
-    # -- brackets and Done accounting ---------------------------------------------------
+    def set_worker_stats(self, stats: Callable[[], list[dict[str, Any]]]) -> None:
+        self._workers_stats = stats
+
+    def _book(self, key: str) -> WorkerBook:
+        book = self.books.get(key)
+        if book is None:
+            book = self.books[key] = WorkerBook()
+        return book
+
+    # -- brackets and Done accounting (I3) ---------------------------------------------------
+    def _publish(self, msg_type: str, content: dict[str, Any], parent: Header | None) -> None:
+        self._sink.emit(Publish(msg_type, content, parent))
+
+    def _publish_comm(
+        self,
+        msg_type: str,
+        comm_id: str,
+        data_json: bytes,
+        parent: Header | None,
+        buffers: tuple[bytes, ...] = (),
+    ) -> None:
+        self._sink.emit(PublishRaw(msg_type, comm_msg_content(comm_id, data_json), parent, buffers))
+
     def _busy(self, parent: Header) -> None:
-        self._emit(Publish("status", {"execution_state": "busy"}, parent))
+        self._publish("status", {"execution_state": "busy"}, parent)
 
     def _end(self, parent: Header) -> None:
         if self._owed.get(parent.msg_id):
             self._deferred_idle[parent.msg_id] = parent
         else:
-            self._emit(Publish("status", {"execution_state": "idle"}, parent))
+            self._publish("status", {"execution_state": "idle"}, parent)
 
     def idle_may_go(self, parent: Header | None) -> bool:
+        """The funnel asks before it publishes an idle from the main thread."""
         if parent is not None and self._owed.get(parent.msg_id):
             self._deferred_idle[parent.msg_id] = parent
             return False
         return True
 
-    def _send(self, handle: WorkerHandle, msg: ipc.ToWorker, request_id: str | None) -> None:
+    def _send(self, key: str, msg: ipc.ToWorker, request_id: str | None) -> None:
         if request_id is not None:
             self._owed[request_id] = self._owed.get(request_id, 0) + 1
-            handle.owed[request_id] = handle.owed.get(request_id, 0) + 1
-        assert self.supervisor is not None
-        self.supervisor.send(handle, msg)
+            owed = self._book(key).owed
+            owed[request_id] = owed.get(request_id, 0) + 1
+        self._sink.send(key, msg)
 
     def _settle(self, request_id: str, count: int = 1) -> None:
         left = self._owed.get(request_id, 0) - count
@@ -111,7 +190,7 @@ class CommRouter:
         self._owed.pop(request_id, None)
         parent = self._deferred_idle.pop(request_id, None)
         if parent is not None:
-            self._emit(Publish("status", {"execution_state": "idle"}, parent))
+            self._publish("status", {"execution_state": "idle"}, parent)
 
     def _parent(self, parent_json: bytes) -> Header | None:
         if not parent_json:
@@ -128,10 +207,10 @@ class CommRouter:
         return parent
 
     def _close_comm(self, comm_id: str, data: dict[str, Any], parent: Header | None = None) -> None:
-        self._emit(Publish("comm_close", {"comm_id": comm_id, "data": data}, parent))
+        self._publish("comm_close", {"comm_id": comm_id, "data": data}, parent)
 
-    # -- shell requests (frontend -> kernel) ----------------------------------------------
-    def route_shell(self, msg: Message[dict[str, Any]]) -> bool:
+    # -- shell requests (frontend -> kernel) --------------------------------------------------
+    def route_shell(self, msg: Message[dict[str, Any]], now: float) -> bool:
         """Handle a comm request here if a worker or the kernel serves it; else False
         (the main thread handles it: in-process comms and unknown targets)."""
         msg_type = msg.msg_type
@@ -149,7 +228,7 @@ class CommRouter:
             if entry is None or entry.host == "main":
                 return False
             if msg_type == "comm_msg":
-                self._msg_from_frontend(msg, entry)
+                self._msg_from_frontend(msg, entry, now)
             else:
                 self._close_from_frontend(msg, entry)
             return True
@@ -174,16 +253,13 @@ class CommRouter:
                 return
             cfg = self.config.worker_for_target(target)
             assert cfg is not None
-            assert self.supervisor is not None
-            handle = self.supervisor.acquire(cfg, comm_id)
+            key = self._sink.acquire(cfg, comm_id)
             data_json = json_bytes(content.get("data") or {})
             self.registry.add(
-                CommEntry(
-                    comm_id, target, "worker", handle.key, "frontend", data_json, cfg.persistent
-                )
+                CommEntry(comm_id, target, "worker", key, "frontend", data_json, cfg.persistent)
             )
             self._send(
-                handle,
+                key,
                 ipc.OpenComm(
                     comm_id, target, data_json, json_bytes(parent.as_dict()), parent.msg_id
                 ),
@@ -195,158 +271,188 @@ class CommRouter:
         finally:
             self._end(parent)
 
-    def _msg_from_frontend(self, msg: Message[dict[str, Any]], entry: CommEntry) -> None:
+    def _msg_from_frontend(
+        self, msg: Message[dict[str, Any]], entry: CommEntry, now: float
+    ) -> None:
         parent = msg.header
         data = msg.content.get("data")
+        kind = jsonrpc.classify(data)
         self._busy(parent)
         try:
-            is_rpc = isinstance(data, dict) and "id" in data and "method" in data
             if entry.host == "health":
-                self._health_rpc(entry, data, parent)
+                if isinstance(data, dict) and kind == "request":
+                    self._health_rpc(entry, data, parent)
                 return
-            assert self.supervisor is not None
             assert entry.worker_key is not None
-            handle = self.supervisor.get(entry.worker_key)
-            if handle is None:
-                if is_rpc:
-                    assert isinstance(data, dict)
-                    self._emit(
-                        PublishRaw(
-                            "comm_msg",
-                            comm_msg_content(
-                                entry.comm_id,
-                                rpc_error_json(
-                                    json.dumps(data["id"]),
-                                    INTERNAL_ERROR,
-                                    f"the {entry.target} worker is restarting; try again",
-                                ),
-                            ),
-                            parent,
-                        )
+            key = entry.worker_key
+            if not self._sink.live(key):
+                if isinstance(data, dict) and kind == "request":
+                    self._publish_comm(
+                        "comm_msg",
+                        entry.comm_id,
+                        jsonrpc.error_reply(
+                            jsonrpc.request_id_json(data),
+                            jsonrpc.INTERNAL_ERROR,
+                            f"the {entry.target} worker is restarting; try again",
+                        ),
+                        parent,
                     )
                 return
-            parent_json = json_bytes(parent.as_dict())
-            if is_rpc:
-                assert isinstance(data, dict)
-                rpc_id = json.dumps(data["id"])
-                timeout = handle.config.rpc_timeout_s
-                deadline = time.monotonic() + timeout if timeout else None
-                handle.pending_rpcs[parent.msg_id] = (entry.comm_id, rpc_id, parent, deadline)
-                self._send(
-                    handle,
-                    ipc.RpcRequest(
-                        entry.comm_id, json_bytes(data), parent_json, parent.msg_id, msg.buffers
-                    ),
-                    parent.msg_id,
-                )
-            elif isinstance(data, dict) and "id" in data and ("result" in data or "error" in data):
-                key = (entry.comm_id, json.dumps(data["id"]))
-                if key in handle.frontend_requests:
-                    handle.frontend_requests.discard(key)
-                    self._send(
-                        handle,
-                        ipc.FrontendAnswer(entry.comm_id, key[1], json_bytes(data), parent.msg_id),
-                        parent.msg_id,
-                    )
-                else:
-                    log.warning(
-                        "answer %s on comm %s matches no pending request; dropped",
-                        key[1],
-                        entry.comm_id,
-                    )
+            if isinstance(data, dict) and kind == "request":
+                self._rpc_from_frontend(msg, entry, key, data, now)
+            elif isinstance(data, dict) and kind == "answer":
+                self._answer_from_frontend(entry, key, data, parent)
             else:
                 self._send(
-                    handle,
+                    key,
                     ipc.CommData(
-                        entry.comm_id, json_bytes(data), parent_json, parent.msg_id, msg.buffers
+                        entry.comm_id,
+                        json_bytes(data),
+                        json_bytes(parent.as_dict()),
+                        parent.msg_id,
+                        msg.buffers,
                     ),
                     parent.msg_id,
                 )
         finally:
             self._end(parent)
+
+    def _rpc_from_frontend(
+        self,
+        msg: Message[dict[str, Any]],
+        entry: CommEntry,
+        key: str,
+        data: dict[str, Any],
+        now: float,
+    ) -> None:
+        parent = msg.header
+        timeout = self._worker_config(entry).rpc_timeout_s
+        self._book(key).pending[parent.msg_id] = PendingRpc(
+            entry.comm_id,
+            jsonrpc.request_id_json(data),
+            parent,
+            now + timeout if timeout else None,
+        )
+        self._send(
+            key,
+            ipc.RpcRequest(
+                entry.comm_id,
+                json_bytes(data),
+                json_bytes(parent.as_dict()),
+                parent.msg_id,
+                msg.buffers,
+            ),
+            parent.msg_id,
+        )
+
+    def _answer_from_frontend(
+        self, entry: CommEntry, key: str, data: dict[str, Any], parent: Header
+    ) -> None:
+        answer = (entry.comm_id, json.dumps(data["id"]))
+        book = self._book(key)
+        if answer not in book.frontend_requests:
+            log.warning(
+                "answer %s on comm %s matches no pending request; dropped", answer[1], answer[0]
+            )
+            return
+        book.frontend_requests.discard(answer)
+        self._send(
+            key,
+            ipc.FrontendAnswer(entry.comm_id, answer[1], json_bytes(data), parent.msg_id),
+            parent.msg_id,
+        )
+
+    def _worker_config(self, entry: CommEntry) -> WorkerConfig:
+        cfg = self.config.worker_for_target(entry.target)
+        assert cfg is not None, f"comm {entry.comm_id} has no configured worker"
+        return cfg
 
     def _close_from_frontend(self, msg: Message[dict[str, Any]], entry: CommEntry) -> None:
         parent = msg.header
         self._busy(parent)
         try:
             self.registry.remove(entry.comm_id)
-            if entry.host != "worker" or self.supervisor is None or entry.worker_key is None:
+            key = entry.worker_key
+            if entry.host != "worker" or key is None or not self._sink.live(key):
                 return
-            handle = self.supervisor.get(entry.worker_key)
-            if handle is None:
-                return
-            # The worker fails a frontend-bound request waiting on this comm when the
-            # close reaches it; nothing to route back any more.
-            handle.frontend_requests = {
-                r for r in handle.frontend_requests if r[0] != entry.comm_id
-            }
+            book = self._book(key)
+            # The worker cancels what runs on this comm when the close reaches it, and
+            # fails a frontend-bound request waiting on it; nothing to route back any more.
+            book.frontend_requests = {r for r in book.frontend_requests if r[0] != entry.comm_id}
+            for request_id in [r for r, p in book.pending.items() if p.comm_id == entry.comm_id]:
+                del book.pending[request_id]
             self._send(
-                handle,
-                ipc.CloseComm(entry.comm_id, "frontend_closed", parent.msg_id),
-                parent.msg_id,
+                key, ipc.CloseComm(entry.comm_id, "frontend_closed", parent.msg_id), parent.msg_id
             )
-            if handle.config.processes == "per-comm":
-                self.supervisor.stop(handle, "its comm was closed")
+            if self._worker_config(entry).processes == "per-comm":
+                self._sink.stop(key, "its comm was closed")
         finally:
             self._end(parent)
 
-    def _health_rpc(self, entry: CommEntry, data: Any, parent: Header) -> None:
-        if not isinstance(data, dict) or "id" not in data:
-            return
-        rpc_id = json.dumps(data["id"])
+    def _health_rpc(self, entry: CommEntry, data: dict[str, Any], parent: Header) -> None:
+        rpc_id = jsonrpc.request_id_json(data)
         if data.get("method") == "status":
-            reply = json_bytes({"jsonrpc": "2.0", "id": data["id"], "result": self.health_status()})
+            reply = jsonrpc.result_reply(rpc_id, self.health_status())
         else:
-            reply = rpc_error_json(
-                rpc_id, METHOD_NOT_FOUND, f"unknown method {data.get('method')!r}"
+            reply = jsonrpc.error_reply(
+                rpc_id, jsonrpc.METHOD_NOT_FOUND, f"unknown method {data.get('method')!r}"
             )
-        self._emit(PublishRaw("comm_msg", comm_msg_content(entry.comm_id, reply), parent))
+        self._publish_comm("comm_msg", entry.comm_id, reply, parent)
 
     def health_status(self) -> dict[str, Any]:
         comms: dict[str, dict[str, Any]] = {}
         for e in self.registry:
             comms[e.comm_id] = {"target_name": e.target, "host": e.host, "worker": e.worker_key}
-        workers = self.supervisor.stats() if self.supervisor is not None else []
+        workers = self._workers_stats()
         for w in workers:
             w["open_comms"] = sum(1 for e in self.registry if e.worker_key == w["key"])
         return {"pid": os.getpid(), "workers": workers, "comms": comms, **self._health_extra()}
 
+    # -- deadlines ------------------------------------------------------------------------------
+    def overdue(self, now: float) -> list[tuple[str, str]]:
+        """Workers with an RPC past its `rpc_timeout_s`: (worker key, reason to kill it)."""
+        out: list[tuple[str, str]] = []
+        for key, book in self.books.items():
+            for rpc in book.pending.values():
+                if rpc.deadline is not None and now > rpc.deadline:
+                    out.append((key, f"RPC on comm {rpc.comm_id} hung past rpc_timeout_s"))
+                    break
+        return out
+
     # -- frontend disconnects -------------------------------------------------------------------
-    def fail_frontend_requests(self, reason: str) -> None:
-        """Every request a handler sent to the frontend fails now, inside its worker."""
-        assert self.supervisor is not None
-        for handle in list(self.supervisor.handles.values()):
-            if handle.frontend_requests:
-                handle.frontend_requests.clear()
-                self.supervisor.send(handle, ipc.FailFrontendRequests(reason))
+    def frontend_gone(self, reason: str) -> None:
+        """The last frontend left: what waits on it fails now, and the requests it sent
+        are cancelled (their replies could reach nobody); comms stay until
+        `close_for_disconnect` (the grace period may keep them)."""
+        for key, book in self.books.items():
+            if book.frontend_requests:
+                book.frontend_requests.clear()
+                self._sink.send(key, ipc.FailFrontendRequests(reason))
+            if book.pending:
+                self._sink.send(key, ipc.CancelRequests(reason))
 
     def close_for_disconnect(self) -> None:
         """Close every comm not marked persistent; their handlers clean up. No comm_close is
         published: nobody is listening, and a reconnecting frontend asks comm_info."""
-        assert self.supervisor is not None
         closed = 0
         for entry in self.registry:
             if entry.persistent or entry.host == "main":
                 continue
             self.registry.remove(entry.comm_id)
             closed += 1
-            if entry.host != "worker" or entry.worker_key is None:
+            key = entry.worker_key
+            if entry.host != "worker" or key is None or not self._sink.live(key):
                 continue
-            handle = self.supervisor.get(entry.worker_key)
-            if handle is None:
-                continue
-            self.supervisor.send(
-                handle, ipc.CloseComm(entry.comm_id, "frontend_disconnected", None)
-            )
-            if handle.config.processes == "per-comm":
-                self.supervisor.stop(handle, "its comm was closed")
+            self._sink.send(key, ipc.CloseComm(entry.comm_id, "frontend_disconnected", None))
+            if self._worker_config(entry).processes == "per-comm":
+                self._sink.stop(key, "its comm was closed")
         log.info("frontend disconnect: closed %d comms, kept %d", closed, len(self.registry))
 
-    # -- items from the main thread ----------------------------------------------------------
+    # -- items from the main thread -------------------------------------------------------------
     def comm_item(self, item: CommItem) -> None:
         match item:
             case CommInfo():
-                self._emit(
+                self._sink.emit(
                     Reply(
                         "shell",
                         item.identities,
@@ -363,84 +469,96 @@ class CommRouter:
             case OpenBackendComm():
                 cfg = self.config.worker_for_target(item.target)
                 if cfg is not None:
-                    self._open_backend(cfg, item.comm_id, item.data_json, item.parent)
+                    self._open_backend(cfg, item.comm_id, item.data_json, item.parent, item.payload)
                 else:
                     log.error("backend comm for unknown target %s not opened", item.target)
+            case SnapshotReady():
+                for key, msg in self._snapshots.offer(item):
+                    self._sink.send(key, msg)
+            case KernelAnswerItem():
+                self._sink.send(
+                    item.worker_key, ipc.KernelAnswer(item.call_id, item.result_json, item.error)
+                )
 
     def _open_backend(
-        self, cfg: WorkerConfig, comm_id: str, data_json: bytes, parent: Header | None
+        self,
+        cfg: WorkerConfig,
+        comm_id: str,
+        data_json: bytes,
+        parent: Header | None,
+        payload: bytes = b"",
     ) -> None:
-        assert self.supervisor is not None
         content = b'{"comm_id":' + json_bytes(comm_id) + b',"target_name":' + json_bytes(cfg.target)
         content += b',"data":' + data_json + b"}"
         # I5: the comm_open is on IOPub before anything the worker sends on this comm.
-        self._emit(PublishRaw("comm_open", content, parent))
+        self._sink.emit(PublishRaw("comm_open", content, parent))
         try:
-            handle = self.supervisor.acquire(cfg, comm_id)
+            key = self._sink.acquire(cfg, comm_id)
         except WorkerUnavailable as e:
             self._close_comm(comm_id, {"reason": "worker_unavailable", "message": str(e)}, parent)
             return
         self.registry.add(
-            CommEntry(
-                comm_id, cfg.target, "worker", handle.key, "kernel", data_json, cfg.persistent
-            )
+            CommEntry(comm_id, cfg.target, "worker", key, "kernel", data_json, cfg.persistent)
         )
         request_id = parent.msg_id if parent is not None else None
         parent_json = json_bytes(parent.as_dict()) if parent is not None else ipc.NO_PARENT
         self._send(
-            handle,
-            ipc.OpenComm(comm_id, cfg.target, data_json, parent_json, request_id),
+            key,
+            ipc.OpenComm(comm_id, cfg.target, data_json, parent_json, request_id, payload=payload),
             request_id,
         )
 
     # -- SupervisorListener (worker -> kernel) --------------------------------------------------
-    def on_worker_ready(self, handle: WorkerHandle) -> None:
-        if handle.handler_persistent:
+    def on_worker_ready(self, handle: Worker, ready: ipc.Ready) -> None:
+        if ready.persistent:
             for entry in self.registry.on_worker(handle.key):
                 entry.persistent = True
+        for key, msg in self._snapshots.worker_ready(handle.key, ready.snapshots):
+            self._sink.send(key, msg)
 
-    def on_worker_message(self, handle: WorkerHandle, msg: ipc.FromWorker) -> None:
+    def on_worker_message(self, handle: Worker, msg: ipc.FromWorker, now: float) -> None:
+        key = handle.key
         match msg:
             case ipc.CommSend():
                 if msg.comm_id in self.registry:
-                    self._emit(
-                        PublishRaw(
-                            "comm_msg",
-                            comm_msg_content(msg.comm_id, msg.data_json),
-                            self._parent(msg.parent_json),
-                            msg.buffers,
-                        )
+                    self._publish_comm(
+                        "comm_msg",
+                        msg.comm_id,
+                        msg.data_json,
+                        self._parent(msg.parent_json),
+                        msg.buffers,
                     )
                 else:
                     log.info("data from %s on closed comm %s dropped", handle.wid, msg.comm_id)
             case ipc.RpcReply():
                 parent = self._parent(msg.parent_json)
                 if parent is not None:
-                    handle.pending_rpcs.pop(parent.msg_id, None)
+                    self._book(key).pending.pop(parent.msg_id, None)
                 if msg.comm_id in self.registry:
-                    self._emit(
-                        PublishRaw("comm_msg", comm_msg_content(msg.comm_id, msg.data_json), parent)
-                    )
+                    self._publish_comm("comm_msg", msg.comm_id, msg.data_json, parent)
                 else:
-                    log.info("reply %s on closed comm %s dropped", msg.rpc_id, msg.comm_id)
+                    log.info("reply on closed comm %s dropped", msg.comm_id)
             case ipc.Done():
-                count = handle.owed.get(msg.request_id, 0)
+                owed = self._book(key).owed
+                count = owed.get(msg.request_id, 0)
                 if count <= 1:
-                    handle.owed.pop(msg.request_id, None)
+                    owed.pop(msg.request_id, None)
                 else:
-                    handle.owed[msg.request_id] = count - 1
+                    owed[msg.request_id] = count - 1
                 if count:
                     self._settle(msg.request_id)
             case ipc.FrontendRequest():
                 if msg.comm_id not in self.registry or not self._frontend_present():
                     # Nobody could answer: fail it now rather than let the worker wait.
-                    assert self.supervisor is not None
-                    self.supervisor.send(handle, ipc.FailFrontendRequests("frontend_disconnected"))
+                    self._sink.send(key, ipc.FailFrontendRequests("frontend_disconnected"))
                 else:
-                    handle.frontend_requests.add((msg.comm_id, msg.rpc_id))
-                    self._emit(
-                        PublishRaw("comm_msg", comm_msg_content(msg.comm_id, msg.data_json), None)
-                    )
+                    self._book(key).frontend_requests.add((msg.comm_id, msg.rpc_id))
+                    self._publish_comm("comm_msg", msg.comm_id, msg.data_json, None)
+            case ipc.KernelRequest():
+                self._kernel_request(key, msg, now)
+            case ipc.SnapshotTaken():
+                for to, snapshot in self._snapshots.taken(key, msg.version):
+                    self._sink.send(to, snapshot)
             case ipc.OpenFromWorker():
                 cfg = self.config.worker_for_target(msg.target)
                 if cfg is None:
@@ -449,35 +567,43 @@ class CommRouter:
                     self._open_backend(cfg, msg.comm_id, msg.data_json, None)
             case ipc.CloseFromWorker():
                 if self.registry.remove(msg.comm_id) is not None:
-                    self._emit(
-                        PublishRaw("comm_close", comm_msg_content(msg.comm_id, msg.data_json), None)
-                    )
+                    self._publish_comm("comm_close", msg.comm_id, msg.data_json, None)
             case ipc.LogLine():
                 log.log(msg.level, "[%s] %s", handle.wid, msg.text)
             case _:
                 log.warning("unexpected %s from worker %s", type(msg).__name__, handle.wid)
 
-    def on_worker_exit(
-        self, handle: WorkerHandle, reason: str, crashed: bool, restarting: bool
-    ) -> None:
+    def _kernel_request(self, key: str, msg: ipc.KernelRequest, now: float) -> None:
+        try:
+            params = json.loads(msg.data_json) if msg.data_json else {}
+        except ValueError as e:
+            self._sink.send(key, ipc.KernelAnswer(msg.call_id, b"null", f"bad params: {e}"))
+            return
+        if not isinstance(params, dict):
+            self._sink.send(key, ipc.KernelAnswer(msg.call_id, b"null", "params: not an object"))
+            return
+        self._sink.kernel_request(
+            KernelWork(
+                key, msg.call_id, msg.method, params, msg.parent_json, now + max(0, msg.timeout_s)
+            )
+        )
+
+    def on_worker_exit(self, handle: Worker, reason: str, crashed: bool, restarting: bool) -> None:
+        key = handle.key
         name = handle.config.name
+        book = self.books.pop(key, WorkerBook())
+        self._snapshots.worker_gone(key)
         if crashed:
-            for comm_id, rpc_id, parent, _ in handle.pending_rpcs.values():
-                self._emit(
-                    PublishRaw(
-                        "comm_msg",
-                        comm_msg_content(
-                            comm_id,
-                            rpc_error_json(
-                                rpc_id, INTERNAL_ERROR, f"worker {name} crashed: {reason}"
-                            ),
-                        ),
-                        parent,
-                    )
+            for rpc in book.pending.values():
+                self._publish_comm(
+                    "comm_msg",
+                    rpc.comm_id,
+                    jsonrpc.error_reply(
+                        rpc.rpc_id_json, jsonrpc.INTERNAL_ERROR, f"worker {name} crashed: {reason}"
+                    ),
+                    rpc.parent,
                 )
-        handle.pending_rpcs.clear()
-        handle.frontend_requests.clear()
-        for entry in self.registry.on_worker(handle.key):
+        for entry in self.registry.on_worker(key):
             if crashed and restarting and entry.persistent:
                 continue
             self.registry.remove(entry.comm_id)
@@ -487,14 +613,14 @@ class CommRouter:
                 )
             else:
                 self._close_comm(entry.comm_id, {"reason": "worker_stopped", "worker": name})
-        for request_id, count in list(handle.owed.items()):
+        for request_id, count in book.owed.items():
             self._settle(request_id, count)
-        handle.owed.clear()
 
-    def on_worker_restarted(self, key: str, handle: WorkerHandle) -> None:
-        for entry in self.registry.on_worker(key):
+    def on_worker_restarted(self, old_key: str, handle: Worker) -> None:
+        for entry in self.registry.on_worker(old_key):
+            entry.worker_key = handle.key
             self._send(
-                handle,
+                handle.key,
                 ipc.OpenComm(
                     entry.comm_id,
                     entry.target,

@@ -41,10 +41,10 @@ from mpkernel.doctor.checks import (
 )
 from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, load_connection_file
 from mpkernel.supervision import ipc
+from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.supervisor import (
     WorkerHandle,
     WorkerSupervisor,
-    WorkerUnavailable,
     start_forkserver,
 )
 from mpkernel.wire.codec import json_bytes
@@ -109,7 +109,7 @@ class _ProbeListener:
     def __init__(self) -> None:
         self.probes: dict[str, _Probe] = {}
 
-    def on_worker_ready(self, handle: WorkerHandle) -> None:
+    def on_worker_ready(self, handle: WorkerHandle, ready: ipc.Ready) -> None:
         probe = self.probes.get(handle.key)
         if probe is not None:
             probe.ready_s = time.monotonic() - probe.started

@@ -42,6 +42,7 @@ from mpkernel.funnel.stdin import StdinUnavailable
 from mpkernel.kernel.control import ControlHandler
 from mpkernel.kernel.sockets import KernelSockets, close_sockets
 from mpkernel.kernel.work import ShellWork, StopWork, WorkItem
+from mpkernel.kernel.worker_link import WorkerLink
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
@@ -114,9 +115,11 @@ class KernelIO(threading.Thread):
         self.shutdown_requested = threading.Event()
         self._ctx = ctx
         self._config = config
+        self._link = WorkerLink(self._funnel.handle, work)
         self.router = CommRouter(
-            config, self._funnel.handle, self._health_extra, lambda: self.subscribers > 0
+            config, self._link, snapshots, self._health_extra, lambda: self.subscribers > 0
         )
+        self._snapshots = snapshots
         self.departures = 0
         self._disconnect_at: float | None = None
         self.supervisor: WorkerSupervisor | None = None
@@ -149,9 +152,9 @@ class KernelIO(threading.Thread):
         s = self._sockets
         poller = zmq.Poller()
         supervisor = self.supervisor = WorkerSupervisor(
-            self._ctx, poller, self.router, self._config.kernel.log_level
+            self._ctx, poller, self._link, self._config.kernel.log_level
         )
-        self.router.supervisor = supervisor
+        self._link.attach(self.router, supervisor)
         for sock in (s.control, s.shell, s.stdin, s.iopub):
             poller.register(sock, zmq.POLLIN)
         # Who is connected comes from the socket monitor, in real time: a reconnect right
@@ -195,10 +198,12 @@ class KernelIO(threading.Thread):
                 self._on_subscriptions()
             supervisor.handle_events(events)
             supervisor.on_timer()
+            self._link.kill_overdue()
             funnel.flush_due()
             self._arm_stream_timer()
         funnel.flush()
         supervisor.shutdown()
+        self._snapshots.close()
         s.iopub.disable_monitor()
 
     def _drain_outbox(self) -> None:
@@ -263,7 +268,7 @@ class KernelIO(threading.Thread):
             # Deprecated on shell since 5.4 but still sent by old clients.
             self._control.handle(msg, self._shell_reply_emitter)
             return
-        if msg.msg_type in COMM_TYPES and self.router.route_shell(msg):
+        if msg.msg_type in COMM_TYPES and self.router.route_shell(msg, time.monotonic()):
             return
         self._work.put(ShellWork(msg))
 
@@ -336,7 +341,7 @@ class KernelIO(threading.Thread):
                 StdinUnavailable("input() cannot be answered: the frontend disconnected")
             )
             self._pending_input = None
-        self.router.fail_frontend_requests("frontend_disconnected")
+        self.router.frontend_gone("frontend_disconnected")
         if kernel.on_frontend_disconnect != "close-comms":
             return
         if kernel.disconnect_grace_s > 0:

@@ -34,8 +34,8 @@ from zmq.utils.monitor import recv_monitor_message
 
 from mpkernel.config.model import WorkerConfig
 from mpkernel.supervision import ipc
+from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
-from mpkernel.wire import Header
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ LIMIT_CHECK_S = 0.25
 DRAIN_FALLBACK_S = 1.0
 BACKOFF_BASE_S = 0.05
 BACKOFF_MAX_S = 5.0
-
-
-class WorkerUnavailable(Exception):
-    """No worker can serve this target now (crash loop, restart=never, start failed)."""
 
 
 @dataclass(eq=False)
@@ -62,14 +58,8 @@ class WorkerHandle:
     alive_w: Any = None
     pid: int | None = None
     state: str = "starting"  # starting | ready | exiting | dead
-    handler_persistent: bool = False
+    ready: ipc.Ready | None = None  # what the worker said when it became ready
     outq: list[ipc.ToWorker] = field(default_factory=list)
-    # request msg_id -> (comm_id, rpc id as JSON text, request header, deadline or None);
-    # keyed by the request, so two requests reusing one JSON-RPC id are both answered
-    pending_rpcs: dict[str, tuple[str, str, Header, float | None]] = field(default_factory=dict)
-    # request msg_id -> how many Done markers this worker still owes for it
-    owed: dict[str, int] = field(default_factory=dict)
-    frontend_requests: set[tuple[str, str]] = field(default_factory=set)
     kill_reason: str | None = None
     exit_reason: str | None = None
     started_at: float = field(default_factory=time.monotonic)
@@ -95,7 +85,7 @@ class WorkerRecord:
 
 
 class SupervisorListener(Protocol):
-    def on_worker_ready(self, handle: WorkerHandle) -> None: ...
+    def on_worker_ready(self, handle: WorkerHandle, ready: ipc.Ready) -> None: ...
 
     def on_worker_message(self, handle: WorkerHandle, msg: ipc.FromWorker) -> None: ...
 
@@ -353,7 +343,7 @@ class WorkerSupervisor:
         if handle.state != "starting":
             return
         handle.state = "ready"
-        handle.handler_persistent = msg.persistent
+        handle.ready = msg
         with contextlib.suppress(psutil.Error):
             handle.ps = psutil.Process(msg.pid)
         log.info(
@@ -362,7 +352,7 @@ class WorkerSupervisor:
         queued, handle.outq = handle.outq, []
         for item in queued:
             self._push(handle, item)
-        self._listener.on_worker_ready(handle)
+        self._listener.on_worker_ready(handle, msg)
 
     def _read_monitor(self) -> None:
         while True:
@@ -532,14 +522,6 @@ class WorkerSupervisor:
                         return
             except psutil.Error:
                 pass
-        if cfg.rpc_timeout_s:
-            for comm_id, _, _, deadline in handle.pending_rpcs.values():
-                if deadline is not None and now > deadline:
-                    self.kill(
-                        handle,
-                        f"RPC on comm {comm_id} hung past rpc_timeout_s = {cfg.rpc_timeout_s:g}s",
-                    )
-                    return
 
     # -- status and shutdown -------------------------------------------------------------
     def stats(self) -> list[dict[str, Any]]:
