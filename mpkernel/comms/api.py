@@ -1,8 +1,11 @@
-"""User-facing API for comms served by workers: `mpkernel.comms.open(target, data)`.
+"""User-facing API for comms served by workers: `mpkernel.comms.open(target, data)` and
+`mpkernel.view(obj)`.
 
-Called from user code on the main thread. The comm_open is published by the io thread
-before anything the worker sends on the comm (I5), and the execute request's idle waits
-for the worker to have handled the open (I3).
+Called from user code on the main thread. A comm may be opened about an object (its
+`subject`): the object is encoded here (`mpkernel.snapshots.codec`: array data through
+shared memory, not the pipe) and the handler finds it as `comm.subject`. The comm_open
+is published by the io thread before anything the worker sends on the comm (I5), and the
+execute request's idle waits for the worker to have handled the open (I3).
 """
 
 from __future__ import annotations
@@ -20,19 +23,29 @@ if TYPE_CHECKING:
     from mpkernel.engine.execute import RequestContext
 
 
+DATA_EXPLORER_TARGET = "positron.dataExplorer"
+# Distinguishes "no subject" from a subject that is None.
+_NO_SUBJECT: Any = object()
+
+
 class BackendComms:
     def __init__(self, outbox: Outbox, context: RequestContext, config: Config) -> None:
         self._outbox = outbox
         self._context = context
         self._config = config
 
-    def open(self, target: str, data: Any = None) -> str:
+    def open(self, target: str, data: Any = None, *, subject: Any = _NO_SUBJECT) -> str:
         if self._config.worker_for_target(target) is None:
             targets = sorted(w.target for w in self._config.workers if w.enabled)
             raise ValueError(f"no worker serves comm target {target!r}; configured: {targets}")
+        payload = b""
+        if subject is not _NO_SUBJECT:
+            from mpkernel.snapshots.codec import encode_object
+
+            payload = encode_object(subject)
         comm_id = uuid.uuid4().hex
         self._outbox.put(
-            OpenBackendComm(comm_id, target, json_bytes(data or {}), self._context.parent)
+            OpenBackendComm(comm_id, target, json_bytes(data or {}), self._context.parent, payload)
         )
         return comm_id
 
@@ -45,8 +58,19 @@ def activate(backend: BackendComms) -> None:
     _active = backend
 
 
-def open(target: str, data: Any = None) -> str:
-    """Open a comm on `target`, served by its worker; returns the comm id."""
+def _backend(what: str) -> BackendComms:
     if _active is None:
-        raise RuntimeError("mpkernel.comms.open works only inside a running mpkernel kernel")
-    return _active.open(target, data)
+        raise RuntimeError(f"{what} works only inside a running mpkernel kernel")
+    return _active
+
+
+def open(target: str, data: Any = None, *, subject: Any = _NO_SUBJECT) -> str:
+    """Open a comm on `target`, served by its worker, optionally about `subject` (the
+    handler's `comm.subject`); returns the comm id."""
+    return _backend("mpkernel.comms.open").open(target, data, subject=subject)
+
+
+def view(obj: Any, title: str | None = None, *, target: str = DATA_EXPLORER_TARGET) -> str:
+    """Open a viewer comm (the data explorer by default) on `obj`; returns the comm id."""
+    data = {"title": title if title is not None else type(obj).__name__}
+    return _backend("mpkernel.view").open(target, data, subject=obj)
