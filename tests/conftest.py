@@ -86,13 +86,35 @@ from tests.frontend import KernelHandle, start_kernel, stop_kernel  # noqa: E402
 _HANDLES = pytest.StashKey[list[KernelHandle]]()
 
 
+#: DESIGN section 2: the invariants a test can be marked with (``invariant("I3", ...)``)
+INVARIANTS = tuple(f"I{n}" for n in range(1, 9))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "mpkernel_only: checks a guarantee of mpkernel that ipykernel does not give"
     )
+    config.addinivalue_line(
+        "markers",
+        "invariant(*names): the DESIGN section 2 invariants (I1..I8) this test checks; "
+        "tests/unit/test_invariants_covered.py fails when one has no test",
+    )
+
+
+def _check_invariant_markers(items: list[pytest.Item]) -> None:
+    """A typo in an invariant marker (``invariant("I9")``, ``invariant()``) is a usage error."""
+    for item in items:
+        for mark in item.iter_markers("invariant"):
+            bad = [a for a in mark.args if a not in INVARIANTS]
+            if not mark.args or bad or mark.kwargs:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: invariant marker {mark.args!r} {mark.kwargs or ''}: "
+                    f"give one or more of {', '.join(INVARIANTS)}"
+                )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _check_invariant_markers(items)
     if TARGET != "ipykernel":
         return
     skip = pytest.mark.skip(reason="mpkernel-only guarantee; MPKERNEL_TEST_TARGET=ipykernel")

@@ -99,6 +99,7 @@ class MPKernelTests(jkt.KernelTests):
     code_clear_output = "from IPython.display import clear_output; clear_output()"
 
 
+@pytest.mark.invariant("I7")
 class MPKernelIopubWelcomeTests(jkt.IopubWelcomeTests):
     kernel_name = KERNEL_NAME
     support_iopub_welcome = True

@@ -7,6 +7,12 @@ compares it with the reply's parent_header), and ``IOPubLog`` keeps every IOPub 
 the order the kernel published it, so that tests can check order *across* parents (events are
 parentless, comm_close after a crash is parentless) and not only within one request.
 
+RPCs are sent as Positron sends them (notes/positron-comms.md, fact 1): comm data with a
+string ``method`` and no JSON-RPC ``id``; the reply is the comm_msg parented to the request
+(``parent_header.msg_id``) whose data has ``result`` or ``error``. ``rpc_id=...`` sends an
+``id`` as well, which the reply must then echo; a reply to a request without ``id`` must
+carry none. ``RPC_SHAPES`` names both shapes for tests parametrized over them.
+
 ``IOPubLog`` reads through ``tests.frontend.recv`` so the mailbox of the shared frontend
 helpers is honoured: whatever another helper put aside is read first, in arrival order.
 
@@ -105,23 +111,60 @@ def send_data(kc: BlockingKernelClient, comm_id: str, data: Any) -> Header:
     return send_shell(kc, "comm_msg", {"comm_id": comm_id, "data": data})
 
 
+#: The two shapes of a request: Positron's (no JSON-RPC ``id``) and one carrying an ``id``.
+RPC_SHAPES = ("no-id", "with-id")
+
+
+def new_rpc_id() -> int:
+    """A JSON-RPC id not used before in this test run."""
+    return next(_rpc_ids)
+
+
+def rpc_id_for(shape: str) -> int | None:
+    """The ``rpc_id`` argument for a request of ``shape`` (see ``RPC_SHAPES``)."""
+    if shape == "no-id":
+        return None
+    assert shape == "with-id", f"unknown RPC shape {shape!r}; known: {RPC_SHAPES}"
+    return new_rpc_id()
+
+
 def rpc_data(method: str, params: Any = None, rpc_id: Any = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "jsonrpc": "2.0",
-        "id": next(_rpc_ids) if rpc_id is None else rpc_id,
-        "method": method,
-    }
+    """JSON-RPC request data; without an ``id`` (Positron's shape) unless ``rpc_id`` is given.
+
+    ``None`` means "no id": a JSON-RPC ``"id": null`` is not something Positron sends."""
+    data: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if rpc_id is not None:
+        data["id"] = rpc_id
     if params is not None:
         data["params"] = params
     return data
 
 
+@dataclass(frozen=True, eq=False)
+class RpcRequest:
+    """A request as sent: its reply is found by the request's header (``msg_id``), as
+    Positron does; ``rpc_id`` is the JSON-RPC id it carried, or None when it carried none."""
+
+    header: Header
+    rpc_id: Any = None
+
+    @property
+    def msg_id(self) -> str:
+        msg_id: str = self.header["msg_id"]
+        return msg_id
+
+    def __repr__(self) -> str:
+        shape = "no id" if self.rpc_id is None else f"id {self.rpc_id!r}"
+        return f"<RPC {self.msg_id} ({shape})>"
+
+
 def send_rpc(
     kc: BlockingKernelClient, comm_id: str, method: str, params: Any = None, rpc_id: Any = None
-) -> tuple[Any, Header]:
-    """A JSON-RPC request on a comm; returns (rpc id, request header)."""
-    data = rpc_data(method, params, rpc_id)
-    return data["id"], send_data(kc, comm_id, data)
+) -> tuple[RpcRequest, Header]:
+    """A JSON-RPC request on a comm, without ``id`` unless ``rpc_id`` is given; returns the
+    request (what ``is_reply`` finds its reply by) and its header."""
+    header = send_data(kc, comm_id, rpc_data(method, params, rpc_id))
+    return RpcRequest(header, rpc_id), header
 
 
 def send_close(
@@ -167,17 +210,40 @@ def is_event(msg: Msg, comm_id: str | None = None) -> bool:
     return isinstance(data, dict) and "method" in data and "id" not in data
 
 
-def is_reply(msg: Msg, rpc_id: Any, comm_id: str | None = None) -> bool:
-    """A JSON-RPC response (result or error) with this id."""
+def is_response_to(msg: Msg, request: RpcRequest, comm_id: str | None = None) -> bool:
+    """A JSON-RPC response (result or error, no method) parented to ``request``: how Positron
+    finds a reply. Says nothing about the ``id``; ``assert_id_echoed`` checks that."""
     if msg_type(msg) != "comm_msg" or (comm_id is not None and comm_id_of(msg) != comm_id):
         return False
     data = msg["content"]["data"]
     return (
-        isinstance(data, dict)
-        and data.get("id") == rpc_id
+        parent_id(msg) == request.msg_id
+        and isinstance(data, dict)
         and "method" not in data
         and ("result" in data or "error" in data)
     )
+
+
+def id_echoed(data: dict[str, Any], request: RpcRequest) -> bool:
+    """The reply data echoes the request's id: the same id, or none for a request without."""
+    if request.rpc_id is None:
+        return "id" not in data
+    return "id" in data and data["id"] == request.rpc_id
+
+
+def assert_id_echoed(reply: Msg, request: RpcRequest) -> None:
+    """DESIGN 3: a reply carries ``id`` only when its request did, and then the same one."""
+    data = reply["content"]["data"]
+    if request.rpc_id is None:
+        assert "id" not in data, f"reply to {request!r} (sent without id) has an id: {data}"
+    else:
+        assert id_echoed(data, request), f"reply to {request!r} does not echo its id: {data}"
+
+
+def is_reply(msg: Msg, request: RpcRequest, comm_id: str | None = None) -> bool:
+    """The reply to ``request``: a JSON-RPC response parented to it that echoes its id
+    (carries none when the request carried none)."""
+    return is_response_to(msg, request, comm_id) and id_echoed(msg["content"]["data"], request)
 
 
 def is_frontend_request(msg: Msg, comm_id: str | None = None) -> bool:
@@ -310,10 +376,18 @@ def assert_bracket(msgs: Sequence[Msg], msg_id: str) -> list[Msg]:
 
 @dataclass
 class RpcCall:
-    rpc_id: Any
-    header: Header
+    request: RpcRequest
     reply: Msg
     bracket: list[Msg]  # the messages parented to the request, busy..idle
+
+    @property
+    def rpc_id(self) -> Any:
+        """The JSON-RPC id sent, or None (no id: Positron's shape)."""
+        return self.request.rpc_id
+
+    @property
+    def header(self) -> Header:
+        return self.request.header
 
     @property
     def data(self) -> dict[str, Any]:
@@ -322,12 +396,12 @@ class RpcCall:
 
     @property
     def result(self) -> Any:
-        assert "result" in self.data, f"RPC {self.rpc_id} failed: {self.data}"
+        assert "result" in self.data, f"{self.request!r} failed: {self.data}"
         return self.data["result"]
 
     @property
     def error(self) -> dict[str, Any]:
-        assert "error" in self.data, f"RPC {self.rpc_id} succeeded: {self.data}"
+        assert "error" in self.data, f"{self.request!r} succeeded: {self.data}"
         err: dict[str, Any] = self.data["error"]
         return err
 
@@ -338,18 +412,23 @@ def call(
     method: str,
     params: Any = None,
     *,
+    rpc_id: Any = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> RpcCall:
-    """Send an RPC, wait for its idle; asserts I3 and I4 and exactly one reply."""
-    rpc_id, header = send_rpc(log.kc, comm_id, method, params)
+    """Send an RPC (without ``id`` unless ``rpc_id`` is given), wait for its idle; asserts I3,
+    I4, exactly one reply (found by its parent header) and the id echoed (none if none sent)."""
+    request, header = send_rpc(log.kc, comm_id, method, params, rpc_id)
     log.wait_idle(header["msg_id"], timeout=timeout)
     inner = assert_bracket(log.msgs, header["msg_id"])
-    replies = [m for m in log.msgs if is_reply(m, rpc_id, comm_id)]
-    assert len(replies) == 1, f"{len(replies)} replies to {method} #{rpc_id}:\n{describe(replies)}"
+    replies = [m for m in log.msgs if is_response_to(m, request, comm_id)]
+    assert len(replies) == 1, (
+        f"{len(replies)} replies to {method} {request!r}; its busy..idle:\n{describe(inner)}"
+    )
     (reply,) = replies
     assert reply in inner, f"reply to {method} is not inside its busy/idle:\n{describe(inner)}"
     assert_parent_is(reply, header)
-    return RpcCall(rpc_id, header, reply, log.parented(header["msg_id"]))
+    assert_id_echoed(reply, request)
+    return RpcCall(request, reply, log.parented(header["msg_id"]))
 
 
 def open_comm(

@@ -330,6 +330,7 @@ def test_replayed_message_is_ignored(
     assert canary.read_text() == "x", "the replayed message was executed"
 
 
+@pytest.mark.invariant("I3")
 @pytest.mark.mpkernel_only
 def test_unknown_request_gets_error_reply(kc: BlockingKernelClient) -> None:
     """Unknown ``foo_request``: busy, ``foo_reply`` with status error, idle (STYLE 3.5, I3)."""
@@ -341,6 +342,7 @@ def test_unknown_request_gets_error_reply(kc: BlockingKernelClient) -> None:
     run_ok(kc, "pass")
 
 
+@pytest.mark.invariant("I3")
 def test_unknown_non_request_gets_only_busy_idle(kc: BlockingKernelClient) -> None:
     """An unknown message type that is not a request: busy/idle and no reply (the next shell
     message is the reply to the following kernel_info)."""

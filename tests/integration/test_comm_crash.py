@@ -4,6 +4,10 @@ DESIGN invariants checked here: I6 (crash: drain, error reply per pending RPC, c
 comm, then the idles owed; kernel and other workers unaffected; restart per policy), I5
 (nothing on a comm after its comm_close), I3 (the idle owed by a crashed worker still comes),
 and DESIGN section 1 (workers ignore SIGINT and never outlive the kernel).
+
+The I6 sequences run over both request shapes (``RPC_SHAPES``): without a JSON-RPC ``id``, as
+Positron sends them, the crash error is found by its parent header and carries no id; with
+one, it echoes it.
 """
 
 from __future__ import annotations
@@ -31,8 +35,11 @@ from tests.integration.comm_client import (
     ECHO,
     ECHO_HANDLER,
     INTERNAL_ERROR,
+    RPC_SHAPES,
     IOPubLog,
+    RpcRequest,
     assert_bracket,
+    assert_id_echoed,
     assert_parent_is,
     call,
     close_comm,
@@ -43,11 +50,13 @@ from tests.integration.comm_client import (
     health,
     is_event,
     is_reply,
+    is_response_to,
     kernel_children,
     msg_type,
     open_comm,
     process_gone,
     refused_open,
+    rpc_id_for,
     send_open,
     send_rpc,
     status_of,
@@ -77,13 +86,14 @@ def start(
 
 def assert_crash_sequence(
     log: IOPubLog,
-    rpcs: list[tuple[Any, dict[str, Any], str]],
+    rpcs: list[tuple[RpcRequest, dict[str, Any], str]],
     comms: list[str],
     cause: str,
 ) -> None:
     """I6 order for the messages from the first RPC's busy on: the JSON-RPC error replies of
-    ``rpcs`` (rpc_id, header, comm_id), each parented to its request, then one comm_close per
-    comm in ``comms`` (parentless, reason worker_crashed), then the idles."""
+    ``rpcs`` (request, header, comm_id), each parented to its request and echoing its id
+    (none for a request without id), then one comm_close per comm in ``comms`` (parentless,
+    reason worker_crashed), then the idles."""
     first = log.index(log.parented(rpcs[0][1]["msg_id"])[0])
     window = log.msgs[first:]
     ids = {h["msg_id"] for _, h, _ in rpcs}
@@ -94,9 +104,12 @@ def assert_crash_sequence(
     others = [m for m in window if m not in errors + closes + idles + busies]
     assert not others, f"unexpected messages in the crash window:\n{describe(others)}"
     assert len(errors) == len(rpcs), f"error replies:\n{describe(window)}"
-    for rpc_id, header, comm_id in rpcs:
-        (reply,) = [m for m in errors if is_reply(m, rpc_id, comm_id)]
+    for request, header, comm_id in rpcs:
+        found = [m for m in errors if is_response_to(m, request, comm_id)]
+        assert len(found) == 1, f"replies to {request!r} in the crash window:\n{describe(window)}"
+        (reply,) = found
         assert_parent_is(reply, header)
+        assert_id_echoed(reply, request)
         err = reply["content"]["data"]["error"]
         assert err["code"] == INTERNAL_ERROR, err
         assert "worker echo crashed" in err["message"], err
@@ -141,14 +154,17 @@ CRASHES = {
 }
 
 
+@pytest.mark.invariant("I6", "I5", "I3")
+@pytest.mark.parametrize("shape", RPC_SHAPES)
 @pytest.mark.parametrize("how", list(CRASHES))
-def test_crash_during_rpc(start: Callable[[str], KernelHandle], how: str) -> None:
+def test_crash_during_rpc(start: Callable[[str], KernelHandle], how: str, shape: str) -> None:
     """I6 crash (exit, segfault, SIGKILL of itself, memory limit, CPU limit, RPC hung past
     rpc_timeout_s), during an RPC:
     error reply parented to the RPC naming the cause, comm_close (worker_crashed) for each of
     the worker's two comms, then the idle; the process is gone; the kernel executes code and
     the echo2 worker keeps serving; with restart = "never" a new echo comm is refused
-    (worker_unavailable); health counts the crash; comm_info drops the closed comms."""
+    (worker_unavailable); health counts the crash; comm_info drops the closed comms.
+    The crashing RPC is sent with and without a JSON-RPC id (``shape``)."""
     settings, method, params, cause = CRASHES[how]
     handle = start(config(f'restart = "never"\n{settings}'))
     log = IOPubLog(handle.kc)
@@ -159,9 +175,9 @@ def test_crash_during_rpc(start: Callable[[str], KernelHandle], how: str) -> Non
     b_pid = call(log, b, "pid").result
     assert pid != b_pid
 
-    rpc_id, header = send_rpc(handle.kc, a, method, params)
+    request, header = send_rpc(handle.kc, a, method, params, rpc_id_for(shape))
     log.wait_idle(header["msg_id"], timeout=30)
-    assert_crash_sequence(log, [(rpc_id, header, a)], [a, a2], cause)
+    assert_crash_sequence(log, [(request, header, a)], [a, a2], cause)
     assert process_gone(pid), f"crashed worker {pid} still running"
 
     assert_kernel_and_bystander_fine(log, b, b_pid)
@@ -179,10 +195,15 @@ def test_crash_during_rpc(start: Callable[[str], KernelHandle], how: str) -> Non
     assert info[b] == {"target_name": ECHO2}
 
 
-def test_sigkill_from_outside_fails_every_pending_rpc(start: Callable[[str], KernelHandle]) -> None:
+@pytest.mark.invariant("I6", "I3")
+@pytest.mark.parametrize("shapes", [(s, s) for s in RPC_SHAPES] + [RPC_SHAPES], ids="+".join)
+def test_sigkill_from_outside_fails_every_pending_rpc(
+    start: Callable[[str], KernelHandle], shapes: tuple[str, str]
+) -> None:
     """I6 crash by SIGKILL from outside while two RPCs are pending on two comms of the
     worker (a sleep being served, an echo queued behind it): both get a -32603 error parented
-    to their own request, then both comms get comm_close, then both idles come."""
+    to their own request, then both comms get comm_close, then both idles come. The two
+    requests are sent both without id, both with, or one of each (``shapes``)."""
     handle = start(config())
     log = IOPubLog(handle.kc)
     a = open_comm(log, ECHO)
@@ -190,8 +211,9 @@ def test_sigkill_from_outside_fails_every_pending_rpc(start: Callable[[str], Ker
     b = open_comm(log, ECHO2)
     pid = call(log, a, "pid").result
     b_pid = call(log, b, "pid").result
-    sleep_id, sleep_header = send_rpc(handle.kc, a, "sleep", {"seconds": 60})
-    echo_id, echo_header = send_rpc(handle.kc, a2, "echo", {"queued": True})
+    sleep_shape, echo_shape = shapes
+    sleep, sleep_header = send_rpc(handle.kc, a, "sleep", {"seconds": 60}, rpc_id_for(sleep_shape))
+    echo, echo_header = send_rpc(handle.kc, a2, "echo", {"queued": True}, rpc_id_for(echo_shape))
     for h in (sleep_header, echo_header):
         log.wait_for(
             status_of(h["msg_id"], "busy"), what="the RPC's busy (the kernel has forwarded it)"
@@ -199,22 +221,27 @@ def test_sigkill_from_outside_fails_every_pending_rpc(start: Callable[[str], Ker
     os.kill(pid, signal.SIGKILL)
     log.wait_idle(sleep_header["msg_id"], echo_header["msg_id"], timeout=15)
     assert_crash_sequence(
-        log, [(sleep_id, sleep_header, a), (echo_id, echo_header, a2)], [a, a2], "SIGKILL"
+        log, [(sleep, sleep_header, a), (echo, echo_header, a2)], [a, a2], "SIGKILL"
     )
     assert process_gone(pid)
     assert_kernel_and_bystander_fine(log, b, b_pid)
 
 
-def test_crash_after_event_burst_drains_first(start: Callable[[str], KernelHandle]) -> None:
+@pytest.mark.invariant("I6", "I5", "I1")
+@pytest.mark.parametrize("shape", RPC_SHAPES)
+def test_crash_after_event_burst_drains_first(
+    start: Callable[[str], KernelHandle], shape: str
+) -> None:
     """I6 drain + I5 + I1: emit(3000) then crash(exit), pipelined on one comm. The events
     that reach the frontend are an in-order prefix 0..k, all before the comm_close; each
     RPC gets exactly one reply (the emit's result, or an error if the worker died before it
-    was out), the crash RPC an error; nothing is published on the comm after comm_close."""
+    was out), the crash RPC an error; nothing is published on the comm after comm_close.
+    Both RPCs are sent with or without a JSON-RPC id (``shape``)."""
     handle = start(config())
     log = IOPubLog(handle.kc)
     a = open_comm(log, ECHO)
-    emit_id, emit_header = send_rpc(handle.kc, a, "emit", {"count": 3000})
-    crash_id, crash_header = send_rpc(handle.kc, a, "crash", {"how": "exit"})
+    emit, emit_header = send_rpc(handle.kc, a, "emit", {"count": 3000}, rpc_id_for(shape))
+    crash, crash_header = send_rpc(handle.kc, a, "crash", {"how": "exit"}, rpc_id_for(shape))
     log.wait_idle(emit_header["msg_id"], crash_header["msg_id"], timeout=30)
     assert_bracket(log.msgs, emit_header["msg_id"])
     assert_bracket(log.msgs, crash_header["msg_id"])
@@ -222,8 +249,8 @@ def test_crash_after_event_burst_drains_first(start: Callable[[str], KernelHandl
     events = [m for m in on_comm if is_event(m, a)]
     indices = [e["content"]["data"]["params"]["index"] for e in events]
     assert indices == list(range(len(indices))), "events lost or reordered in the middle"
-    (emit_reply,) = [m for m in on_comm if is_reply(m, emit_id, a)]
-    (crash_reply,) = [m for m in on_comm if is_reply(m, crash_id, a)]
+    (emit_reply,) = [m for m in on_comm if is_reply(m, emit, a)]
+    (crash_reply,) = [m for m in on_comm if is_reply(m, crash, a)]
     assert_parent_is(emit_reply, emit_header)
     assert_parent_is(crash_reply, crash_header)
     if "result" in emit_reply["content"]["data"]:
@@ -255,12 +282,13 @@ def test_raise_keeps_worker(start: Callable[[str], KernelHandle]) -> None:
 
 
 def crash_once(log: IOPubLog, comm_id: str) -> None:
-    rpc_id, header = send_rpc(log.kc, comm_id, "crash", {"how": "exit"})
+    request, header = send_rpc(log.kc, comm_id, "crash", {"how": "exit"})
     log.wait_idle(header["msg_id"])
-    (reply,) = [m for m in log.msgs if is_reply(m, rpc_id, comm_id)]
+    (reply,) = [m for m in log.msgs if is_reply(m, request, comm_id)]
     assert reply["content"]["data"]["error"]["code"] == INTERNAL_ERROR
 
 
+@pytest.mark.invariant("I6")
 def test_restart_on_failure(start: Callable[[str], KernelHandle]) -> None:
     """I6 restart policy on-failure: after a crash the echo worker is restarted; a new comm
     is served by a new process; health counts two starts and one crash."""
@@ -279,6 +307,7 @@ def test_restart_on_failure(start: Callable[[str], KernelHandle]) -> None:
     assert echo["open_comms"] == 1, echo
 
 
+@pytest.mark.invariant("I6", "I5")
 def test_restart_never(start: Callable[[str], KernelHandle]) -> None:
     """I6 restart policy never: after a crash no new echo process is started and a new comm
     on the target is refused with comm_close {reason: worker_unavailable}, whose message
@@ -303,6 +332,7 @@ def test_restart_never(start: Callable[[str], KernelHandle]) -> None:
     assert (echo["pid"], echo["starts"], echo["crashes"]) == (None, 1, 1), echo
 
 
+@pytest.mark.invariant("I6")
 def test_max_restarts_stops_a_crash_loop(start: Callable[[str], KernelHandle]) -> None:
     """I6 restart policy: with max_restarts = 2 in a 60 s window, the third crash disables
     the worker: a new comm is refused (worker_unavailable, naming max_restarts), health says
@@ -323,6 +353,7 @@ def test_max_restarts_stops_a_crash_loop(start: Callable[[str], KernelHandle]) -
     assert (echo["state"], echo["crashes"], echo["starts"]) == ("disabled", 3, 3), echo
 
 
+@pytest.mark.invariant("I6")
 def test_persistent_comm_survives_restart(start: Callable[[str], KernelHandle]) -> None:
     """I6 + DESIGN 4: a persistent comm whose worker restarts is reopened on the new worker
     (echo is restorable): the crashing RPC gets its error, no comm_close is published for the
@@ -347,10 +378,11 @@ def test_persistent_comm_survives_restart(start: Callable[[str], KernelHandle]) 
 # signals and orphans (DESIGN 1)
 
 
-def test_workers_ignore_sigint(start: Callable[[str], KernelHandle]) -> None:
+@pytest.mark.parametrize("shape", RPC_SHAPES)
+def test_workers_ignore_sigint(start: Callable[[str], KernelHandle], shape: str) -> None:
     """DESIGN 1: SIGINT to the kernel's process group (what jupyter_client's interrupt does)
     interrupts the running cell but not the workers: a sleep RPC in flight is answered with
-    its result by the same process."""
+    its result by the same process (with the request's id, or none if it sent none)."""
     handle = start(config())
     log = IOPubLog(handle.kc)
     a = open_comm(log, ECHO)
@@ -361,19 +393,18 @@ def test_workers_ignore_sigint(start: Callable[[str], KernelHandle]) -> None:
         lambda m: parent_id(m) == exec_id and msg_type(m) == "execute_input",
         what="the cell's execute_input",
     )
-    rpc_id, header = send_rpc(handle.kc, a, "sleep", {"seconds": 1})
+    request, header = send_rpc(handle.kc, a, "sleep", {"seconds": 1}, rpc_id_for(shape))
     log.wait_for(status_of(header["msg_id"], "busy"), what="the RPC's busy")
     os.killpg(os.getpgid(handle.pid), signal.SIGINT)
     log.wait_idle(exec_id, header["msg_id"])
     reply = recv(handle.kc, "shell", lambda m: parent_id(m) == exec_id, what="execute_reply")
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "KeyboardInterrupt"
-    (rpc_reply,) = [m for m in log.msgs if is_reply(m, rpc_id, a)]
-    assert rpc_reply["content"]["data"] == {
-        "jsonrpc": "2.0",
-        "id": rpc_id,
-        "result": {"slept": 1.0},
-    }
+    (rpc_reply,) = [m for m in log.msgs if is_response_to(m, request, a)]
+    expected: dict[str, Any] = {"jsonrpc": "2.0", "result": {"slept": 1.0}}
+    if request.rpc_id is not None:
+        expected["id"] = request.rpc_id
+    assert rpc_reply["content"]["data"] == expected
     assert call(log, a, "pid").result == pid
 
 
@@ -461,6 +492,7 @@ def test_worker_that_cannot_start_refuses_the_open(start: Callable[[str], Kernel
     assert_kernel_and_bystander_fine(log, b, b_pid)
 
 
+@pytest.mark.invariant("I6")
 def test_duplicate_rpc_ids_each_answered_on_crash(start: Callable[[str], KernelHandle]) -> None:
     """I6 ("for each pending RPC ... a JSON-RPC error reply, parented to its request") and
     DESIGN 3 ("an RPC never goes unanswered"): two requests pending on one comm that happen
@@ -471,32 +503,37 @@ def test_duplicate_rpc_ids_each_answered_on_crash(start: Callable[[str], KernelH
     log = IOPubLog(handle.kc)
     a = open_comm(log, ECHO)
     pid = call(log, a, "pid").result
-    _, first = send_rpc(handle.kc, a, "sleep", {"seconds": 60}, rpc_id="same")
-    _, second = send_rpc(handle.kc, a, "sleep", {"seconds": 60}, rpc_id="same")
+    first_request, first = send_rpc(handle.kc, a, "sleep", {"seconds": 60}, rpc_id="same")
+    second_request, second = send_rpc(handle.kc, a, "sleep", {"seconds": 60}, rpc_id="same")
     for h in (first, second):
         log.wait_for(status_of(h["msg_id"], "busy"), what="the RPC's busy")
     os.kill(pid, signal.SIGKILL)
     log.wait_idle(first["msg_id"], second["msg_id"], timeout=15)
-    for h in (first, second):
+    for request, h in ((first_request, first), (second_request, second)):
         inner = assert_bracket(log.msgs, h["msg_id"])
-        errors = [m for m in inner if is_reply(m, "same", a)]
+        errors = [m for m in inner if is_reply(m, request, a)]
         assert len(errors) == 1, f"request {h['msg_id']} got {len(errors)} replies"
         assert errors[0]["content"]["data"]["error"]["code"] == INTERNAL_ERROR
 
 
-def test_per_comm_processes_isolate_crashes(start: Callable[[str], KernelHandle]) -> None:
+@pytest.mark.invariant("I6")
+@pytest.mark.parametrize("shape", RPC_SHAPES)
+def test_per_comm_processes_isolate_crashes(
+    start: Callable[[str], KernelHandle], shape: str
+) -> None:
     """DESIGN 4 isolation + I6: with processes = "per-comm", each comm has its own worker
     process; a crash closes only the crashed comm (error reply, one comm_close, idle), the
-    other comm keeps its process; a frontend close stops that comm's process cleanly."""
+    other comm keeps its process; a frontend close stops that comm's process cleanly. The
+    crashing RPC is sent with or without a JSON-RPC id (``shape``)."""
     handle = start(config('processes = "per-comm"\nrestart = "on-failure"'))
     log = IOPubLog(handle.kc)
     a = open_comm(log, ECHO)
     b = open_comm(log, ECHO)
     a_pid, b_pid = call(log, a, "pid").result, call(log, b, "pid").result
     assert a_pid != b_pid
-    rpc_id, header = send_rpc(handle.kc, a, "crash", {"how": "exit"})
+    request, header = send_rpc(handle.kc, a, "crash", {"how": "exit"}, rpc_id_for(shape))
     log.wait_idle(header["msg_id"])
-    assert_crash_sequence(log, [(rpc_id, header, a)], [a], "exited with code 3")
+    assert_crash_sequence(log, [(request, header, a)], [a], "exited with code 3")
     assert not [m for m in log.on_comm(b) if msg_type(m) == "comm_close"]
     assert call(log, b, "pid").result == b_pid
     close_comm(log, b)
@@ -504,13 +541,15 @@ def test_per_comm_processes_isolate_crashes(start: Callable[[str], KernelHandle]
     assert comm_info(log, ECHO) == {}
 
 
+@pytest.mark.invariant("I3", "I6")
 def test_requests_routed_to_a_dying_worker_never_wedge_the_kernel(
     start: Callable[[str], KernelHandle],
 ) -> None:
     """I3 + I6: RPCs sent while the worker is being killed, so that some are routed to it
     after it died but before its exit is processed, must not block the io thread: every
     RPC gets its idle and at most one reply (a result or the crash error; none once the
-    comm is closed, I5), the crash errors do arrive, and the kernel answers afterwards."""
+    comm is closed, I5), the crash errors do arrive, and the kernel answers afterwards.
+    Requests alternate between no id (Positron's shape) and an id."""
     handle = start(config())
     log = IOPubLog(handle.kc)
     a = open_comm(log, ECHO)
@@ -518,18 +557,23 @@ def test_requests_routed_to_a_dying_worker_never_wedge_the_kernel(
     pid = call(log, a, "pid").result
     b_pid = call(log, b, "pid").result
     # The worker is inside a long RPC, so everything sent below is pending when it dies.
-    sleep_id, sleep_header = send_rpc(handle.kc, a, "sleep", {"seconds": 60})
+    sleep, sleep_header = send_rpc(handle.kc, a, "sleep", {"seconds": 60})
     log.wait_for(status_of(sleep_header["msg_id"], "busy"), what="the sleep RPC's busy")
-    sent = [(sleep_id, sleep_header)]
-    sent += [send_rpc(handle.kc, a, "echo", {"i": i}) for i in range(500)]
+
+    def echo(i: int) -> tuple[RpcRequest, dict[str, Any]]:
+        return send_rpc(handle.kc, a, "echo", {"i": i}, rpc_id_for(RPC_SHAPES[i % 2]))
+
+    sent = [(sleep, sleep_header)]
+    sent += [echo(i) for i in range(500)]
     os.kill(pid, signal.SIGKILL)
-    sent += [send_rpc(handle.kc, a, "echo", {"i": i}) for i in range(500, 600)]
+    sent += [echo(i) for i in range(500, 600)]
     log.wait_idle(*(h["msg_id"] for _, h in sent), timeout=60)
     errors = 0
-    for rpc_id, header in sent:
-        replies = [m for m in log.parented(header["msg_id"]) if is_reply(m, rpc_id, a)]
+    for request, header in sent:
+        replies = [m for m in log.parented(header["msg_id"]) if is_response_to(m, request, a)]
         assert len(replies) <= 1, replies
         if replies:
+            assert_id_echoed(replies[0], request)
             data = replies[0]["content"]["data"]
             assert ("result" in data) != ("error" in data), data
             errors += "error" in data

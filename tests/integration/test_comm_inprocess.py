@@ -40,6 +40,7 @@ def labels(msgs: list[dict[str, object]]) -> list[str]:
     return [kind(m) for m in coalesce_streams(msgs)]
 
 
+@pytest.mark.invariant("I1", "I2")
 @pytest.mark.mpkernel_only
 def test_print_send_print_order(log: IOPubLog) -> None:
     """I1 + I2: in one cell, print / comm send / print / comm send / print arrive in exactly
@@ -76,6 +77,7 @@ def test_print_send_print_order(log: IOPubLog) -> None:
     execute_ok(log, "c.close()")
 
 
+@pytest.mark.invariant("I1", "I2")
 @pytest.mark.mpkernel_only
 def test_interleaved_prints_and_sends_keep_program_order(log: IOPubLog) -> None:
     """I1 + I2 over 300 alternations, with stderr mixed in: the IOPub sequence is exactly the
@@ -111,6 +113,7 @@ def test_interleaved_prints_and_sends_keep_program_order(log: IOPubLog) -> None:
     )
 
 
+@pytest.mark.invariant("I3", "I4")
 def test_register_target_round_trip(log: IOPubLog) -> None:
     """DESIGN 3 + I3 + I4: a target registered with comm.get_comm_manager().register_target
     receives a frontend comm_open (with its data) and comm_msgs; what the callbacks send is
@@ -186,6 +189,7 @@ def test_ipywidgets_slider_round_trip(log: IOPubLog) -> None:
     execute_ok(log, "s.close()")
 
 
+@pytest.mark.invariant("I2")
 @pytest.mark.mpkernel_only
 def test_fd_level_output_before_comm_send(log: IOPubLog) -> None:
     """I2 for output written straight to fd 1/2 (C code, subprocesses): text written before

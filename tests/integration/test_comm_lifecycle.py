@@ -46,6 +46,7 @@ def log(kc: BlockingKernelClient) -> IOPubLog:
 # I5
 
 
+@pytest.mark.invariant("I5")
 def test_backend_comms_open_before_their_first_message(log: IOPubLog) -> None:
     """I5: a cell opening ten backend comms publishes ten comm_opens (parented to the
     execute) before its idle; the frontend pipelines an emit on each as soon as its
@@ -80,6 +81,7 @@ def test_backend_comms_open_before_their_first_message(log: IOPubLog) -> None:
         close_comm(log, cid)
 
 
+@pytest.mark.invariant("I5", "I3")
 @pytest.mark.parametrize("when", ["pipelined", "after-first-event"])
 def test_nothing_after_frontend_close_during_burst(log: IOPubLog, when: str) -> None:
     """I5 + I3: the frontend closes a comm while an emit(5000) burst on it is in flight
@@ -112,6 +114,7 @@ def test_nothing_after_frontend_close_during_burst(log: IOPubLog, when: str) -> 
     close_comm(log, other)
 
 
+@pytest.mark.invariant("I5")
 def test_rpc_on_closed_comm_gets_nothing(log: IOPubLog) -> None:
     """I5: a closed comm is gone from the registry: an RPC sent on it afterwards gets no
     reply (nothing on that comm id inside the request's busy/idle; a "No such comm" stderr

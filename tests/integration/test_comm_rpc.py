@@ -3,6 +3,10 @@ request brackets, JSON-RPC errors, echo, events, frontend-bound requests, unknow
 
 DESIGN invariants checked here: I3 (request bracket, worker output included), I4 (RPC
 parenting), and the comm rules of DESIGN section 3.
+
+Requests go out as Positron sends them, without a JSON-RPC ``id`` (the reply is found by its
+parent header); tests about ids run over both shapes (``RPC_SHAPES``): without ``id``, the
+reply carries none; with one, the reply echoes it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from tests.integration.comm_client import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
+    RPC_SHAPES,
     IOPubLog,
     assert_bracket,
     assert_parent_is,
@@ -29,7 +34,9 @@ from tests.integration.comm_client import (
     is_frontend_request,
     is_reply,
     msg_type,
+    new_rpc_id,
     open_comm,
+    rpc_id_for,
     send_close,
     send_data,
     send_open,
@@ -59,40 +66,57 @@ def echo(log: IOPubLog, shared_kernel: KernelHandle) -> Iterator[str]:
 # I4
 
 
-def test_rpc_reply_parent_is_the_request_header(log: IOPubLog, echo: str) -> None:
+@pytest.mark.invariant("I4")
+@pytest.mark.parametrize("shape", RPC_SHAPES)
+def test_rpc_reply_parent_is_the_request_header(log: IOPubLog, echo: str, shape: str) -> None:
     """I4 RPC parenting: the reply's parent_header equals the request's full header, and the
-    result is the echoed params under the request's id."""
-    rpc = call(log, echo, "echo", {"x": [1, 2, 3], "s": "é"})
+    data is exactly the echoed params as result, with the request's id when it sent one and
+    no id when it sent none (Positron's shape)."""
+    rpc = call(log, echo, "echo", {"x": [1, 2, 3], "s": "é"}, rpc_id=rpc_id_for(shape))
     assert_parent_is(rpc.reply, rpc.header)
-    assert rpc.data == {"jsonrpc": "2.0", "id": rpc.rpc_id, "result": {"x": [1, 2, 3], "s": "é"}}
+    expected = {"jsonrpc": "2.0", "result": {"x": [1, 2, 3], "s": "é"}}
+    if shape == "with-id":
+        expected["id"] = rpc.rpc_id
+    assert rpc.data == expected
     assert comm_id_of(rpc.reply) == echo
 
 
-def test_pipelined_rpcs_each_parented_to_its_own_request(log: IOPubLog, echo: str) -> None:
+@pytest.mark.invariant("I4")
+@pytest.mark.parametrize("shape", [*RPC_SHAPES, "mixed"])
+def test_pipelined_rpcs_each_parented_to_its_own_request(
+    log: IOPubLog, echo: str, shape: str
+) -> None:
     """I4 RPC parenting with 50 RPCs in flight (no waiting between sends): each reply carries
-    its own request's header and its own id, string ids included."""
+    its own request's header, and its own id when it sent one (string ids included), none
+    when it sent none; "mixed" alternates requests with and without id."""
     sent = []
     for i in range(50):
-        rpc_id = f"req-{i}" if i % 2 else i
+        if shape == "no-id" or (shape == "mixed" and i % 2):
+            rpc_id = None
+        else:
+            rpc_id = f"req-{i}" if i % 4 == 1 else new_rpc_id()
         sent.append((i, *send_rpc(log.kc, echo, "echo", {"i": i}, rpc_id=rpc_id)))
     log.wait_idle(*(h["msg_id"] for _, _, h in sent))
-    for i, rpc_id, header in sent:
+    for i, request, header in sent:
         inner = assert_bracket(log.msgs, header["msg_id"])
         assert len(inner) == 1, describe(inner)
         (reply,) = inner
-        assert is_reply(reply, rpc_id, echo)
+        assert is_reply(reply, request, echo), f"not the reply to {request!r}:\n{describe(inner)}"
         assert reply["content"]["data"]["result"] == {"i": i}
         assert_parent_is(reply, header)
 
 
-def test_health_rpc_parented_too(log: IOPubLog) -> None:
-    """I4 RPC parenting for the kernel-served mpkernel.health target."""
+@pytest.mark.invariant("I4")
+@pytest.mark.parametrize("shape", RPC_SHAPES)
+def test_health_rpc_parented_too(log: IOPubLog, shape: str) -> None:
+    """I4 RPC parenting for the kernel-served mpkernel.health target, with and without id
+    (``call`` checks the reply's id: echoed, or absent)."""
     comm_id = open_comm(log, "mpkernel.health")
     try:
-        rpc = call(log, comm_id, "status")
+        rpc = call(log, comm_id, "status", rpc_id=rpc_id_for(shape))
         assert_parent_is(rpc.reply, rpc.header)
         assert isinstance(rpc.result["pid"], int)
-        unknown = call(log, comm_id, "no_such_method")
+        unknown = call(log, comm_id, "no_such_method", rpc_id=rpc_id_for(shape))
         assert unknown.error["code"] == METHOD_NOT_FOUND
     finally:
         close_comm(log, comm_id)
@@ -102,6 +126,7 @@ def test_health_rpc_parented_too(log: IOPubLog) -> None:
 # I3
 
 
+@pytest.mark.invariant("I3")
 def test_comm_open_bracket(log: IOPubLog) -> None:
     """I3 request bracket: a frontend comm_open on a worker target gets busy, idle (the idle
     after the worker has handled the open) and nothing else parented to it."""
@@ -113,6 +138,7 @@ def test_comm_open_bracket(log: IOPubLog) -> None:
     close_comm(log, comm_id)
 
 
+@pytest.mark.invariant("I3", "I4")
 def test_comm_msg_echo_bracket(log: IOPubLog, echo: str) -> None:
     """I3 + I4: a non-RPC comm_msg is echoed back as a comm_msg parented to the request,
     inside the request's busy/idle."""
@@ -124,6 +150,7 @@ def test_comm_msg_echo_bracket(log: IOPubLog, echo: str) -> None:
     assert_parent_is(inner[0], header)
 
 
+@pytest.mark.invariant("I3")
 def test_rpc_bracket(log: IOPubLog, echo: str) -> None:
     """I3 request bracket: an RPC gets busy, reply, idle."""
     rpc = call(log, echo, "pid")
@@ -131,10 +158,11 @@ def test_rpc_bracket(log: IOPubLog, echo: str) -> None:
     assert isinstance(rpc.result, int)
 
 
+@pytest.mark.invariant("I3", "I1")
 def test_emit_events_before_reply_and_idle(log: IOPubLog, echo: str) -> None:
     """I3 + I1: emit(300) sends 300 parentless events, in index order, all before the RPC's
     reply, and the reply before the request's idle (idle waits for the worker's Done)."""
-    rpc_id, header = send_rpc(log.kc, echo, "emit", {"count": 300})
+    request, header = send_rpc(log.kc, echo, "emit", {"count": 300})
     start = len(log.msgs)
     log.wait_idle(header["msg_id"])
     inner = assert_bracket(log.msgs, header["msg_id"])
@@ -143,13 +171,14 @@ def test_emit_events_before_reply_and_idle(log: IOPubLog, echo: str) -> None:
     assert [e["content"]["data"]["params"]["index"] for e in events] == list(range(300))
     assert all(parent_id(e) is None for e in events)
     assert all(e["content"]["data"]["method"] == "emitted" for e in events)
-    (reply,) = [m for m in window if is_reply(m, rpc_id, echo)]
+    (reply,) = [m for m in window if is_reply(m, request, echo)]
     assert reply["content"]["data"]["result"] == {"count": 300}
     assert reply in inner
     idle = log.parented(header["msg_id"])[-1]
     assert window.index(events[-1]) < window.index(reply) < window.index(idle)
 
 
+@pytest.mark.invariant("I3", "I5", "I2")
 def test_backend_open_idle_after_comm_open(log: IOPubLog) -> None:
     """I3 + I5 + I2: an execute that calls mpkernel.comms.open publishes the comm_open
     (parented to the execute, target and data as given) between the prints around it,
@@ -180,6 +209,7 @@ def test_backend_open_idle_after_comm_open(log: IOPubLog) -> None:
     close_comm(log, comm_id)
 
 
+@pytest.mark.invariant("I3")
 def test_rpc_answered_while_a_cell_runs(log: IOPubLog, echo: str) -> None:
     """I3 + DESIGN 3 (comm requests do not wait for user code): an RPC sent while a cell
     runs time.sleep(3) is answered (reply and idle) before that cell's idle."""
@@ -189,11 +219,11 @@ def test_rpc_answered_while_a_cell_runs(log: IOPubLog, echo: str) -> None:
         lambda m: parent_id(m) == exec_id and msg_type(m) == "execute_input",
         what="the cell's execute_input",
     )
-    rpc_id, header = send_rpc(log.kc, echo, "echo", {"during": "sleep"})
+    request, header = send_rpc(log.kc, echo, "echo", {"during": "sleep"})
     log.wait_idle(exec_id, header["msg_id"])
     assert_bracket(log.msgs, header["msg_id"])
     exec_msgs = assert_bracket(log.msgs, exec_id)
-    (reply,) = [m for m in log.msgs if is_reply(m, rpc_id, echo)]
+    (reply,) = [m for m in log.msgs if is_reply(m, request, echo)]
     rpc_idle = log.parented(header["msg_id"])[-1]
     exec_idle = log.parented(exec_id)[-1]
     assert log.index(reply) < log.index(rpc_idle) < log.index(exec_idle), describe(log.msgs)
@@ -205,9 +235,12 @@ def test_rpc_answered_while_a_cell_runs(log: IOPubLog, echo: str) -> None:
 # JSON-RPC errors (DESIGN 3: Positron's codes; the comm stays open)
 
 
-def test_unknown_method(log: IOPubLog, echo: str) -> None:
-    """I4 + DESIGN 3: an unknown method is answered with -32601, parented to the request."""
-    rpc = call(log, echo, "no_such_method", {})
+@pytest.mark.invariant("I4")
+@pytest.mark.parametrize("shape", RPC_SHAPES)
+def test_unknown_method(log: IOPubLog, echo: str, shape: str) -> None:
+    """I4 + DESIGN 3: an unknown method is answered with -32601, parented to the request,
+    with the request's id or, for a request without id, none."""
+    rpc = call(log, echo, "no_such_method", {}, rpc_id=rpc_id_for(shape))
     assert rpc.error["code"] == METHOD_NOT_FOUND
     assert "no_such_method" in rpc.error["message"]
 
@@ -215,6 +248,7 @@ def test_unknown_method(log: IOPubLog, echo: str) -> None:
 @pytest.mark.parametrize(
     "params", [{"seconds": 1, "extra": 2}, {"nope": 1}, "not-an-object"], ids=str
 )
+@pytest.mark.invariant("I4")
 def test_bad_params(log: IOPubLog, echo: str, params: object) -> None:
     """I4 + DESIGN 3: params that do not fit the method are answered with -32602."""
     rpc = call(log, echo, "sleep", params)
@@ -232,6 +266,7 @@ def test_handler_raising_keeps_the_comm(log: IOPubLog, echo: str) -> None:
     assert call(log, echo, "echo", {"still": "open"}).result == {"still": "open"}
 
 
+@pytest.mark.invariant("I3")
 def test_unknown_target_refused_inside_bracket(log: IOPubLog) -> None:
     """DESIGN 3 + I3: comm_open on an unknown target gets comm_close (reason unknown_target)
     for that comm id, inside the request's busy/idle."""
@@ -257,11 +292,12 @@ def test_duplicate_comm_id_refused(log: IOPubLog, echo: str) -> None:
 # frontend-bound requests (DESIGN 3)
 
 
+@pytest.mark.invariant("I4", "I3")
 def test_ask_frontend_round_trip(log: IOPubLog, echo: str) -> None:
     """DESIGN 3 + I4 + I3: a handler's request to the frontend arrives as a comm_msg with
     method and id; the frontend's answer goes back to the handler; the original RPC is then
     answered with the frontend's result, parented to it, and only then idles."""
-    rpc_id, header = send_rpc(
+    request, header = send_rpc(
         log.kc, echo, "ask_frontend", {"method": "show_question", "params": {"q": "why?"}}
     )
     asked = log.wait_for(lambda m: is_frontend_request(m, echo), what="the frontend request")
@@ -273,7 +309,7 @@ def test_ask_frontend_round_trip(log: IOPubLog, echo: str) -> None:
     log.wait_idle(header["msg_id"], answer["msg_id"])
     inner = assert_bracket(log.msgs, header["msg_id"])
     assert_bracket(log.msgs, answer["msg_id"])
-    (reply,) = [m for m in inner if is_reply(m, rpc_id, echo)]
+    (reply,) = [m for m in inner if is_reply(m, request, echo)]
     assert reply["content"]["data"]["result"] == {"answer": 42}
     assert_parent_is(reply, header)
 
@@ -281,7 +317,7 @@ def test_ask_frontend_round_trip(log: IOPubLog, echo: str) -> None:
 def test_ask_frontend_error_answer(log: IOPubLog, echo: str) -> None:
     """DESIGN 3: a frontend error answer ends the handler's request with that error: the RPC
     is answered with the frontend's code and message."""
-    rpc_id, header = send_rpc(log.kc, echo, "ask_frontend", {"method": "m", "params": {}})
+    request, header = send_rpc(log.kc, echo, "ask_frontend", {"method": "m", "params": {}})
     asked = log.wait_for(lambda m: is_frontend_request(m, echo), what="the frontend request")
     answer = send_data(
         log.kc,
@@ -293,10 +329,11 @@ def test_ask_frontend_error_answer(log: IOPubLog, echo: str) -> None:
         },
     )
     log.wait_idle(header["msg_id"], answer["msg_id"])
-    (reply,) = [m for m in log.msgs if is_reply(m, rpc_id, echo)]
+    (reply,) = [m for m in log.msgs if is_reply(m, request, echo)]
     assert reply["content"]["data"]["error"] == {"code": -32000, "message": "user said no"}
 
 
+@pytest.mark.invariant("I3")
 def test_frontend_close_ends_pending_frontend_request(log: IOPubLog) -> None:
     """DESIGN 3 ("never by waiting forever") + I3: the frontend closes a comm whose handler
     waits on a frontend-bound request. The close request and the RPC both get their idle,
@@ -313,6 +350,7 @@ def test_frontend_close_ends_pending_frontend_request(log: IOPubLog) -> None:
     close_comm(log, other)
 
 
+@pytest.mark.invariant("I3")
 def test_unmatched_frontend_answer_is_ignored(log: IOPubLog, echo: str) -> None:
     """I3: an answer to no pending frontend request still gets busy/idle and nothing else;
     the comm keeps working."""
@@ -323,14 +361,16 @@ def test_unmatched_frontend_answer_is_ignored(log: IOPubLog, echo: str) -> None:
 
 
 def test_request_without_method_is_invalid(log: IOPubLog, echo: str) -> None:
-    """DESIGN 3: a comm_msg with an id and a non-string method is answered with -32600."""
-    rpc_id, header = send_rpc(log.kc, echo, None)  # type: ignore[arg-type]
+    """DESIGN 3: a comm_msg with an id and a non-string method is answered with -32600
+    (with an id only: without one, such data is no request, DESIGN I4)."""
+    request, header = send_rpc(log.kc, echo, None, rpc_id="no-method")  # type: ignore[arg-type]
     log.wait_idle(header["msg_id"])
     (reply,) = assert_bracket(log.msgs, header["msg_id"])
-    assert is_reply(reply, rpc_id, echo)
+    assert is_reply(reply, request, echo), describe([reply])
     assert reply["content"]["data"]["error"]["code"] == -32600
 
 
+@pytest.mark.invariant("I4")
 def test_comm_msg_buffers_echoed(log: IOPubLog, echo: str) -> None:
     """I4 + DESIGN 3: binary buffers on a frontend comm_msg reach the handler and come back
     on its reply, byte for byte, parented to the request."""
@@ -345,11 +385,13 @@ def test_comm_msg_buffers_echoed(log: IOPubLog, echo: str) -> None:
     assert_parent_is(echoed, header)
 
 
+@pytest.mark.invariant("I1", "I3", "I4", "I5")
 def test_pipelined_open_and_rpcs_on_a_cold_worker(fresh_kernel: KernelHandle) -> None:
     """I3 + I4 + I1 on a worker that is not started yet: comm_open and three RPCs (one an
     emit) sent back to back. Every request gets busy/idle; each RPC its reply, parented to
-    it, in request order; the events in order before the emit's reply. Then a pipelined
-    emit + comm_close: nothing on the comm after the close's busy."""
+    it (found by parent header, no id since none was sent), in request order; the events in
+    order before the emit's reply. Then a pipelined emit + comm_close: nothing on the comm
+    after the close's busy."""
     log = IOPubLog(fresh_kernel.kc)
     comm_id, open_header = send_open(log.kc, ECHO, {"cold": True})
     calls = [
@@ -363,8 +405,9 @@ def test_pipelined_open_and_rpcs_on_a_cold_worker(fresh_kernel: KernelHandle) ->
         assert_bracket(log.msgs, msg_id)
     on_comm = log.on_comm(comm_id)
     replies = [m for m in on_comm if not is_event(m)]
-    assert [m["content"]["data"]["id"] for m in replies] == [rpc_id for rpc_id, _ in calls]
-    for (_, header), reply in zip(calls, replies, strict=True):
+    assert [parent_id(m) for m in replies] == [h["msg_id"] for _, h in calls], describe(on_comm)
+    for (request, header), reply in zip(calls, replies, strict=True):
+        assert is_reply(reply, request, comm_id), describe([reply])
         assert_parent_is(reply, header)
         assert "result" in reply["content"]["data"], reply["content"]
     events = [m["content"]["data"]["params"]["index"] for m in on_comm if is_event(m)]
@@ -379,6 +422,7 @@ def test_pipelined_open_and_rpcs_on_a_cold_worker(fresh_kernel: KernelHandle) ->
     assert not late, describe(late[:3])
 
 
+@pytest.mark.invariant("I4", "I7")
 def test_large_payload_round_trip(log: IOPubLog, echo: str) -> None:
     """I4 + I7 for a big RPC: 8 MiB of params go to the worker and come back whole,
     parented to the request."""

@@ -282,6 +282,7 @@ def _parented_to(msg_id: str, msg: dict[str, Any]) -> bool:
 # -- the test ------------------------------------------------------------------------------
 
 
+@pytest.mark.invariant("I1", "I2", "I3", "I4", "I5")
 @settings(
     max_examples=60,
     deadline=None,

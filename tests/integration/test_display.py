@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.invariant("I1")
 def test_display_id_then_update_in_same_cell(kc: BlockingKernelClient) -> None:
     """I1: display(..., display_id=True) then .update() gives display_data then
     update_display_data carrying the same transient.display_id."""
@@ -38,6 +39,7 @@ def test_display_id_then_update_in_same_cell(kc: BlockingKernelClient) -> None:
     assert updated["content"]["data"]["text/plain"] == "'second'"
 
 
+@pytest.mark.invariant("I3")
 def test_display_update_from_a_later_cell(kc: BlockingKernelClient) -> None:
     """I3: an update made by a later cell is parented to (and bracketed by) that later cell."""
     first = run_ok(kc, "handle = display('v1', display_id=True)")
@@ -68,6 +70,7 @@ def test_explicit_display_id(kc: BlockingKernelClient) -> None:
     assert updated["content"]["data"] == {"text/plain": "b"}
 
 
+@pytest.mark.invariant("I2")
 def test_clear_output_wait(kc: BlockingKernelClient) -> None:
     """I2: clear_output(wait=True) is a clear_output message with wait true, between the
     prints made before and after it."""

@@ -46,6 +46,7 @@ def current_count(kc: BlockingKernelClient) -> int:
 # I3: sequences and parenting
 
 
+@pytest.mark.invariant("I3")
 def test_execute_sequence_with_output_and_result(kc: BlockingKernelClient) -> None:
     """I3 request bracket: busy, execute_input, stream, execute_result, idle, all parented to
     the request; the execute_reply arrives and idle is the last IOPub message."""
@@ -69,12 +70,14 @@ def test_execute_sequence_with_output_and_result(kc: BlockingKernelClient) -> No
     assert coalesce_streams(of_type(iopub, "stream"))[0]["content"]["text"] == "hello\n"
 
 
+@pytest.mark.invariant("I3")
 def test_execute_sequence_without_output(kc: BlockingKernelClient) -> None:
     """I3 request bracket: a statement with no output gives exactly busy, execute_input, idle."""
     ex = run_ok(kc, "x_quiet = 1")
     assert_sequence(ex.iopub, ["status:busy", "execute_input", "status:idle"])
 
 
+@pytest.mark.invariant("I3")
 def test_execute_error_sequence(kc: BlockingKernelClient) -> None:
     """I3 request bracket: an exception gives busy, execute_input, error, idle and an error
     reply with the same ename/evalue."""
@@ -103,6 +106,7 @@ def test_execution_count_increments(kc: BlockingKernelClient) -> None:
 # I1 / I2: ordering of outputs from the main thread
 
 
+@pytest.mark.invariant("I1", "I2")
 @pytest.mark.mpkernel_only
 def test_stdout_stderr_interleaving_is_preserved(kc: BlockingKernelClient) -> None:
     """I1 per-sender FIFO + I2 one stream buffer: stdout, stderr, stdout stay in write order."""
@@ -112,6 +116,7 @@ def test_stdout_stderr_interleaving_is_preserved(kc: BlockingKernelClient) -> No
     assert got == [("stdout", "a\n"), ("stderr", "b\n"), ("stdout", "c\n")], describe(ex.iopub)
 
 
+@pytest.mark.invariant("I1", "I2")
 @pytest.mark.mpkernel_only
 def test_many_alternating_writes_keep_order(kc: BlockingKernelClient) -> None:
     """I1 + I2: 50 alternating stdout/stderr writes arrive in exactly the order written."""
@@ -129,6 +134,7 @@ def test_many_alternating_writes_keep_order(kc: BlockingKernelClient) -> None:
     assert got == expected
 
 
+@pytest.mark.invariant("I2")
 def test_print_display_print_order(kc: BlockingKernelClient) -> None:
     """I2 stream flush before any non-stream item: print, display, print arrive in order."""
     code = dedent(
@@ -155,6 +161,7 @@ def test_print_display_print_order(kc: BlockingKernelClient) -> None:
     assert [m["content"]["text"] for m in streams] == ["one\n", "three\n"]
 
 
+@pytest.mark.invariant("I2")
 def test_stream_comes_before_execute_result(kc: BlockingKernelClient) -> None:
     """I2 stream flush: a print made before the cell's result is published before it."""
     ex = run_ok(kc, "print('first')\n'second'")
@@ -163,6 +170,7 @@ def test_stream_comes_before_execute_result(kc: BlockingKernelClient) -> None:
     )
 
 
+@pytest.mark.invariant("I2")
 def test_stream_comes_before_error(kc: BlockingKernelClient) -> None:
     """I2 stream flush: output printed before an exception precedes the error message."""
     ex = run(kc, "print('before the error')\nraise ValueError('boom')")
@@ -176,6 +184,7 @@ def test_stream_comes_before_error(kc: BlockingKernelClient) -> None:
 FD_REPEATS = 20
 
 
+@pytest.mark.invariant("I7")
 @pytest.mark.mpkernel_only
 def test_os_system_output_reaches_frontend_before_idle(kc: BlockingKernelClient) -> None:
     """I7 nothing lost (fd-level capture): a child process writing to fd 1 shows up as a stdout
@@ -185,6 +194,7 @@ def test_os_system_output_reaches_frontend_before_idle(kc: BlockingKernelClient)
         assert ex.stdout() == f"from-c-{i}\n", f"run {i}:\n{describe(ex.iopub)}"
 
 
+@pytest.mark.invariant("I7")
 @pytest.mark.mpkernel_only
 def test_os_write_fd1_reaches_frontend_before_idle(kc: BlockingKernelClient) -> None:
     """I7 nothing lost (fd-level capture): os.write(1, ...) shows up as stdout before idle,
@@ -194,6 +204,7 @@ def test_os_write_fd1_reaches_frontend_before_idle(kc: BlockingKernelClient) -> 
         assert ex.stdout() == f"raw-{i}\n", f"run {i}:\n{describe(ex.iopub)}"
 
 
+@pytest.mark.invariant("I1")
 @pytest.mark.mpkernel_only
 def test_fd_writes_keep_order_with_prints(kc: BlockingKernelClient) -> None:
     """I1 per-sender FIFO: print, os.write(1), print from one cell arrive in that order."""
@@ -203,6 +214,7 @@ def test_fd_writes_keep_order_with_prints(kc: BlockingKernelClient) -> None:
         assert ex.stdout() == f"p1\nfd-{i}\np2\n", f"run {i}:\n{describe(ex.iopub)}"
 
 
+@pytest.mark.invariant("I2")
 def test_print_is_flushed_while_cell_still_runs(kc: BlockingKernelClient) -> None:
     """I2 stream flush on a short timer: a print reaches the frontend while the cell is still
     running, within 1 s of busy. The cell prints, then blocks until this test has seen the
@@ -281,6 +293,7 @@ def test_input_without_allow_stdin_raises(kc: BlockingKernelClient) -> None:
     assert err["content"]["ename"] == "StdinNotImplementedError"
 
 
+@pytest.mark.invariant("I3")
 def test_stop_on_error_aborts_queued_requests(kc: BlockingKernelClient) -> None:
     """I3 request bracket: with stop_on_error, a request queued behind a failing one gets an
     execute_reply with status "aborted", inside its own busy/idle, and does not run."""

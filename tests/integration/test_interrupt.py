@@ -76,6 +76,7 @@ def assert_still_works(handle: KernelHandle) -> None:
     assert ex.stdout() == "kept\n", "the namespace survives an interrupt"
 
 
+@pytest.mark.invariant("I3")
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_interrupt_sleep(kernel_factory: Callable[..., KernelHandle], mode: str) -> None:
     """Interrupting time.sleep(30) ends the cell with KeyboardInterrupt (I3: error, error

@@ -42,6 +42,7 @@ def is_welcome(msg: dict[str, Any]) -> bool:
     return kind(msg) == "iopub_welcome"
 
 
+@pytest.mark.invariant("I7")
 @pytest.mark.mpkernel_only
 def test_first_subscriber_gets_welcome_then_starting(request: pytest.FixtureRequest) -> None:
     """I7: the first IOPub subscriber receives iopub_welcome {subscription: ""} and then
@@ -86,12 +87,14 @@ def test_every_new_subscriber_gets_a_welcome(shared_kernel: KernelHandle) -> Non
         second.stop_channels()
 
 
+@pytest.mark.invariant("I7")
 def test_large_output_is_complete(kc: BlockingKernelClient) -> None:
     """I7 nothing lost: 20000 printed lines all arrive, in order, before idle."""
     ex = run_ok(kc, "for i in range(20000):\n    print(i)", timeout=60)
     assert ex.stdout() == "".join(f"{i}\n" for i in range(20000))
 
 
+@pytest.mark.invariant("I7", "I1")
 def test_many_displays_are_complete(kc: BlockingKernelClient) -> None:
     """I7 nothing lost + I1 FIFO: 500 display_data messages arrive, in order, before idle."""
     code = (
@@ -104,6 +107,7 @@ def test_many_displays_are_complete(kc: BlockingKernelClient) -> None:
     assert shown == [str(i) for i in range(500)]
 
 
+@pytest.mark.invariant("I3", "I1")
 def test_pipelined_requests_are_bracketed_in_order(kc: BlockingKernelClient) -> None:
     """I3 + I1: 30 execute requests sent without waiting each get busy ... idle with only
     their own messages inside, in request order, and their replies in the same order."""
@@ -121,6 +125,7 @@ def test_pipelined_requests_are_bracketed_in_order(kc: BlockingKernelClient) -> 
     assert counts == list(range(counts[0], counts[0] + 30))
 
 
+@pytest.mark.invariant("I3")
 def test_iopub_arrival_order_across_requests(kc: BlockingKernelClient) -> None:
     """I3: on the wire, request n's idle comes before request n+1's busy (one request runs at
     a time and its bracket closes before the next opens)."""
@@ -138,6 +143,7 @@ def test_iopub_arrival_order_across_requests(kc: BlockingKernelClient) -> None:
     assert parents_in_order == ids, f"interleaved brackets: {seen}"
 
 
+@pytest.mark.invariant("I3")
 def test_control_is_answered_while_code_runs(kernel_factory: Callable[..., KernelHandle]) -> None:
     """DESIGN 1 + I3: control requests are answered while user code runs: kernel_info on
     control gets its reply and its own busy/idle while the cell is still blocked."""

@@ -56,6 +56,7 @@ def start_sleep_child(handle: KernelHandle) -> psutil.Process:
     return child
 
 
+@pytest.mark.invariant("I3")
 def test_shutdown_request_ends_kernel_and_its_children(
     kernel_factory: Callable[..., KernelHandle],
 ) -> None:

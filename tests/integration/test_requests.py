@@ -26,6 +26,7 @@ def bracketed(iopub: list[dict[str, Any]], msg_id: str) -> None:
 # complete / inspect
 
 
+@pytest.mark.invariant("I3")
 def test_complete_builtin(kc: BlockingKernelClient) -> None:
     """I3 + complete_request: 'zi' completes to zip; the cursor range covers the typed name."""
     reply, iopub = request(kc, "complete_request", {"code": "zi", "cursor_pos": 2})
@@ -58,6 +59,7 @@ def test_complete_mid_line(kc: BlockingKernelClient) -> None:
     assert content["cursor_end"] == 6
 
 
+@pytest.mark.invariant("I3")
 def test_inspect_found(kc: BlockingKernelClient) -> None:
     """I3 + inspect_request: a known name is found with a non-empty text/plain."""
     reply, iopub = request(
@@ -171,6 +173,7 @@ def test_history_search(kc: BlockingKernelClient) -> None:
 # is_complete
 
 
+@pytest.mark.invariant("I3")
 @pytest.mark.parametrize(
     ("code", "status"),
     [
@@ -219,6 +222,7 @@ def check_kernel_info(content: dict[str, Any]) -> None:
     assert info["version"].count(".") == 2
 
 
+@pytest.mark.invariant("I3")
 @pytest.mark.parametrize("channel", ["shell", "control"])
 def test_kernel_info(kc: BlockingKernelClient, channel: str) -> None:
     """I3 + kernel_info_request on shell and on control (allowed since 5.5): a full reply
@@ -241,6 +245,7 @@ def test_kernel_info_identifies_mpkernel(kc: BlockingKernelClient, channel: str)
     assert isinstance(content.get("supported_features", []), list)
 
 
+@pytest.mark.invariant("I3")
 def test_comm_info_empty(kc: BlockingKernelClient) -> None:
     """I3 + comm_info_request: status ok and a dict of comms (none opened by this test)."""
     reply, iopub = request(kc, "comm_info_request", {})
@@ -251,6 +256,7 @@ def test_comm_info_empty(kc: BlockingKernelClient) -> None:
     assert reply["content"] == {"status": "ok", "comms": {}}
 
 
+@pytest.mark.invariant("I3")
 def test_comm_info_lists_comm_opened_by_code(kc: BlockingKernelClient) -> None:
     """A comm created by user code (comm package) is announced with comm_open inside the
     execute's busy/idle, listed by comm_info (filtered by target), and gone after close."""

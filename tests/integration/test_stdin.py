@@ -33,6 +33,7 @@ pytestmark = pytest.mark.integration
 ALREADY_SENT = 0.5
 
 
+@pytest.mark.invariant("I8")
 def test_prompt_does_not_overtake_earlier_output(kc: BlockingKernelClient) -> None:
     """I8 stdin ordering: output printed before input() is published before the
     input_request goes out, so once the prompt is here the output is receivable at once;
@@ -60,6 +61,7 @@ def test_prompt_does_not_overtake_earlier_output(kc: BlockingKernelClient) -> No
     assert stream_text(rest) == "got:typed text\n", describe(rest)
 
 
+@pytest.mark.invariant("I3")
 def test_input_request_is_inside_busy(kc: BlockingKernelClient) -> None:
     """I3: the input_request is parented to the execute_request; the execution only ends
     (idle) after the input_reply."""

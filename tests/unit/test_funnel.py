@@ -216,6 +216,7 @@ def test_i8_input_request_waits_for_earlier_output(
     assert [s[:2] for s in sink.sent] == [("stream", "stdout"), ("input", "prompt> ")]
 
 
+@pytest.mark.invariant("I8")
 def test_barrier_is_released_after_everything_before_it(
     funnel: IOPubFunnel, sink: RecordingSink
 ) -> None:
@@ -321,6 +322,7 @@ def test_i3_idle_is_held_while_workers_owe_done(funnel: IOPubFunnel, sink: Recor
     assert sink.held_idles == ["r1"]
 
 
+@pytest.mark.invariant("I2")
 def test_raw_comm_traffic_flushes_the_stream_first(
     funnel: IOPubFunnel, sink: RecordingSink
 ) -> None:
