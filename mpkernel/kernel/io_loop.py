@@ -6,8 +6,8 @@ One loop iteration, in this order:
 2. if a fd 1/2 pipe is readable, queue its text (see `capture`), then drain the outbox
    through the funnel (I1-I3, I8),
 3. move shell requests to the main thread's work queue,
-4. route stdin replies to the waiting `input()`,
-5. count IOPub subscriptions; welcome each one (I7),
+4. route stdin replies to the waiting `input()` (`stdin_channel`),
+5. welcome each IOPub subscription (I7); count the frontends present (`presence`),
 6. flush the stream buffer if its timer ran out (I2).
 
 Errors: a `WireError` (the peer's fault) is logged and the frames dropped. Any other
@@ -38,9 +38,10 @@ from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.iopub import IOPubFunnel
 from mpkernel.funnel.items import Channel, CommItem, InputRequest, Publish, Reply
 from mpkernel.funnel.outbox import Outbox
-from mpkernel.funnel.stdin import StdinUnavailable
 from mpkernel.kernel.control import ControlHandler
+from mpkernel.kernel.presence import FrontendPresence
 from mpkernel.kernel.sockets import KernelSockets, close_sockets
+from mpkernel.kernel.stdin_channel import StdinChannel
 from mpkernel.kernel.work import ShellWork, StopWork, WorkItem
 from mpkernel.kernel.worker_link import WorkerLink
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
@@ -109,8 +110,6 @@ class KernelIO(threading.Thread):
         self._running = True
         self._subscribed_once = False
         self._held: list[list[bytes]] = []
-        self._peers: set[int] = set()
-        self._pending_input: InputRequest | None = None
         self._shutdown_deadline: float | None = None
         self.shutdown_requested = threading.Event()
         self._ctx = ctx
@@ -119,9 +118,11 @@ class KernelIO(threading.Thread):
         self.router = CommRouter(
             config, self._link, snapshots, self._health_extra, lambda: self.subscribers > 0
         )
+        self._presence = FrontendPresence(
+            config.kernel, self._frontend_gone, self.router.close_for_disconnect
+        )
+        self._stdin = StdinChannel(sockets.stdin, self._frames)
         self._snapshots = snapshots
-        self.departures = 0
-        self._disconnect_at: float | None = None
         self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False
         self._main_stuck = False
@@ -146,7 +147,10 @@ class KernelIO(threading.Thread):
         close_sockets(self._sockets)
 
     def _health_extra(self) -> dict[str, Any]:
-        return {"iopub_subscribers": self.subscribers, "iopub_departures": self.departures}
+        return {
+            "iopub_subscribers": self.subscribers,
+            "iopub_departures": self._presence.departures,
+        }
 
     def _loop(self) -> None:
         s = self._sockets
@@ -168,7 +172,7 @@ class KernelIO(threading.Thread):
         funnel = self._funnel
         while self._running:
             timeout = funnel.timeout_ms()
-            for other in (supervisor.timeout_ms(), self._disconnect_timer()):
+            for other in (supervisor.timeout_ms(), self._presence.timeout_ms(time.monotonic())):
                 if other is not None:
                     timeout = other if timeout is None else min(timeout, other)
             if self._shutdown_deadline is not None:
@@ -283,16 +287,7 @@ class KernelIO(threading.Thread):
         msg = self._decode("stdin", frames)
         if msg is None:
             return
-        pending = self._pending_input
-        if msg.msg_type != "input_reply" or pending is None:
-            log.warning("unexpected %s on stdin (no input pending); dropped", msg.msg_type)
-            return
-        self._pending_input = None
-        if pending.waiter.cancelled:
-            log.info("input_reply for an interrupted input(); dropped")
-            return
-        value = msg.content.get("value", "")
-        pending.waiter.resolve(value if isinstance(value, str) else str(value))
+        self._stdin.on_reply(msg)
 
     def _on_subscriptions(self) -> None:
         """Subscription messages (XPUB_VERBOSE): each subscription gets a welcome."""
@@ -311,53 +306,19 @@ class KernelIO(threading.Thread):
                 event = recv_monitor_message(monitor, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            fd = event["value"]
             if event["event"] == zmq.EVENT_ACCEPTED:
-                self._peers.add(fd)
-                if self._disconnect_at is not None:
-                    log.info("a frontend connected within the disconnect grace: comms kept")
-                    self._disconnect_at = None
-            elif event["event"] == zmq.EVENT_DISCONNECTED and fd in self._peers:
-                self._peers.discard(fd)
-                self.departures += 1
-                log.info("an IOPub subscriber left (%d remain)", self.subscribers)
-                if not self._peers:
-                    self._frontend_gone()
+                self._presence.connected(event["value"])
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self._presence.disconnected(event["value"], time.monotonic())
 
     @property
     def subscribers(self) -> int:
-        return len(self._peers)
+        return self._presence.subscribers
 
     def _frontend_gone(self) -> None:
         """The last IOPub subscriber left: nothing may wait on the frontend any more."""
-        kernel = self._config.kernel
-        log.warning(
-            "frontend disconnected (no IOPub subscriber); policy %s, grace %gs",
-            kernel.on_frontend_disconnect,
-            kernel.disconnect_grace_s,
-        )
-        if self._pending_input is not None:
-            self._pending_input.waiter.fail(
-                StdinUnavailable("input() cannot be answered: the frontend disconnected")
-            )
-            self._pending_input = None
+        self._stdin.fail("input() cannot be answered: the frontend disconnected")
         self.router.frontend_gone("frontend_disconnected")
-        if kernel.on_frontend_disconnect != "close-comms":
-            return
-        if kernel.disconnect_grace_s > 0:
-            self._disconnect_at = time.monotonic() + kernel.disconnect_grace_s
-        else:
-            self.router.close_for_disconnect()
-
-    def _disconnect_timer(self) -> int | None:
-        if self._disconnect_at is None:
-            return None
-        left = self._disconnect_at - time.monotonic()
-        if left <= 0:
-            self._disconnect_at = None
-            self.router.close_for_disconnect()
-            return None
-        return int(left * 1000) + 1
 
     def _welcome(self, topic: bytes) -> None:
         log.info("IOPub subscription %r (%d subscribers)", topic, self.subscribers)
@@ -487,30 +448,7 @@ class KernelIO(threading.Thread):
         return self.router.idle_may_go(parent)
 
     def request_input(self, item: InputRequest) -> None:
-        if item.waiter.cancelled:
-            return
-        if self._pending_input is not None:
-            self._pending_input.waiter.fail(StdinUnavailable("superseded by a newer input request"))
-        frames = self._frames(
-            item.identities,
-            "input_request",
-            {"prompt": item.prompt, "password": item.password},
-            item.parent,
-        )
-        try:
-            self._sockets.stdin.send_multipart(frames)
-        except zmq.ZMQError as e:
-            if e.errno != zmq.EHOSTUNREACH:
-                raise
-            log.warning("input_request for %s: no stdin peer (EHOSTUNREACH)", item.parent.msg_id)
-            item.waiter.fail(
-                StdinUnavailable(
-                    "input() cannot be answered: the frontend that sent this request has no "
-                    "stdin channel connected"
-                )
-            )
-            return
-        self._pending_input = item
+        self._stdin.request(item)
 
     def drain_shell(self, marker: object) -> None:
         self._recv_all(self._sockets.shell, self._on_shell)
@@ -532,9 +470,7 @@ class KernelIO(threading.Thread):
             for handle in list(self.supervisor.handles.values()):
                 self.supervisor.stop(handle, "kernel_shutdown")
         self._interrupt_main()
-        if self._pending_input is not None:
-            self._pending_input.waiter.fail(StdinUnavailable("the kernel is shutting down"))
-            self._pending_input = None
+        self._stdin.fail("the kernel is shutting down")
         self.reaper = threading.Thread(
             target=terminate_children, name="mpkernel-reaper", daemon=True
         )

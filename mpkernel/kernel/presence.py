@@ -1,0 +1,76 @@
+"""Whether a frontend is connected, and what happens when the last one leaves (DESIGN 5).
+
+Fed by the IOPub socket's monitor (connections accepted and closed, in real time: XPUB
+reports departures later than subscriptions, so a quick reconnect could otherwise hide a
+departure). When the last frontend leaves it calls `on_gone` at once (what waits on the
+frontend fails), then, by the `on_frontend_disconnect` policy, `close_comms` either at once
+or when `disconnect_grace_s` has passed without a frontend coming back. Io thread only;
+no sockets here: the io loop passes events and the time in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from mpkernel.config.model import KernelConfig
+
+log = logging.getLogger(__name__)
+
+
+class FrontendPresence:
+    def __init__(
+        self,
+        config: KernelConfig,
+        on_gone: Callable[[], None],
+        close_comms: Callable[[], None],
+    ) -> None:
+        self._config = config
+        self._on_gone = on_gone
+        self._close_comms = close_comms
+        self._peers: set[int] = set()
+        self._close_at: float | None = None
+        self.departures = 0
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._peers)
+
+    def connected(self, peer: int) -> None:
+        self._peers.add(peer)
+        if self._close_at is not None:
+            log.info("a frontend connected within the disconnect grace: comms kept")
+            self._close_at = None
+
+    def disconnected(self, peer: int, now: float) -> None:
+        if peer not in self._peers:
+            return
+        self._peers.discard(peer)
+        self.departures += 1
+        log.info("an IOPub subscriber left (%d remain)", self.subscribers)
+        if self._peers:
+            return
+        config = self._config
+        log.warning(
+            "frontend disconnected (no IOPub subscriber); policy %s, grace %gs",
+            config.on_frontend_disconnect,
+            config.disconnect_grace_s,
+        )
+        self._on_gone()
+        if config.on_frontend_disconnect != "close-comms":
+            return
+        if config.disconnect_grace_s > 0:
+            self._close_at = now + config.disconnect_grace_s
+        else:
+            self._close_comms()
+
+    def timeout_ms(self, now: float) -> int | None:
+        """When the grace runs out (runs `close_comms` if it has)."""
+        if self._close_at is None:
+            return None
+        left = self._close_at - now
+        if left <= 0:
+            self._close_at = None
+            self._close_comms()
+            return None
+        return int(left * 1000) + 1
