@@ -24,10 +24,11 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mpkernel.comms import jsonrpc
+from mpkernel.comms.books import PendingRpc, WorkerBook
+from mpkernel.comms.brackets import RequestBrackets
 from mpkernel.comms.registry import CommEntry, CommRegistry
 from mpkernel.config.model import Config, WorkerConfig
 from mpkernel.funnel.items import (
@@ -90,27 +91,6 @@ class Worker(Protocol):
     def config(self) -> WorkerConfig: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PendingRpc:
-    comm_id: str
-    rpc_id_json: str | None  # None: the request had no `id` (Positron's shape)
-    parent: Header
-    deadline: float | None
-
-
-@dataclass(slots=True)
-class WorkerBook:
-    """The router's accounts with one worker process."""
-
-    # request msg_id -> the RPC; keyed by the request, so two requests reusing one
-    # JSON-RPC id (or carrying none) are both answered
-    pending: dict[str, PendingRpc] = field(default_factory=dict)
-    # request msg_id -> how many Done markers this worker still owes for it
-    owed: dict[str, int] = field(default_factory=dict)
-    # (comm_id, id JSON) of requests a handler sent to the frontend, awaiting an answer
-    frontend_requests: set[tuple[str, str]] = field(default_factory=set)
-
-
 def comm_msg_content(comm_id: str, data_json: bytes) -> bytes:
     return b'{"comm_id":' + json_bytes(comm_id) + b',"data":' + data_json + b"}"
 
@@ -132,8 +112,7 @@ class CommRouter:
         self._frontend_present = frontend_present
         self._workers_stats: Callable[[], list[dict[str, Any]]] = list
         self.books: dict[str, WorkerBook] = {}
-        self._owed: dict[str, int] = {}
-        self._deferred_idle: dict[str, Header] = {}
+        self._brackets = RequestBrackets(sink.emit)
         self._parent_cache: tuple[bytes, Header | None] = (b"", None)
 
     def set_worker_stats(self, stats: Callable[[], list[dict[str, Any]]]) -> None:
@@ -145,7 +124,7 @@ class CommRouter:
             book = self.books[key] = WorkerBook()
         return book
 
-    # -- brackets and Done accounting (I3) ---------------------------------------------------
+    # -- publishing and Done accounting (I3) -------------------------------------------------
     def _publish(self, msg_type: str, content: dict[str, Any], parent: Header | None) -> None:
         self._sink.emit(Publish(msg_type, content, parent))
 
@@ -159,38 +138,31 @@ class CommRouter:
     ) -> None:
         self._sink.emit(PublishRaw(msg_type, comm_msg_content(comm_id, data_json), parent, buffers))
 
-    def _busy(self, parent: Header) -> None:
-        self._publish("status", {"execution_state": "busy"}, parent)
-
-    def _end(self, parent: Header) -> None:
-        if self._owed.get(parent.msg_id):
-            self._deferred_idle[parent.msg_id] = parent
-        else:
-            self._publish("status", {"execution_state": "idle"}, parent)
-
     def idle_may_go(self, parent: Header | None) -> bool:
         """The funnel asks before it publishes an idle from the main thread."""
-        if parent is not None and self._owed.get(parent.msg_id):
-            self._deferred_idle[parent.msg_id] = parent
-            return False
-        return True
+        return self._brackets.may_idle(parent)
 
     def _send(self, key: str, msg: ipc.ToWorker, request_id: str | None) -> None:
         if request_id is not None:
-            self._owed[request_id] = self._owed.get(request_id, 0) + 1
+            self._brackets.owe(request_id)
             owed = self._book(key).owed
             owed[request_id] = owed.get(request_id, 0) + 1
         self._sink.send(key, msg)
 
-    def _settle(self, request_id: str, count: int = 1) -> None:
-        left = self._owed.get(request_id, 0) - count
-        if left > 0:
-            self._owed[request_id] = left
-            return
-        self._owed.pop(request_id, None)
-        parent = self._deferred_idle.pop(request_id, None)
-        if parent is not None:
-            self._publish("status", {"execution_state": "idle"}, parent)
+    def _forward(
+        self,
+        key: str,
+        kind: type[ipc.CommData | ipc.RpcRequest],
+        comm_id: str,
+        data: Any,
+        msg: Message[dict[str, Any]],
+    ) -> None:
+        """Frontend data to the worker with the frontend's header (I4)."""
+        parent = msg.header
+        request = kind(
+            comm_id, json_bytes(data), json_bytes(parent.as_dict()), parent.msg_id, msg.buffers
+        )
+        self._send(key, request, parent.msg_id)
 
     def _parent(self, parent_json: bytes) -> Header | None:
         if not parent_json:
@@ -239,7 +211,7 @@ class CommRouter:
         content = msg.content
         comm_id = str(content.get("comm_id", ""))
         target = str(content.get("target_name"))
-        self._busy(parent)
+        self._brackets.busy(parent)
         try:
             if not comm_id or comm_id in self.registry:
                 self._close_comm(
@@ -269,7 +241,7 @@ class CommRouter:
             log.warning("comm_open %s for %s refused: %s", comm_id, target, e)
             self._close_comm(comm_id, {"reason": "worker_unavailable", "message": str(e)}, parent)
         finally:
-            self._end(parent)
+            self._brackets.end(parent)
 
     def _msg_from_frontend(
         self, msg: Message[dict[str, Any]], entry: CommEntry, now: float
@@ -277,7 +249,7 @@ class CommRouter:
         parent = msg.header
         data = msg.content.get("data")
         kind = jsonrpc.classify(data)
-        self._busy(parent)
+        self._brackets.busy(parent)
         try:
             if entry.host == "health":
                 if isinstance(data, dict) and kind == "request":
@@ -303,19 +275,9 @@ class CommRouter:
             elif isinstance(data, dict) and kind == "answer":
                 self._answer_from_frontend(entry, key, data, parent)
             else:
-                self._send(
-                    key,
-                    ipc.CommData(
-                        entry.comm_id,
-                        json_bytes(data),
-                        json_bytes(parent.as_dict()),
-                        parent.msg_id,
-                        msg.buffers,
-                    ),
-                    parent.msg_id,
-                )
+                self._forward(key, ipc.CommData, entry.comm_id, data, msg)
         finally:
-            self._end(parent)
+            self._brackets.end(parent)
 
     def _rpc_from_frontend(
         self,
@@ -333,17 +295,7 @@ class CommRouter:
             parent,
             now + timeout if timeout else None,
         )
-        self._send(
-            key,
-            ipc.RpcRequest(
-                entry.comm_id,
-                json_bytes(data),
-                json_bytes(parent.as_dict()),
-                parent.msg_id,
-                msg.buffers,
-            ),
-            parent.msg_id,
-        )
+        self._forward(key, ipc.RpcRequest, entry.comm_id, data, msg)
 
     def _answer_from_frontend(
         self, entry: CommEntry, key: str, data: dict[str, Any], parent: Header
@@ -369,7 +321,7 @@ class CommRouter:
 
     def _close_from_frontend(self, msg: Message[dict[str, Any]], entry: CommEntry) -> None:
         parent = msg.header
-        self._busy(parent)
+        self._brackets.busy(parent)
         try:
             self.registry.remove(entry.comm_id)
             key = entry.worker_key
@@ -387,7 +339,7 @@ class CommRouter:
             if self._worker_config(entry).processes == "per-comm":
                 self._sink.stop(key, "its comm was closed")
         finally:
-            self._end(parent)
+            self._brackets.end(parent)
 
     def _health_rpc(self, entry: CommEntry, data: dict[str, Any], parent: Header) -> None:
         rpc_id = jsonrpc.request_id_json(data)
@@ -546,7 +498,7 @@ class CommRouter:
                 else:
                     owed[msg.request_id] = count - 1
                 if count:
-                    self._settle(msg.request_id)
+                    self._brackets.settle(msg.request_id)
             case ipc.FrontendRequest():
                 if msg.comm_id not in self.registry or not self._frontend_present():
                     # Nobody could answer: fail it now rather than let the worker wait.
@@ -614,7 +566,7 @@ class CommRouter:
             else:
                 self._close_comm(entry.comm_id, {"reason": "worker_stopped", "worker": name})
         for request_id, count in book.owed.items():
-            self._settle(request_id, count)
+            self._brackets.settle(request_id, count)
 
     def on_worker_restarted(self, old_key: str, handle: Worker) -> None:
         for entry in self.registry.on_worker(old_key):

@@ -1,0 +1,33 @@
+"""What the comm router keeps per worker process: pending RPCs, owed Done markers, and
+the requests its handlers sent to the frontend. Io thread only; plain values.
+
+Keyed by the request's msg_id, never by a JSON-RPC id: Positron sends none, and two
+requests that reuse one are both answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mpkernel.wire import Header
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRpc:
+    comm_id: str
+    rpc_id_json: str | None  # None: the request had no `id` (Positron's shape)
+    parent: Header
+    deadline: float | None
+
+
+@dataclass(slots=True)
+class WorkerBook:
+    """The router's accounts with one worker process."""
+
+    # request msg_id -> the RPC; keyed by the request, so two requests reusing one
+    # JSON-RPC id (or carrying none) are both answered
+    pending: dict[str, PendingRpc] = field(default_factory=dict)
+    # request msg_id -> how many Done markers this worker still owes for it
+    owed: dict[str, int] = field(default_factory=dict)
+    # (comm_id, id JSON) of requests a handler sent to the frontend, awaiting an answer
+    frontend_requests: set[tuple[str, str]] = field(default_factory=set)
