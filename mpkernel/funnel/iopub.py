@@ -22,23 +22,23 @@ Invariants kept here:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from mpkernel.funnel.items import (
     Barrier,
-    Channel,
     CommInfo,
     CommItem,
     DrainShell,
     Flush,
     FunnelItem,
     InputRequest,
+    KernelAnswerItem,
     OpenBackendComm,
     Publish,
     PublishRaw,
     RegisterComm,
     Reply,
+    SnapshotReady,
     Status,
     Stop,
     Stream,
@@ -54,32 +54,11 @@ STREAM_MAX_BUFFER = 1 << 20
 class FunnelSink(Protocol):
     """Where the funnel's decisions go; implemented by the io thread."""
 
-    def publish(
-        self,
-        msg_type: str,
-        content: Mapping[str, Any],
-        parent: Header | None,
-        metadata: Mapping[str, Any] | None = None,
-        buffers: Sequence[bytes] = (),
-    ) -> None: ...
+    def publish(self, item: Publish) -> None: ...
 
-    def reply(
-        self,
-        channel: Channel,
-        identities: Sequence[bytes],
-        msg_type: str,
-        content: Mapping[str, Any],
-        parent: Header,
-        metadata: Mapping[str, Any],
-    ) -> None: ...
+    def reply(self, item: Reply) -> None: ...
 
-    def publish_raw(
-        self,
-        msg_type: str,
-        content_json: bytes,
-        parent: Header | None,
-        buffers: Sequence[bytes] = (),
-    ) -> None: ...
+    def publish_raw(self, item: PublishRaw) -> None: ...
 
     def request_input(self, item: InputRequest) -> None: ...
 
@@ -127,7 +106,7 @@ class IOPubFunnel:
         self._chunks = []
         self._size = 0
         self._deadline = None
-        self._sink.publish("stream", {"name": name, "text": text}, parent)
+        self._sink.publish(Publish("stream", {"name": name, "text": text}, parent))
 
     def flush_due(self) -> None:
         """Flush if the buffer's timer has run out (called by the io loop)."""
@@ -150,24 +129,13 @@ class IOPubFunnel:
             case Status(state=state, parent=parent):
                 if state == "idle" and not self._sink.idle_may_go(parent):
                     return
-                self._sink.publish("status", {"execution_state": state}, parent)
+                self._sink.publish(Publish("status", {"execution_state": state}, parent))
             case PublishRaw():
-                self._sink.publish_raw(item.msg_type, item.content_json, item.parent, item.buffers)
-            case CommInfo() | RegisterComm() | UnregisterComm() | OpenBackendComm():
-                self._sink.comm_item(item)
+                self._sink.publish_raw(item)
             case Publish():
-                self._sink.publish(
-                    item.msg_type, item.content, item.parent, item.metadata, item.buffers
-                )
+                self._sink.publish(item)
             case Reply():
-                self._sink.reply(
-                    item.channel,
-                    item.identities,
-                    item.msg_type,
-                    item.content,
-                    item.parent,
-                    item.metadata,
-                )
+                self._sink.reply(item)
             case Flush():
                 pass
             case Barrier(done=done):
@@ -178,5 +146,14 @@ class IOPubFunnel:
                 self._sink.drain_shell(marker)
             case Stop():
                 self._sink.stop()
+            case (
+                CommInfo()
+                | RegisterComm()
+                | UnregisterComm()
+                | OpenBackendComm()
+                | SnapshotReady()
+                | KernelAnswerItem()
+            ):
+                self._sink.comm_item(item)
             case _:
                 raise TypeError(f"not a funnel item: {item!r}")

@@ -36,7 +36,7 @@ from mpkernel.comms.router import CommRouter
 from mpkernel.config.model import Config
 from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.iopub import IOPubFunnel
-from mpkernel.funnel.items import Channel, CommItem, InputRequest, Publish, Reply
+from mpkernel.funnel.items import CommItem, InputRequest, Publish, PublishRaw, Reply
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.control import ControlHandler
 from mpkernel.kernel.presence import FrontendPresence
@@ -363,17 +363,11 @@ class KernelIO(threading.Thread):
             self._signer,
         )
 
-    def publish(
-        self,
-        msg_type: str,
-        content: Mapping[str, Any],
-        parent: Header | None,
-        metadata: Mapping[str, Any] | None = None,
-        buffers: Sequence[bytes] = (),
-    ) -> None:
+    def publish(self, item: Publish) -> None:
+        msg_type, parent = item.msg_type, item.parent
         try:
             frames = self._frames(
-                [self._topic(msg_type)], msg_type, content, parent, metadata, buffers
+                [self._topic(msg_type)], msg_type, item.content, parent, item.metadata, item.buffers
             )
         except (TypeError, ValueError) as e:
             log.error("cannot serialize %s: %s", msg_type, e)
@@ -391,18 +385,16 @@ class KernelIO(threading.Thread):
         else:
             self._held.append(frames)
 
-    def reply(
-        self,
-        channel: Channel,
-        identities: Sequence[bytes],
-        msg_type: str,
-        content: Mapping[str, Any],
-        parent: Header,
-        metadata: Mapping[str, Any],
-    ) -> None:
+    def reply(self, item: Reply) -> None:
+        channel, identities, msg_type, parent = (
+            item.channel,
+            item.identities,
+            item.msg_type,
+            item.parent,
+        )
         sock = self._sockets.shell if channel == "shell" else self._sockets.control
         try:
-            frames = self._frames(identities, msg_type, content, parent, metadata)
+            frames = self._frames(identities, msg_type, item.content, parent, item.metadata)
         except (TypeError, ValueError) as e:
             log.error("cannot serialize %s: %s", msg_type, e)
             frames = self._frames(
@@ -420,20 +412,15 @@ class KernelIO(threading.Thread):
                 "%s for %s not delivered: the %s peer is gone", msg_type, parent.msg_id, channel
             )
 
-    def publish_raw(
-        self,
-        msg_type: str,
-        content_json: bytes,
-        parent: Header | None,
-        buffers: Sequence[bytes] = (),
-    ) -> None:
+    def publish_raw(self, item: PublishRaw) -> None:
+        msg_type = item.msg_type
         frames = encode_raw(
             [self._topic(msg_type)],
             self._headers.make(msg_type),
-            parent,
+            item.parent,
             EMPTY,
-            content_json,
-            buffers,
+            item.content_json,
+            item.buffers,
             self._signer,
         )
         if self._subscribed_once:

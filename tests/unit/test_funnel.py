@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import select
 import threading
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from hypothesis import strategies as st
 from mpkernel.funnel.iopub import STREAM_FLUSH_S, STREAM_MAX_BUFFER, IOPubFunnel
 from mpkernel.funnel.items import (
     Barrier,
-    Channel,
     CommItem,
     DrainShell,
     Flush,
@@ -50,14 +48,8 @@ class RecordingSink:
         self.owed: set[str] = set()
         self.held_idles: list[str] = []
 
-    def publish(
-        self,
-        msg_type: str,
-        content: Mapping[str, Any],
-        parent: Header | None,
-        metadata: Mapping[str, Any] | None = None,
-        buffers: Sequence[bytes] = (),
-    ) -> None:
+    def publish(self, item: Publish) -> None:
+        msg_type, content, parent = item.msg_type, item.content, item.parent
         pid = parent.msg_id if parent else None
         if msg_type == "stream":
             self.sent.append(("stream", content["name"], content["text"], pid))
@@ -66,25 +58,14 @@ class RecordingSink:
         else:
             self.sent.append(("publish", msg_type, dict(content), pid))
 
-    def reply(
-        self,
-        channel: Channel,
-        identities: Sequence[bytes],
-        msg_type: str,
-        content: Mapping[str, Any],
-        parent: Header,
-        metadata: Mapping[str, Any],
-    ) -> None:
-        self.sent.append(("reply", msg_type, channel, parent.msg_id))
+    def reply(self, item: Reply) -> None:
+        self.sent.append(("reply", item.msg_type, item.channel, item.parent.msg_id))
 
-    def publish_raw(
-        self,
-        msg_type: str,
-        content_json: bytes,
-        parent: Header | None,
-        buffers: Sequence[bytes] = (),
-    ) -> None:
-        self.sent.append(("raw", msg_type, content_json, parent.msg_id if parent else None))
+    def publish_raw(self, item: PublishRaw) -> None:
+        parent = item.parent
+        self.sent.append(
+            ("raw", item.msg_type, item.content_json, parent.msg_id if parent else None)
+        )
 
     def request_input(self, item: InputRequest) -> None:
         self.sent.append(("input", item.prompt, None, item.parent.msg_id))
