@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import select
 import threading
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given
@@ -13,17 +13,22 @@ from hypothesis import strategies as st
 from mpkernel.funnel.iopub import STREAM_FLUSH_S, STREAM_MAX_BUFFER, IOPubFunnel
 from mpkernel.funnel.items import (
     Barrier,
+    CommInfo,
     CommItem,
     DrainShell,
     Flush,
     FunnelItem,
     InputRequest,
+    KernelAnswerItem,
+    OpenBackendComm,
     Publish,
     PublishRaw,
     RegisterComm,
     Reply,
+    SnapshotReady,
     Status,
     Stream,
+    UnregisterComm,
 )
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.funnel.stdin import InputWaiter
@@ -316,4 +321,31 @@ def test_raw_comm_traffic_flushes_the_stream_first(
         ("stream", "stdout"),
         ("raw", "comm_msg"),
         ("comm_item", "RegisterComm"),
+    ]
+
+
+HDR = header("comm-req")
+_COMM_ITEM_EXAMPLES: list[CommItem] = [
+    CommInfo((b"id",), HDR, None),
+    RegisterComm("c", "jupyter.widget"),
+    UnregisterComm("c"),
+    OpenBackendComm("c", "mpkernel.echo", b"{}", HDR, b"obj"),
+    SnapshotReady(3, b"manifest"),
+    KernelAnswerItem("echo", "call-1", b"null", "no such variable"),
+]
+
+
+def test_every_comm_item_kind_has_an_example() -> None:
+    assert {type(i) for i in _COMM_ITEM_EXAMPLES} == set(get_args(CommItem))
+
+
+@pytest.mark.parametrize("item", _COMM_ITEM_EXAMPLES, ids=lambda i: type(i).__name__)
+def test_comm_items_reach_the_router_after_earlier_text(
+    funnel: IOPubFunnel, sink: RecordingSink, item: CommItem
+) -> None:
+    funnel.handle(Stream("stdout", "before\n", HDR))
+    funnel.handle(item)
+    assert sink.sent == [
+        ("stream", "stdout", "before\n", HDR.msg_id),
+        ("comm_item", type(item).__name__, None, None),
     ]
