@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast, get_args
 
 NO_PARENT: Final = b""
 
@@ -222,30 +222,8 @@ FromWorker = (
     | LogLine
 )
 
-_TO_WORKER: Final = (
-    OpenComm,
-    CommData,
-    RpcRequest,
-    CloseComm,
-    FrontendAnswer,
-    FailFrontendRequests,
-    CancelRequests,
-    KernelAnswer,
-    Snapshot,
-    StopWorker,
-)
-_FROM_WORKER: Final = (
-    Ready,
-    CommSend,
-    RpcReply,
-    FrontendRequest,
-    OpenFromWorker,
-    CloseFromWorker,
-    Done,
-    KernelRequest,
-    SnapshotTaken,
-    LogLine,
-)
+_TO_WORKER: Final[tuple[type, ...]] = get_args(ToWorker)
+_FROM_WORKER: Final[tuple[type, ...]] = get_args(FromWorker)
 _TYPES: Final[dict[bytes, type]] = {cls.__name__.encode(): cls for cls in _TO_WORKER + _FROM_WORKER}
 # Fields that travel as frames of their own rather than inside the metadata JSON.
 _FRAME_FIELDS: Final = ("data_json", "parent_json", "payload", "buffers")
@@ -300,11 +278,11 @@ def decode_to_worker(frames: Sequence[bytes]) -> ToWorker:
     msg = decode(frames)
     if not isinstance(msg, _TO_WORKER):
         raise IpcError(f"{type(msg).__name__} is not a message for a worker")
-    return msg
+    return cast("ToWorker", msg)  # the tuple of the union's members does not narrow
 
 
 def decode_from_worker(frames: Sequence[bytes]) -> FromWorker:
     msg = decode(frames)
     if not isinstance(msg, _FROM_WORKER):
         raise IpcError(f"{type(msg).__name__} is not a message from a worker")
-    return msg
+    return cast("FromWorker", msg)
