@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import mpkernel.wire as wire
+from mpkernel.wire import content
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,34 +107,34 @@ def test_envelopes_are_frozen_and_slotted(cls: type) -> None:
 
 # Spec 5.5 reading, pinned: (required keys, optional keys).
 CONTENT_SHAPES = {
-    wire.ExecuteRequest: (
+    content.ExecuteRequest: (
         {"code"},
         {"silent", "store_history", "user_expressions", "allow_stdin", "stop_on_error"},
     ),
-    wire.ExecuteReply: (
+    content.ExecuteReply: (
         {"status", "execution_count"},
         {"payload", "user_expressions", "ename", "evalue", "traceback"},
     ),
-    wire.ExecuteInput: ({"code", "execution_count"}, set()),
-    wire.ExecuteResult: ({"execution_count", "data", "metadata"}, {"transient"}),
-    wire.DisplayData: ({"data", "metadata"}, {"transient"}),
-    wire.UpdateDisplayData: ({"data", "metadata", "transient"}, set()),
-    wire.Stream: ({"name", "text"}, set()),
-    wire.Error: ({"ename", "evalue", "traceback"}, set()),
-    wire.Status: ({"execution_state"}, set()),
-    wire.ClearOutput: ({"wait"}, set()),
-    wire.CompleteRequest: ({"code", "cursor_pos"}, set()),
-    wire.CompleteReply: ({"status", "matches", "cursor_start", "cursor_end", "metadata"}, set()),
-    wire.InspectRequest: ({"code", "cursor_pos", "detail_level"}, set()),
-    wire.InspectReply: ({"status", "found", "data", "metadata"}, set()),
-    wire.HistoryRequest: (
+    content.ExecuteInput: ({"code", "execution_count"}, set()),
+    content.ExecuteResult: ({"execution_count", "data", "metadata"}, {"transient"}),
+    content.DisplayData: ({"data", "metadata"}, {"transient"}),
+    content.UpdateDisplayData: ({"data", "metadata", "transient"}, set()),
+    content.Stream: ({"name", "text"}, set()),
+    content.Error: ({"ename", "evalue", "traceback"}, set()),
+    content.Status: ({"execution_state"}, set()),
+    content.ClearOutput: ({"wait"}, set()),
+    content.CompleteRequest: ({"code", "cursor_pos"}, set()),
+    content.CompleteReply: ({"status", "matches", "cursor_start", "cursor_end", "metadata"}, set()),
+    content.InspectRequest: ({"code", "cursor_pos", "detail_level"}, set()),
+    content.InspectReply: ({"status", "found", "data", "metadata"}, set()),
+    content.HistoryRequest: (
         {"output", "raw", "hist_access_type"},
         {"session", "start", "stop", "n", "pattern", "unique"},
     ),
-    wire.HistoryReply: ({"status", "history"}, set()),
-    wire.IsCompleteRequest: ({"code"}, set()),
-    wire.IsCompleteReply: ({"status"}, {"indent"}),
-    wire.KernelInfoReply: (
+    content.HistoryReply: ({"status", "history"}, set()),
+    content.IsCompleteRequest: ({"code"}, set()),
+    content.IsCompleteReply: ({"status"}, {"indent"}),
+    content.KernelInfoReply: (
         {
             "status",
             "protocol_version",
@@ -144,22 +145,22 @@ CONTENT_SHAPES = {
         },
         {"debugger", "help_links", "supported_features"},
     ),
-    wire.LanguageInfo: (
+    content.LanguageInfo: (
         {"name", "version", "mimetype", "file_extension"},
         {"pygments_lexer", "codemirror_mode", "nbconvert_exporter"},
     ),
-    wire.CommOpen: ({"comm_id", "target_name", "data"}, {"target_module"}),
-    wire.CommMsg: ({"comm_id", "data"}, set()),
-    wire.CommClose: ({"comm_id", "data"}, set()),
-    wire.CommInfoRequest: (set(), {"target_name"}),
-    wire.CommInfoReply: ({"status", "comms"}, set()),
-    wire.ShutdownRequest: ({"restart"}, set()),
-    wire.ShutdownReply: ({"status", "restart"}, set()),
-    wire.InterruptReply: ({"status"}, set()),
-    wire.InputRequest: ({"prompt", "password"}, set()),
-    wire.InputReply: ({"value"}, set()),
-    wire.IopubWelcome: ({"subscription"}, set()),
-    wire.ReplyError: ({"status", "ename", "evalue", "traceback"}, set()),
+    content.CommOpen: ({"comm_id", "target_name", "data"}, {"target_module"}),
+    content.CommMsg: ({"comm_id", "data"}, set()),
+    content.CommClose: ({"comm_id", "data"}, set()),
+    content.CommInfoRequest: (set(), {"target_name"}),
+    content.CommInfoReply: ({"status", "comms"}, set()),
+    content.ShutdownRequest: ({"restart"}, set()),
+    content.ShutdownReply: ({"status", "restart"}, set()),
+    content.InterruptReply: ({"status"}, set()),
+    content.InputRequest: ({"prompt", "password"}, set()),
+    content.InputReply: ({"value"}, set()),
+    content.IopubWelcome: ({"subscription"}, set()),
+    content.ReplyError: ({"status", "ename", "evalue", "traceback"}, set()),
 }
 
 
@@ -173,4 +174,4 @@ def test_content_typeddict_keys_follow_the_spec(cls: type, shape: tuple[set[str]
 
 
 def test_error_content_is_also_exported_as_error_content() -> None:
-    assert wire.ErrorContent is wire.Error
+    assert content.ErrorContent is content.Error
