@@ -107,9 +107,12 @@ def _check_invariant_markers(items: list[pytest.Item]) -> None:
         for mark in item.iter_markers("invariant"):
             bad = [a for a in mark.args if a not in INVARIANTS]
             if not mark.args or bad or mark.kwargs:
+                given = ", ".join(
+                    [*map(repr, mark.args), *(f"{k}={v!r}" for k, v in mark.kwargs.items())]
+                )
                 raise pytest.UsageError(
-                    f"{item.nodeid}: invariant marker {mark.args!r} {mark.kwargs or ''}: "
-                    f"give one or more of {', '.join(INVARIANTS)}"
+                    f"{item.nodeid}: invariant({given}): "
+                    f"give one or more of {', '.join(INVARIANTS)}, as positional strings"
                 )
 
 
