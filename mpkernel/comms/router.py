@@ -31,19 +31,8 @@ from mpkernel.comms.books import PendingRpc, WorkerBook
 from mpkernel.comms.brackets import RequestBrackets
 from mpkernel.comms.registry import CommEntry, CommRegistry
 from mpkernel.config.model import Config, WorkerConfig
-from mpkernel.funnel.items import (
-    CommInfo,
-    CommItem,
-    FunnelItem,
-    KernelAnswerItem,
-    OpenBackendComm,
-    Publish,
-    PublishRaw,
-    RegisterComm,
-    Reply,
-    SnapshotReady,
-    UnregisterComm,
-)
+from mpkernel.funnel import items
+from mpkernel.funnel.items import CommItem, FunnelItem, Publish, PublishRaw
 from mpkernel.kernel.work import KernelWork
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import ipc
@@ -403,9 +392,9 @@ class CommRouter:
     # -- items from the main thread -------------------------------------------------------------
     def comm_item(self, item: CommItem) -> None:
         match item:
-            case CommInfo():
+            case items.CommInfo():
                 self._sink.emit(
-                    Reply(
+                    items.Reply(
                         "shell",
                         item.identities,
                         "comm_info_reply",
@@ -414,20 +403,20 @@ class CommRouter:
                         {"status": "ok"},
                     )
                 )
-            case RegisterComm():
+            case items.RegisterComm():
                 self.registry.add(CommEntry(item.comm_id, item.target, "main", opened_by="kernel"))
-            case UnregisterComm():
+            case items.UnregisterComm():
                 self.registry.remove(item.comm_id)
-            case OpenBackendComm():
+            case items.OpenBackendComm():
                 cfg = self.config.worker_for_target(item.target)
                 if cfg is not None:
                     self._open_backend(cfg, item.comm_id, item.data_json, item.parent, item.payload)
                 else:
                     log.error("backend comm for unknown target %s not opened", item.target)
-            case SnapshotReady():
+            case items.SnapshotReady():
                 for key, msg in self._snapshots.offer(item):
                     self._sink.send(key, msg)
-            case KernelAnswerItem():
+            case items.KernelAnswerItem():
                 self._sink.send(
                     item.worker_key, ipc.KernelAnswer(item.call_id, item.result_json, item.error)
                 )
