@@ -353,35 +353,30 @@ class KeyLocator:
                 self._pos += 1
 
     def _skip_array(self, path: tuple[str, ...]) -> None:
-        self._pos += 1
-        while self._pos < len(self._text):
-            self._skip_blank()
-            before = self._pos
-            if self._peek() == "]":
-                self._pos += 1
-                return
-            if self._peek() == ",":
-                self._pos += 1
-                continue
-            self._skip_value(path)
-            if self._pos == before:  # not valid TOML after all; do not spin
-                self._pos += 1
+        self._scan_items("]", lambda before: self._skip_value(path))
 
     def _scan_inline_table(self, path: tuple[str, ...]) -> None:
-        self._pos += 1
-        while self._pos < len(self._text):
-            self._skip_blank()
-            before = self._pos
-            if self._peek() == "}":
-                self._pos += 1
-                return
-            if self._peek() == ",":
-                self._pos += 1
-                continue
+        def entry(before: int) -> None:
             key = self._read_key_value(path, before)
             if key:
                 self._skip_value(path + key)
-            if self._pos == before:
+
+        self._scan_items("}", entry)
+
+    def _scan_items(self, closer: str, entry: Callable[[int], None]) -> None:
+        """The items of an array or inline table, separated by commas, up to `closer`."""
+        self._pos += 1
+        while self._pos < len(self._text):
+            self._skip_blank()
+            before = self._pos
+            if self._peek() == closer:
+                self._pos += 1
+                return
+            if self._peek() == ",":
+                self._pos += 1
+                continue
+            entry(before)
+            if self._pos == before:  # not valid TOML after all; do not spin
                 self._pos += 1
 
     def _skip_string(self) -> str:
