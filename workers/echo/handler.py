@@ -1,24 +1,37 @@
 """`mpkernel.echo`: echoes data, answers RPCs, and crashes on request.
 
 Used by `mpkernel doctor`, the benchmarks and the tests to exercise RPC parenting,
-event bursts, frontend-bound requests and every crash mode.
+background requests and their cancellation, event bursts, frontend-bound requests, kernel
+requests, the object a comm is opened about, and every crash mode.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import reprlib
 import signal
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mpkernel_workers.api import INVALID_PARAMS, CommHandler, FrontendError, RpcError
+from mpkernel_workers.api import (
+    INVALID_PARAMS,
+    CommHandler,
+    FrontendError,
+    RpcError,
+    background,
+    current_request,
+)
 
 _MiB = 1 << 20
 # What happened to this worker's comms, for tests that check cleanup from outside (the
-# worker is shared, so a later comm can read what an earlier one went through).
+# worker is shared, so a later comm can read what an earlier one went through). Appended
+# from the loop thread and from background threads: list.append is atomic.
 _JOURNAL: list[dict[str, Any]] = []
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = 80
+_SHORT_REPR.maxother = 80
 
 
 class EchoHandler(CommHandler):
@@ -44,9 +57,28 @@ class EchoHandler(CommHandler):
     def rpc_pid(self) -> int:
         return os.getpid()
 
+    @background
     def rpc_sleep(self, seconds: float) -> dict[str, float]:
-        time.sleep(float(seconds))
+        """Wait `seconds` in the background (the comm keeps answering meanwhile); ends
+        early when the request is cancelled."""
+        request = current_request()
+        if request.wait_cancelled(float(seconds)):
+            _JOURNAL.append(
+                {
+                    "event": "cancelled",
+                    "comm_id": self.comm.comm_id,
+                    "method": "sleep",
+                    "reason": request.cancel_reason,
+                    "t": time.time(),
+                }
+            )
         return {"slept": float(seconds)}
+
+    def rpc_block(self, seconds: float) -> dict[str, float]:
+        """Sleep on the loop thread: the worker serves nothing else meanwhile (requests
+        queue behind it, as crash tests need)."""
+        time.sleep(float(seconds))
+        return {"blocked": float(seconds)}
 
     def rpc_burn(self, seconds: float) -> dict[str, int]:
         """Keep a core busy (pure Python) for `seconds`."""
@@ -74,6 +106,21 @@ class EchoHandler(CommHandler):
                 }
             )
             raise
+
+    @background
+    def rpc_kernel(
+        self, method: str, params: Mapping[str, Any] | None = None, timeout_s: float = 10.0
+    ) -> Any:
+        """Forward a kernel request (delete, clear, view, snapshot) and return its answer;
+        in the background, since the kernel serves it between executions."""
+        return self.comm.request_kernel(method, params or {}, float(timeout_s))
+
+    def rpc_subject(self) -> dict[str, str] | None:
+        """The object this comm was opened about: its type name and a short repr."""
+        subject = self.comm.subject
+        if subject is None:
+            return None
+        return {"type": type(subject).__name__, "repr": _SHORT_REPR.repr(subject)}
 
     def rpc_crash(self, how: str, max_mb: int = 65536) -> None:
         if how == "exit":
