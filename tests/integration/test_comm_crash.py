@@ -110,6 +110,9 @@ def assert_crash_sequence(
         (reply,) = found
         assert_parent_is(reply, header)
         assert_id_echoed(reply, request)
+        assert "error" in reply["content"]["data"], (
+            f"{request!r} was answered, not failed, by the crash:\n{describe(window)}"
+        )
         err = reply["content"]["data"]["error"]
         assert err["code"] == INTERNAL_ERROR, err
         assert "worker echo crashed" in err["message"], err
@@ -201,9 +204,10 @@ def test_sigkill_from_outside_fails_every_pending_rpc(
     start: Callable[[str], KernelHandle], shapes: tuple[str, str]
 ) -> None:
     """I6 crash by SIGKILL from outside while two RPCs are pending on two comms of the
-    worker (a sleep being served, an echo queued behind it): both get a -32603 error parented
-    to their own request, then both comms get comm_close, then both idles come. The two
-    requests are sent both without id, both with, or one of each (``shapes``)."""
+    worker (two long sleeps: pending whether the worker serves them one after the other or
+    side by side, DESIGN 4): both get a -32603 error parented to their own request, then both
+    comms get comm_close, then both idles come. The two requests are sent both without id,
+    both with, or one of each (``shapes``)."""
     handle = start(config())
     log = IOPubLog(handle.kc)
     a = open_comm(log, ECHO)
@@ -211,18 +215,17 @@ def test_sigkill_from_outside_fails_every_pending_rpc(
     b = open_comm(log, ECHO2)
     pid = call(log, a, "pid").result
     b_pid = call(log, b, "pid").result
-    sleep_shape, echo_shape = shapes
-    sleep, sleep_header = send_rpc(handle.kc, a, "sleep", {"seconds": 60}, rpc_id_for(sleep_shape))
-    echo, echo_header = send_rpc(handle.kc, a2, "echo", {"queued": True}, rpc_id_for(echo_shape))
-    for h in (sleep_header, echo_header):
+    pending = [
+        (*send_rpc(handle.kc, comm_id, "sleep", {"seconds": 60}, rpc_id_for(shape)), comm_id)
+        for comm_id, shape in zip((a, a2), shapes, strict=True)
+    ]
+    for _, h, _ in pending:
         log.wait_for(
             status_of(h["msg_id"], "busy"), what="the RPC's busy (the kernel has forwarded it)"
         )
     os.kill(pid, signal.SIGKILL)
-    log.wait_idle(sleep_header["msg_id"], echo_header["msg_id"], timeout=15)
-    assert_crash_sequence(
-        log, [(sleep, sleep_header, a), (echo, echo_header, a2)], [a, a2], "SIGKILL"
-    )
+    log.wait_idle(*(h["msg_id"] for _, h, _ in pending), timeout=15)
+    assert_crash_sequence(log, pending, [a, a2], "SIGKILL")
     assert process_gone(pid)
     assert_kernel_and_bystander_fine(log, b, b_pid)
 
