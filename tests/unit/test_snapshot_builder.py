@@ -1,0 +1,276 @@
+"""The builder through the real dispatcher and store, in one process with real segments:
+what a worker sees after each cell (DESIGN section 4, "snapshots")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from mpkernel.funnel.items import SnapshotReady
+from mpkernel.snapshots import manifest
+from mpkernel.snapshots.builder import SnapshotBuilder
+from mpkernel.snapshots.codec import Unavailable
+from mpkernel.snapshots.dispatch import SnapshotDispatcher
+from mpkernel.snapshots.store import SnapshotStore, WorkerSnapshot
+
+
+class Pipeline:
+    """`run(cell)` executes `cell` in the namespace, then does what the kernel does after
+    an execution: build, offer, send to the one worker, apply, acknowledge."""
+
+    def __init__(self, budget_ms: float = 200) -> None:
+        self.ns: dict[str, Any] = {"np": np, "pd": pd, "pl": pl}
+        self.hidden: set[str] = set()
+        self.dispatcher = SnapshotDispatcher()
+        self.builder = SnapshotBuilder(self.ns, self.hidden, budget_ms, self.dispatcher.wanted)
+        self.store = SnapshotStore()
+        self.dispatcher.worker_ready("w", consumes=True)
+
+    def run(self, cell: str) -> WorkerSnapshot | None:
+        """The snapshot the worker took, or None when none was built."""
+        exec(cell, self.ns)
+        return self.deliver(self.builder.after_execute(cell))
+
+    def deliver(self, item: SnapshotReady | None) -> WorkerSnapshot | None:
+        if item is None:
+            return None
+        taken = None
+        for key, msg in self.dispatcher.offer(item):
+            taken = self.store.apply(msg)
+            self.dispatcher.taken(key, msg.version)
+        return taken
+
+    def close(self) -> None:
+        self.store.close()
+        self.dispatcher.close()
+
+
+@pytest.fixture
+def pipe() -> Iterator[Pipeline]:
+    p = Pipeline()
+    p.run("x = 1")
+    yield p
+    p.close()
+
+
+def taken(snap: WorkerSnapshot | None) -> WorkerSnapshot:
+    assert snap is not None, "no snapshot was built"
+    return snap
+
+
+def test_the_first_snapshot_has_every_visible_name(pipe: Pipeline) -> None:
+    snap = taken(pipe.store.current)
+    assert set(snap) == {"x"}  # np, pd, pl are modules
+    assert snap["x"] == 1
+
+
+def test_a_cell_that_changes_nothing_builds_nothing(pipe: Pipeline) -> None:
+    pipe.run("big = np.zeros(1_000_000)")
+    assert pipe.run("pass") is None
+    assert pipe.run("1 + 1") is None
+    assert pipe.run("y_ = x") is not None  # a new name
+
+
+def test_rebinding(pipe: Pipeline) -> None:
+    snap = taken(pipe.run("x = 2"))
+    assert snap.changed == {"x"}
+    assert snap["x"] == 2
+
+
+@pytest.mark.parametrize(
+    ("setup", "mutation", "name", "check"),
+    [
+        ("lst = [1]", "lst.append(2)", "lst", "lst == [1, 2]"),
+        ("d = {}", "d['k'] = 'v'", "d", "d == {'k': 'v'}"),
+        ("lst = [[0]]", "lst[0][0] = 5", "lst", "lst == [[5]]"),
+        (
+            "df = pd.DataFrame({'a': np.arange(300_000.0)})",
+            "df.loc[0, 'a'] = 1.5",
+            "df",
+            "df.loc[0, 'a'] == 1.5",
+        ),
+        ("arr = np.zeros(500_000)", "arr[-1] = 3", "arr", "arr[-1] == 3"),
+    ],
+)
+def test_in_place_mutation_is_seen(
+    pipe: Pipeline, setup: str, mutation: str, name: str, check: str
+) -> None:
+    pipe.run(setup)
+    snap = taken(pipe.run(mutation))
+    assert snap.changed == {name}
+    assert eval(check, {}, {name: snap[name]})
+
+
+def test_mutation_through_an_alias_changes_both_names(pipe: Pipeline) -> None:
+    pipe.run("a = [1]; b = a")
+    snap = taken(pipe.run("b.append(2)"))
+    assert snap.changed == {"a", "b"}
+    assert snap["a"] == [1, 2]
+
+
+def test_mutation_by_a_called_function_is_seen(pipe: Pipeline) -> None:
+    pipe.run("log = []\ndef note(v):\n    log.append(v)\n")
+    snap = taken(pipe.run("note(3)"))
+    assert "log" in snap.changed
+    assert snap["log"] == [3]
+
+
+def test_mutation_of_an_item_bound_to_another_name(pipe: Pipeline) -> None:
+    pipe.run("inner = [0]; outer = {'k': inner}")
+    snap = taken(pipe.run("outer['k'].append(1)"))
+    assert {"inner", "outer"} <= snap.changed
+    assert snap["inner"] == [0, 1]
+
+
+def test_deleting_a_name_removes_it(pipe: Pipeline) -> None:
+    snap = taken(pipe.run("del x"))
+    assert snap.removed == {"x"}
+    assert "x" not in snap
+
+
+def test_a_dynamic_cell_gets_an_identity_scan(pipe: Pipeline) -> None:
+    snap = taken(pipe.run("exec('z = 5')"))
+    assert snap["z"] == 5
+    snap = taken(pipe.run("globals()['z'] = 6"))
+    assert snap["z"] == 6
+
+
+def test_hidden_names_are_left_out(pipe: Pipeline) -> None:
+    pipe.hidden.add("secret")
+    cell = "secret = 1; In = []; Out = {}; _ = 1; __ = 2; _5 = 3; _i = ''; _i7 = ''; _ih = []"
+    snap = taken(pipe.run(cell + "; shown = 1"))
+    assert set(snap) == {"x", "shown"}
+
+
+def test_an_unchanged_value_is_not_sent_again(pipe: Pipeline) -> None:
+    snap = taken(pipe.run("arr = np.arange(1_000_000.0)"))
+    first = snap.info("arr")
+    held = pipe.dispatcher.held_segments()
+    assert pipe.run("arr.sum()") is None  # checked (the cell names it): same fingerprint
+    snap = taken(pipe.run("other = 1"))
+    assert snap.info("arr") == first
+    assert "arr" not in snap.changed
+    assert pipe.dispatcher.held_segments() == held
+
+
+def test_equal_buffers_share_one_segment(pipe: Pipeline) -> None:
+    snap = taken(pipe.run("a1 = np.arange(1_000_000.0); a2 = a1.copy()"))
+    assert snap.info("a1").buffers == snap.info("a2").buffers
+
+
+def test_arrays_cross_out_of_band(pipe: Pipeline) -> None:
+    snap = taken(
+        pipe.run(
+            "df = pd.DataFrame({'a': np.arange(400_000.0), 's': [str(i) for i in range(400_000)]})"
+            "\npf = pl.DataFrame({'a': np.arange(400_000)})"
+        )
+    )
+    for name in ("df", "pf"):
+        info = snap.info(name)
+        assert isinstance(info.meta, bytes)
+        assert len(info.meta) < 10_000
+        assert info.buffers, f"{name}: no out-of-band buffer"
+    assert snap["df"]["s"].iloc[-1] == "399999"
+    assert isinstance(snap["pf"], pl.DataFrame)
+    assert snap["pf"]["a"].sum() == sum(range(400_000))
+
+
+def test_unpicklable_objects_cross_as_descriptors(pipe: Pipeline) -> None:
+    snap = taken(pipe.run("import threading\ng = (i for i in ()); lock = threading.Lock()"))
+    assert {"g", "lock"} <= snap.unavailable
+    g = snap["g"]
+    assert isinstance(g, Unavailable)
+    assert g.type_name == "generator"
+    assert "pickle" in g.reason
+    assert g.summary
+
+
+def test_functions_stay_in_the_kernel(pipe: Pipeline) -> None:
+    snap = taken(pipe.run("def f(): return 1"))
+    value = snap["f"]
+    assert isinstance(value, Unavailable)
+    assert "stay in the kernel" in value.reason
+
+
+def test_over_budget_data_is_unevaluated_then_follows(pipe: Pipeline) -> None:
+    slow = Pipeline(budget_ms=0)
+    try:
+        snap = taken(slow.run("big = np.arange(3_000_000.0)"))
+        assert "big" in snap.changed
+        # However it is marked, reading it waits for the data rather than showing old data.
+        assert snap["big"][-1] == 2_999_999.0
+        assert snap.ready("big")
+        snap = taken(slow.run("big[-1] = -1.0"))
+        assert snap["big"][-1] == -1.0
+        snap = taken(slow.run("lst = [{'i': i} for i in range(60_000)]"))
+        assert "lst" in snap.unevaluated or snap.ready("lst")
+        assert snap["lst"][-1] == {"i": 59_999}
+    finally:
+        slow.close()
+
+
+def test_deferred_work_is_cancelled_when_the_value_changes_again() -> None:
+    slow = Pipeline(budget_ms=0)
+    try:
+        for i in range(5):
+            snap = taken(slow.run(f"big = np.full(4_000_000, {i}.0)"))
+        assert snap["big"][0] == 4.0
+    finally:
+        slow.close()
+
+
+def test_nothing_is_built_while_no_worker_wants_snapshots() -> None:
+    ns: dict[str, Any] = {"x": 1}
+    wanted = [False]
+    builder = SnapshotBuilder(ns, set(), 200, lambda: wanted[0])
+    assert builder.after_execute("x = 2") is None
+    ns["y"] = [1]
+    assert builder.after_execute("y.append(2)") is None
+    wanted[0] = True
+    item = builder.after_execute("pass")  # the first one wanted is complete
+    assert item is not None
+    _, entries = manifest.unpack(item.payload)
+    assert set(entries) == {"x", "y"}
+
+
+def test_now_builds_even_when_nothing_changed(pipe: Pipeline) -> None:
+    before = pipe.builder.version
+    snap = taken(pipe.deliver(pipe.builder.now()))
+    assert snap.version == before + 1
+    assert snap.changed == frozenset()
+
+
+def test_a_pass_does_not_look_at_values() -> None:
+    encoded = []
+
+    class Counted:
+        def __reduce__(self) -> Any:
+            encoded.append(1)
+            return (list, ())
+
+    p = Pipeline()
+    try:
+        p.ns["counted"] = Counted()
+        p.run("x = 1")  # the first snapshot checks every name
+        assert encoded == [1]
+        assert p.run("pass") is None
+        assert p.run("x = 3") is not None
+        assert encoded == [1]
+        p.run("counted")
+        assert encoded == [1, 1]
+    finally:
+        p.close()
+
+
+def test_segments_are_freed_when_superseded(pipe: Pipeline) -> None:
+    pipe.run("arr = np.zeros(2_000_000)")
+    first = pipe.dispatcher.held_segments()
+    pipe.run("arr = np.ones(2_000_000)")
+    assert not first & pipe.dispatcher.held_segments()
+    assert all(not Path(p).exists() for p in first)
