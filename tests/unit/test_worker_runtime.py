@@ -10,9 +10,8 @@ later cheap one (I3), parenting per thread (I4), cancellation by a comm close (I
 the loop thread and from the pool, frontend-bound requests from the pool, snapshots and
 the object a comm is opened about.
 
-The real snapshot store and object codec are written elsewhere (their modules are stubs
-for now), so the runtime gets a small store and decoder of the tests' own through its
-`store_factory` and `decode_subject` parameters.
+Snapshots are built by the real builder and dispatcher and applied by the real store;
+the object a comm is opened about goes through the real codec.
 """
 
 from __future__ import annotations
@@ -36,6 +35,10 @@ from mpkernel_workers.api import (
     current_request,
 )
 
+from mpkernel.snapshots.builder import SnapshotBuilder
+from mpkernel.snapshots.codec import encode_object
+from mpkernel.snapshots.dispatch import SnapshotDispatcher
+from mpkernel.snapshots.store import SnapshotStore, WorkerSnapshot
 from mpkernel.supervision import ipc
 from mpkernel.supervision.runtime import WorkerSpec, serve, worker_entry
 from mpkernel.wire.codec import json_bytes
@@ -66,10 +69,10 @@ class Probe(CommHandler):
     def on_close(self, reason: str) -> None:
         self.closes.append((self.comm.comm_id, reason))
 
-    def on_snapshot(self, snapshot: Any) -> None:
+    def on_snapshot(self, snapshot: WorkerSnapshot) -> None:
         if self.opened_with.get("bad_snapshot"):
             raise RuntimeError("this comm's on_snapshot fails")
-        self.seen.append(snapshot)
+        self.seen.append({"version": snapshot.version, "values": dict(snapshot.items())})
 
     def rpc_echo(self, **params: Any) -> Any:
         return params
@@ -167,23 +170,25 @@ def probe_class() -> type[Probe]:
     return P
 
 
-class FakeStore:
-    """Stands in for `SnapshotStore` (apply, close): the runtime's contract only."""
+class Namespace:
+    """The main process's half of snapshots: a user namespace, the real builder and the
+    real dispatcher (which owns the shared-memory segments until they are superseded)."""
 
-    def __init__(self) -> None:
-        self.closed = False
+    def __init__(self, **names: Any) -> None:
+        self.ns: dict[str, Any] = dict(names)
+        self.dispatcher = SnapshotDispatcher()
+        self.dispatcher.worker_ready("w", consumes=True)
+        self.builder = SnapshotBuilder(self.ns, set(), 1000, self.dispatcher.wanted)
 
-    def apply(self, msg: ipc.Snapshot) -> dict[str, Any]:
-        if msg.payload == b"corrupt":
-            raise ValueError("corrupt snapshot")
-        return {"version": msg.version, "names": json.loads(msg.payload)}
+    def snapshot(self) -> ipc.Snapshot:
+        ((_, msg),) = self.dispatcher.offer(self.builder.now())
+        return msg
+
+    def taken(self, version: int) -> None:
+        assert self.dispatcher.taken("w", version) == []
 
     def close(self) -> None:
-        self.closed = True
-
-
-def decode_subject(payload: bytes) -> Any:
-    return json.loads(payload)  # ValueError on anything else, like a failing codec
+        self.dispatcher.close()
 
 
 # -- harness ----------------------------------------------------------------------------------
@@ -200,7 +205,7 @@ class Worker:
     def __init__(self, handler_cls: type[CommHandler], rundir: Path) -> None:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.token = os.urandom(8)
-        self.store = FakeStore()
+        self.store = SnapshotStore()
         self.spec = WorkerSpec(
             name="probe",
             target="test.probe",
@@ -217,7 +222,7 @@ class Worker:
         self.thread = threading.Thread(
             target=serve,
             args=(self.ctx, self.spec, handler_cls, self.alive_r),
-            kwargs={"store_factory": lambda: self.store, "decode_subject": decode_subject},
+            kwargs={"store_factory": lambda: self.store},
             name="test-worker-loop",
             daemon=True,
         )
@@ -572,8 +577,13 @@ def test_stop_worker_cancels_everything(handler_cls: type[Probe], rundir: Path) 
         comm = w.open()
         mid, _ = w.rpc(comm, "until_cancelled")
         assert handler_cls.events["started"].wait(DEADLINE)
-        w.send(ipc.Snapshot(1, b"[]"))
-        w.until(lambda m: isinstance(m, ipc.SnapshotTaken))
+        namespace = Namespace(x=1)
+        try:
+            w.send(namespace.snapshot())
+            w.until(lambda m: isinstance(m, ipc.SnapshotTaken))
+        finally:
+            namespace.close()
+        assert w.store.current is not None
         w.send(ipc.StopWorker("kernel_shutdown"))
         got = w.until_done(mid)
         (reply,) = replies(got)
@@ -581,7 +591,7 @@ def test_stop_worker_cancels_everything(handler_cls: type[Probe], rundir: Path) 
         w.thread.join(DEADLINE)
         assert not w.thread.is_alive()
         assert handler_cls.closes == [(comm, "kernel_shutdown")]
-        assert w.store.closed
+        assert w.store.current is None  # closed: every mapping released
     finally:
         w.close()
 
@@ -743,24 +753,31 @@ def test_unmatched_frontend_answer_still_gets_done(worker: Worker) -> None:
 
 # -- snapshots and subjects ----------------------------------------------------------------------
 def test_snapshot_acknowledged_then_given_to_each_comm(worker: Worker) -> None:
-    """SnapshotTaken first; then on_snapshot on every comm, one failing handler logged
-    and skipped; a snapshot the store cannot apply is still acknowledged."""
+    """A snapshot built by the real builder: SnapshotTaken first; then on_snapshot on
+    every comm, one failing handler logged and skipped; a snapshot that cannot be applied
+    is still acknowledged (the main process may then send the next one)."""
     a = worker.open()
     bad = worker.open({"bad_snapshot": True})
     b = worker.open()
-    worker.send(ipc.Snapshot(4, b'["x", "y"]'))
-    assert worker.recv() == ipc.SnapshotTaken(4)
-    expected = [{"version": 4, "names": ["x", "y"]}]
-    assert worker.call(a, "seen")["result"] == expected
-    assert worker.call(b, "seen")["result"] == expected
-    worker.send(ipc.Snapshot(5, b"corrupt"))
-    assert worker.recv() == ipc.SnapshotTaken(5)
-    assert worker.call(a, "seen")["result"] == expected
-    assert worker.call(bad, "echo", {"alive": 1})["result"] == {"alive": 1}
+    namespace = Namespace(x=1, names=["a", "b"])
+    try:
+        msg = namespace.snapshot()
+        worker.send(msg)
+        assert worker.recv() == ipc.SnapshotTaken(msg.version)
+        namespace.taken(msg.version)
+        expected = [{"version": msg.version, "values": {"x": 1, "names": ["a", "b"]}}]
+        assert worker.call(a, "seen")["result"] == expected
+        assert worker.call(b, "seen")["result"] == expected
+        worker.send(ipc.Snapshot(msg.version + 1, b"corrupt"))
+        assert worker.recv() == ipc.SnapshotTaken(msg.version + 1)
+        assert worker.call(a, "seen")["result"] == expected
+        assert worker.call(bad, "echo", {"alive": 1})["result"] == {"alive": 1}
+    finally:
+        namespace.close()
 
 
 def test_subject_decoded_before_on_open(worker: Worker) -> None:
-    with_subject = worker.open(payload=b'{"rows": 3}')
+    with_subject = worker.open(payload=encode_object({"rows": 3}))
     assert worker.call(with_subject, "subject")["result"] == "{'rows': 3}"
     without = worker.open()
     assert worker.call(without, "subject")["result"] == "None"
@@ -768,7 +785,7 @@ def test_subject_decoded_before_on_open(worker: Worker) -> None:
 
 @pytest.mark.parametrize(
     ("data", "payload", "message"),
-    [({}, b"\xff not json", "decoding"), ({"fail": True}, b"", "refused by on_open")],
+    [({}, b"\x07 no such kind", "decoding"), ({"fail": True}, b"", "refused by on_open")],
 )
 def test_failed_open_closes_the_comm_with_a_reason(
     worker: Worker, data: dict[str, Any], payload: bytes, message: str
