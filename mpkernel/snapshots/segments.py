@@ -84,11 +84,25 @@ def remove_stale_dirs() -> list[Path]:
     removed = []
     for path in segment_root().glob(f"mpkernel-{os.getuid()}-*"):
         m = _DIR_RE.search(path.name)
-        if m is None or int(m.group(2)) == os.getpid() or psutil.pid_exists(int(m.group(2))):
+        if m is None or int(m.group(2)) == os.getpid() or _owner_alive(int(m.group(2)), path):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def _owner_alive(pid: int, path: Path) -> bool:
+    """Whether the kernel that made `path` still runs: a zombie does not, nor a process
+    that reused its pid after the directory was made."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return proc.create_time() <= path.stat().st_ctime + 1
+    except (psutil.NoSuchProcess, FileNotFoundError):
+        return False
+    except psutil.AccessDenied:
+        return True
 
 
 def _aligned(n: int) -> int:

@@ -1,0 +1,199 @@
+"""User data in workers, seen through a real kernel: the snapshot probe worker
+(`mpkernel.snapshot_probe`) reports each snapshot it takes and reads its copy of the
+user's objects (DESIGN section 4, "snapshots").
+
+What is checked: rebinding and in-place mutation (also through an alias and by a called
+function) reach the worker; arrays cross as arrays; hidden names stay out; an execution
+that changes nothing builds no snapshot; unpicklable objects arrive as descriptors; the
+kernel's shared-memory directory is gone after shutdown. Waits are on IOPub messages with
+a deadline (hang guards, not speed assertions).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from mpkernel.snapshots import segments
+from tests.frontend import KernelHandle
+from tests.integration.comm_client import (
+    IOPubLog,
+    call,
+    configured_kernels,
+    execute_ok,
+    is_event,
+    open_comm,
+    process_gone,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
+
+PROBE = "mpkernel.snapshot_probe"
+CONFIG = f"""
+[workers.probe]
+target = "{PROBE}"
+handler = "mpkernel_workers.snapshot_probe:SnapshotProbeHandler"
+"""
+TIMEOUT = 60.0
+
+
+class Probe:
+    def __init__(self, log: IOPubLog) -> None:
+        self.log = log
+        self.comm_id = open_comm(log, PROBE, timeout=TIMEOUT)
+        self.version = 0
+
+    def snapshot_after(self, code: str) -> dict[str, Any]:
+        """Run `code`; the first snapshot event newer than the last one seen."""
+        execute_ok(self.log, code)
+        return self.next_event()
+
+    def next_event(self) -> dict[str, Any]:
+        seen = self.version
+
+        def newer(m: Any) -> bool:
+            if not is_event(m, self.comm_id) or m["content"]["data"]["method"] != "snapshot":
+                return False
+            return int(m["content"]["data"]["params"]["version"]) > seen
+
+        msg = self.log.wait_for(newer, timeout=TIMEOUT, what="a snapshot event")
+        params: dict[str, Any] = msg["content"]["data"]["params"]
+        self.version = params["version"]
+        return params
+
+    def evaluate(self, expression: str) -> Any:
+        result = call(self.log, self.comm_id, "evaluate", {"expression": expression}).result
+        return result["value"]
+
+    def rpc(self, method: str, **params: Any) -> Any:
+        return call(self.log, self.comm_id, method, params).result
+
+
+@pytest.fixture(scope="module")
+def kernel(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[KernelHandle]:
+    with configured_kernels(request.node, tmp_path_factory.mktemp("snapshots")) as start:
+        yield start(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def probe(kernel: KernelHandle) -> Probe:
+    p = Probe(IOPubLog(kernel.kc))
+    p.snapshot_after("import numpy as np\nimport pandas as pd\nstart = 1")
+    return p
+
+
+def test_rebinding_and_new_names_reach_the_worker(probe: Probe) -> None:
+    event = probe.snapshot_after("a = 41\na += 1")
+    assert "a" in event["changed"]
+    assert probe.evaluate("a") == 42
+
+
+@pytest.mark.parametrize(
+    ("setup", "mutation", "changed", "expression", "expected"),
+    [
+        ("lst = [1]", "lst.append(2)", {"lst"}, "lst", [1, 2]),
+        ("d = {}", "d['k'] = 'v'", {"d"}, "d", {"k": "v"}),
+        ("al = [0]\nbl = al", "bl.append(1)", {"al", "bl"}, "al", [0, 1]),
+        ("acc = []\ndef add(v):\n    acc.append(v)", "add(7)", {"acc"}, "acc", [7]),
+        (
+            "df = pd.DataFrame({'a': np.arange(2_000_000.0)})",
+            "df.loc[0, 'a'] = 1.5",
+            {"df"},
+            "float(df.loc[0, 'a'])",
+            1.5,
+        ),
+    ],
+    ids=["append", "setitem", "alias", "function", "dataframe"],
+)
+def test_in_place_mutation_reaches_the_worker(
+    probe: Probe, setup: str, mutation: str, changed: set[str], expression: str, expected: Any
+) -> None:
+    probe.snapshot_after(setup)
+    event = probe.snapshot_after(mutation)
+    assert changed <= set(event["changed"])
+    assert probe.evaluate(expression) == expected
+
+
+def test_arrays_arrive_as_arrays(probe: Probe) -> None:
+    probe.snapshot_after("arr = np.arange(3_000_000, dtype=np.int64)")
+    described = probe.rpc("describe", name="arr")
+    assert described["type"] == "numpy.ndarray"
+    assert described["shape"] == [3_000_000]
+    assert probe.evaluate("int(arr.sum())") == sum(range(3_000_000))
+    assert probe.evaluate("arr.flags.owndata") is False  # mapped, not copied
+
+
+def test_an_execution_that_changes_nothing_builds_no_snapshot(probe: Probe) -> None:
+    before = probe.snapshot_after("marker = 0")["version"]
+    execute_ok(probe.log, "pass")
+    execute_ok(probe.log, "1 + 1")
+    event = probe.snapshot_after("marker = 1")
+    assert event["version"] == before + 1
+    assert event["changed"] == ["marker"]
+
+
+def test_hidden_names_stay_out(probe: Probe) -> None:
+    probe.snapshot_after("40 + 2\nvisible_one = 1")
+    names = set(probe.rpc("state")["names"])
+    assert "visible_one" in names
+    hidden = {"In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "_ih", "_oh", "_dh"}
+    assert not names & hidden
+    assert not [n for n in names if n.startswith(("_i", "__")) or n[1:].isdigit()]
+    assert not {"np", "pd"} & names  # modules
+
+
+def test_unpicklable_objects_arrive_as_descriptors(probe: Probe) -> None:
+    event = probe.snapshot_after("import threading\nlock = threading.Lock()")
+    assert "lock" in event["unavailable"]
+    described = probe.rpc("describe", name="lock")
+    assert described["type"] == "_thread.lock"
+    assert "cannot be pickled" in described["unavailable"]
+
+
+def test_deleting_a_name_removes_it(probe: Probe) -> None:
+    probe.snapshot_after("gone_soon = [1]")
+    event = probe.snapshot_after("del gone_soon")
+    assert event["removed"] == ["gone_soon"]
+
+
+def kernel_dir_of(handle: KernelHandle) -> Path:
+    return segments.segment_root() / f"mpkernel-{os.getuid()}-{handle.pid}"
+
+
+def start_with_data(start: Callable[[str], KernelHandle]) -> tuple[KernelHandle, Path]:
+    handle = start(CONFIG)
+    p = Probe(IOPubLog(handle.kc))
+    p.snapshot_after("import numpy as np\nbig = np.ones(4_000_000)")
+    assert p.evaluate("float(big.sum())") == 4_000_000.0
+    directory = kernel_dir_of(handle)
+    assert any(directory.iterdir())
+    return handle, directory
+
+
+def test_shutdown_frees_the_kernels_shared_memory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with configured_kernels(request.node, tmp_path) as start:
+        handle, directory = start_with_data(start)
+        handle.km.shutdown_kernel(now=False)  # a shutdown_request, as a frontend sends it
+        assert process_gone(handle.pid, TIMEOUT)
+        assert not directory.exists()
+
+
+def test_a_killed_kernels_shared_memory_is_freed_by_the_next_one(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with configured_kernels(request.node, tmp_path) as start:
+        killed, directory = start_with_data(start)
+        psutil.Process(killed.pid).kill()
+        assert process_gone(killed.pid, TIMEOUT)
+        assert directory.exists()
+        start_with_data(start)
+        assert not directory.exists()
