@@ -90,10 +90,16 @@ class SnapshotBuilder:
         if not self._wanted():
             self._active = False
             return None
-        if not self._active:
-            self._active = True
-            return self._build(None, everything=True, force=True)
-        return self._build(cell, everything=False, force=False)
+        first = not self._active
+        self._active = True
+        try:
+            if first:
+                return self._build(None, everything=True, force=True)
+            return self._build(cell, everything=False, force=False)
+        except Exception:  # a snapshot bug must not fail the user's execution
+            log.exception("snapshot after an execution failed; the next one checks every name")
+            self._active = False
+            return None
 
     def now(self) -> SnapshotReady:
         """On demand (a kernel request): a snapshot with every name checked."""
