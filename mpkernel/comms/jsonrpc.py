@@ -1,6 +1,7 @@
 """JSON-RPC 2.0 as Positron's comms use it: the codes, what a comm message is, replies.
 
-A comm message whose data has a string `method` is a request (DESIGN I4). Positron sends
+A comm message whose data has a string `method` is a request (DESIGN I4); one whose
+`method` is not a string is an invalid request. Positron sends
 no `id`: it matches the reply by the Jupyter parent header. An `id`, when present, is
 echoed in the reply; a reply to a request without one carries none. Data with an `id` and
 a `result` or `error` (and no `method`) answers a request the kernel sent to the frontend.
@@ -21,15 +22,16 @@ METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
 
-Kind = Literal["request", "answer", "data"]
+Kind = Literal["request", "invalid", "answer", "data"]
 
 
 def classify(data: object) -> Kind:
-    """What a comm message's data is: a request, an answer to a kernel-sent request, or
-    plain data for the handler's `on_message`."""
+    """What a comm message's data is: a request, a request without a usable `method`
+    (answered with -32600), an answer to a kernel-sent request, or plain data for the
+    handler's `on_message`."""
     if isinstance(data, dict):
-        if isinstance(data.get("method"), str):
-            return "request"
+        if "method" in data:
+            return "request" if isinstance(data["method"], str) else "invalid"
         if "id" in data and ("result" in data or "error" in data):
             return "answer"
     return "data"

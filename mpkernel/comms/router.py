@@ -259,7 +259,18 @@ class CommRouter:
                         parent,
                     )
                 return
-            if isinstance(data, dict) and kind == "request":
+            if isinstance(data, dict) and kind == "invalid":
+                self._publish_comm(
+                    "comm_msg",
+                    entry.comm_id,
+                    jsonrpc.error_reply(
+                        jsonrpc.request_id_json(data),
+                        jsonrpc.INVALID_REQUEST,
+                        "'method' must be a string",
+                    ),
+                    parent,
+                )
+            elif isinstance(data, dict) and kind == "request":
                 self._rpc_from_frontend(msg, entry, key, data, now)
             elif isinstance(data, dict) and kind == "answer":
                 self._answer_from_frontend(entry, key, data, parent)

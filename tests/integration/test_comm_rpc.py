@@ -361,8 +361,8 @@ def test_unmatched_frontend_answer_is_ignored(log: IOPubLog, echo: str) -> None:
 
 
 def test_request_without_method_is_invalid(log: IOPubLog, echo: str) -> None:
-    """DESIGN 3: a comm_msg with an id and a non-string method is answered with -32600
-    (with an id only: without one, such data is no request, DESIGN I4)."""
+    """DESIGN 3: a comm_msg whose `method` is not a string is answered with -32600 (the
+    router's unit tests cover the same without an id)."""
     request, header = send_rpc(log.kc, echo, None, rpc_id="no-method")  # type: ignore[arg-type]
     log.wait_idle(header["msg_id"])
     (reply,) = assert_bracket(log.msgs, header["msg_id"])

@@ -214,8 +214,8 @@ def test_i4_a_string_method_makes_a_request(
 @pytest.mark.invariant("I4")
 @pytest.mark.parametrize(
     "data",
-    [{"x": 1}, {"id": 1, "method": 5}, [1, 2], "text", None],
-    ids=["object", "non-string-method", "array", "string", "null"],
+    [{"x": 1}, {"id": 1, "result": 5}, [1, 2], "text", None],
+    ids=["object", "answer-nobody-asked-for", "array", "string", "null"],
 )
 def test_i4_data_without_a_string_method_is_plain_data(
     router: CommRouter, sink: RecordingSink, fe: Frontend, data: Any
@@ -223,8 +223,30 @@ def test_i4_data_without_a_string_method_is_plain_data(
     open_echo(router, sink, fe)
     router.route_shell(comm_msg(fe, "c1", data), 0.0)
     assert not sink.to_worker(ipc.RpcRequest)
+    if isinstance(data, dict) and "result" in data:
+        assert not sink.sent  # an answer to a request nobody sent is dropped
+        return
     (plain,) = sink.to_worker(ipc.CommData)
     assert json.loads(plain.data_json) == data
+
+
+@pytest.mark.invariant("I4")
+@pytest.mark.parametrize("with_id", [False, True], ids=["no-id", "with-id"])
+def test_i4_a_method_that_is_not_a_string_is_an_invalid_request(
+    router: CommRouter, sink: RecordingSink, fe: Frontend, with_id: bool
+) -> None:
+    open_echo(router, sink, fe)
+    data: dict[str, Any] = {"jsonrpc": "2.0", "method": None}
+    if with_id:
+        data["id"] = "m"
+    msg = comm_msg(fe, "c1", data)
+    router.route_shell(msg, 0.0)
+    assert not sink.sent
+    (error,) = [body for t, body, p in sink.published() if t == "comm_msg"]
+    assert error["error"]["code"] == jsonrpc.INVALID_REQUEST
+    assert error.get("id") == ("m" if with_id else None)
+    assert ("id" in error) is with_id
+    assert sink.published()[-1] == ("status", "idle", msg.msg_id)
 
 
 @pytest.mark.invariant("I4")
