@@ -23,7 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpkernel_workers.api import CommHandler, FrontendError, KernelRequestError, RpcError
+from mpkernel_workers.api import (
+    CommHandler,
+    FrontendDisconnected,
+    FrontendError,
+    KernelRequestError,
+    RpcError,
+)
 
 from mpkernel.comms.jsonrpc import (
     INTERNAL_ERROR,
@@ -35,6 +41,7 @@ from mpkernel.comms.jsonrpc import (
     request_id_json,
     result_reply,
 )
+from mpkernel.supervision import ipc
 
 log = logging.getLogger("mpkernel.worker")
 
@@ -88,6 +95,10 @@ class WorkerRequest:
 
     def wait_cancelled(self, timeout: float | None = None) -> bool:
         return self._cancel.wait(timeout)
+
+    def reply_msg(self, reply: bytes) -> ipc.RpcReply:
+        # RpcReply.rpc_id: the id's JSON text, "" when the request carried none (Positron).
+        return ipc.RpcReply(self._comm_id, self.rpc_id_json or "", reply, self.parent_json)
 
     # -- loop thread -----------------------------------------------------------------------
     def cancel(self, reason: str) -> bool:
@@ -207,6 +218,21 @@ class Waiter:
         if not self._done.is_set():
             self._error = error
             self._done.set()
+
+    def frontend_answered(self, answer: Any) -> None:
+        """The frontend's JSON-RPC answer: its `result`, or its `error` as FrontendError."""
+        if isinstance(answer, dict) and "error" in answer:
+            err = answer["error"] if isinstance(answer["error"], dict) else {}
+            code, message = err.get("code", INTERNAL_ERROR), err.get("message", "")
+            self.fail(
+                FrontendError(code if isinstance(code, int) else INTERNAL_ERROR, str(message))
+            )
+        else:
+            self.resolve(answer.get("result") if isinstance(answer, dict) else answer)
+
+    def give_up(self, reason: str) -> None:
+        """No answer will come (cancelled, comm closed, frontend gone, worker stopping)."""
+        self.fail(FrontendDisconnected(reason) if self.frontend else KernelRequestError(reason))
 
     def wait(self, timeout: float | None) -> bool:
         return self._done.wait(timeout)

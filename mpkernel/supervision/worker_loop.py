@@ -75,6 +75,7 @@ class SnapshotSink(Protocol):
     def close(self) -> None: ...
 
 
+# Imported on first use: most workers never receive a snapshot or an object.
 def _default_store() -> SnapshotSink:
     from mpkernel.snapshots.store import SnapshotStore
 
@@ -181,10 +182,15 @@ class WorkerRuntime:
                 os.write(self._wake_w, b"\0")
 
     def _drain(self) -> None:
+        if self._stopped:
+            return  # the loop is over: its pipe is closed, nothing is sent any more
+        # Read the wakeup bytes before clearing the flag: a post that lands in between
+        # sees the flag still set and writes nothing, but its item is already queued and
+        # is taken below. The other order could leave the flag set with no byte to wake us.
         with self._lock:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 4096)
             self._woken = False
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._wake_r, 4096)
         while self._outbox:
             item = self._outbox.popleft()
             if isinstance(item, tuple):
@@ -208,7 +214,7 @@ class WorkerRuntime:
         if not request.finish():
             return
         if reply is not None:
-            self._send(None, _rpc_reply(request, reply))
+            self._send(None, request.reply_msg(reply))
         if request.msg_id is not None:
             self._send(None, ipc.Done(request.msg_id))
 
@@ -219,7 +225,7 @@ class WorkerRuntime:
         self._fail_waiters(lambda w: w.request is request, reason)
         if answer and request.method is not None:
             reply = error_reply(request.rpc_id_json, INTERNAL_ERROR, f"request cancelled: {reason}")
-            self._send(None, _rpc_reply(request, reply))
+            self._send(None, request.reply_msg(reply))
         if request.msg_id is not None:
             self._send(None, ipc.Done(request.msg_id))
 
@@ -321,7 +327,7 @@ class WorkerRuntime:
             except ValueError as e:
                 waiter.fail(FrontendError(INTERNAL_ERROR, f"the answer is not JSON: {e}"))
             else:
-                _answer_frontend(waiter, answer)
+                waiter.frontend_answered(answer)
         if msg.request_id is not None:
             self._send(None, ipc.Done(msg.request_id))
 
@@ -446,7 +452,7 @@ class WorkerRuntime:
         # Registered first, checked second: a cancellation that this check misses fails
         # the waiter itself (it sets the flag before it scans the waiters).
         if waiter.request is not None and waiter.request.cancelled:
-            waiter.fail(_cancelled_error(waiter, waiter.request.cancel_reason or "cancelled"))
+            waiter.give_up(waiter.request.cancel_reason or "cancelled")
 
     def _pop_waiter(self, key: str) -> Waiter | None:
         with self._lock:
@@ -458,7 +464,7 @@ class WorkerRuntime:
             for w in failing:
                 del self._waiters[w.key]
         for w in failing:
-            w.fail(_cancelled_error(w, reason))
+            w.give_up(reason)
 
     def _await(self, waiter: Waiter, timeout_s: float | None) -> bool:
         """Wait for `waiter` on the calling thread; False if `timeout_s` passed first."""
@@ -555,24 +561,3 @@ class WorkerRuntime:
                 handler.on_snapshot(snapshot)
             except Exception:
                 log.exception("on_snapshot failed for %s", comm_id)
-
-
-def _rpc_reply(request: WorkerRequest, reply: bytes) -> ipc.RpcReply:
-    # RpcReply.rpc_id: the id's JSON text, "" when the request carried none (Positron).
-    return ipc.RpcReply(request.comm_id, request.rpc_id_json or "", reply, request.parent_json)
-
-
-def _answer_frontend(waiter: Waiter, answer: Any) -> None:
-    if isinstance(answer, dict) and "error" in answer:
-        err = answer["error"] if isinstance(answer["error"], dict) else {}
-        waiter.fail(
-            FrontendError(int(err.get("code", INTERNAL_ERROR)), str(err.get("message", "")))
-        )
-    else:
-        waiter.resolve(answer.get("result") if isinstance(answer, dict) else answer)
-
-
-def _cancelled_error(waiter: Waiter, reason: str) -> Exception:
-    if waiter.frontend:
-        return FrontendDisconnected(reason)
-    return KernelRequestError(reason)
