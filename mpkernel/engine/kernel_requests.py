@@ -78,6 +78,10 @@ class KernelRequests:
         self._outbox.put(KernelAnswerItem(work.worker_key, work.call_id, result_json, error))
 
     # -- methods ---------------------------------------------------------------------------
+    def _input_content(self, code: str) -> dict[str, Any]:
+        # Shown as if typed at the prompt the console is at (the spec wants a number).
+        return {"code": code, "execution_count": self._engine.shell.execution_count}
+
     def _names(self, params: Mapping[str, Any]) -> list[str]:
         names = params.get("names")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -90,11 +94,7 @@ class KernelRequests:
         if deleted:
             # The console shows what happened to the namespace, as if the user typed it.
             self._outbox.put(
-                Publish(
-                    "execute_input",
-                    {"code": "del " + ", ".join(deleted), "execution_count": None},
-                    parent,
-                )
+                Publish("execute_input", self._input_content("del " + ", ".join(deleted)), parent)
             )
             for name in deleted:
                 del ns[name]
@@ -104,9 +104,7 @@ class KernelRequests:
     def _clear(self, params: Mapping[str, Any], parent: Header | None) -> dict[str, Any]:
         shell = self._engine.shell
         include_hidden = bool(params.get("include_hidden", False))
-        self._outbox.put(
-            Publish("execute_input", {"code": "%reset -sf", "execution_count": None}, parent)
-        )
+        self._outbox.put(Publish("execute_input", self._input_content("%reset -sf"), parent))
         hidden = shell.user_ns_hidden
         keep = {} if include_hidden else {k: v for k, v in shell.user_ns.items() if k in hidden}
         shell.reset(new_session=False)

@@ -120,11 +120,6 @@ def test_closing_a_comm_cancels_its_background_request(log: IOPubLog) -> None:
 
 
 @pytest.mark.invariant("I3")
-@pytest.mark.xfail(
-    reason="mpkernel/engine/kernel_requests.py publishes the del's execute_input with "
-    "execution_count null, which the message spec (a number) rejects",
-    strict=True,
-)
 def test_kernel_request_delete_from_a_handler(log: IOPubLog, echo: str) -> None:
     """A handler deletes a name through a kernel request: the RPC returns what was deleted,
     the `del` shows as an execute_input inside the RPC's busy/idle, before its reply; the
