@@ -184,13 +184,17 @@ class WorkerRuntime:
     def _drain(self) -> None:
         if self._stopped:
             return  # the loop is over: its pipe is closed, nothing is sent any more
-        # Read the wakeup bytes before clearing the flag: a post that lands in between
-        # sees the flag still set and writes nothing, but its item is already queued and
-        # is taken below. The other order could leave the flag set with no byte to wake us.
-        with self._lock:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_r, 4096)
-            self._woken = False
+        # A byte is in the pipe only while the flag is set (both change under the lock), so
+        # a drain with nothing posted costs no system call. Read the byte, then clear the
+        # flag: a post in between sees the flag set and writes nothing, but its item is
+        # already queued and is taken below; the other order could leave the flag set with
+        # no byte to wake us. Reading the flag unlocked is fine: a post missed here has
+        # written its byte, and the next poll wakes for it.
+        if self._woken:
+            with self._lock:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_r, 4096)
+                self._woken = False
         while self._outbox:
             item = self._outbox.popleft()
             if isinstance(item, tuple):
