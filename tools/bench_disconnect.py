@@ -1,176 +1,172 @@
-"""How long mpkernel takes to clean up after a frontend disappears.
+"""Disconnect scenarios: how long mpkernel takes to clean up after its frontend disappears.
 
-For each transport (tcp, ipc) and each way of leaving (a clean close of the client's
-channels, SIGKILL of the client process, and SIGSTOP: a hung client whose sockets stay
-open, noticed only through ZMTP heartbeats), a client process opens an `mpkernel.echo` comm,
-leaves a frontend-bound request pending (RPC `ask_frontend`), then goes away. A second
-client connects afterwards and reads the echo worker's journal, where the worker wrote
-the wall-clock time at which its pending request failed and its `on_close` ran. The
-figures are those times minus the moment the first client went away.
+Run through `tools/bench.py` (`.venv/bin/python tools/bench.py disconnect`).
 
-    .venv/bin/python tools/bench_disconnect.py [--rounds 5]
+Sides: side A's kernelspec over tcp (A) and over ipc (B). In each round a client process
+(the bench client, LEAVING_CLIENT) opens an `mpkernel.echo` comm, leaves a frontend-bound
+request pending (request `ask_frontend`), then goes away: a clean close of its sockets
+(disconnect_close), SIGKILL (disconnect_kill), or SIGSTOP (disconnect_hang: its sockets stay
+open and only ZMTP heartbeats reveal it). Once the kernel has logged the departure, the
+bench's own client reconnects and reads the echo worker's journal, where the worker wrote
+the wall-clock time at which the pending request failed and `on_close` ran. The figures are
+those times minus the moment the client went away.
+
+The kernel acts only when no subscriber is left, so the bench's own client of the kernel
+is closed for the round (and its departure waited for) before the leaving client starts.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from jupyter_client.manager import KernelManager
+from _benchdriver import Figure, Live, Round, Samples, Scenario
+from _benchkernels import BenchError, Contender
 
-CLIENT = textwrap.dedent(
+TOOLS = Path(__file__).resolve().parent
+DEPARTURE = "frontend disconnected"
+TIMEOUT_S = 30.0
+
+# argv: tools directory, connection file. Prints the comm id once the frontend-bound
+# request is pending; on "close" from stdin closes its sockets and prints "closed".
+LEAVING_CLIENT = textwrap.dedent(
     """
-    import json, sys, uuid
-    from jupyter_client import BlockingKernelClient
-    kc = BlockingKernelClient(connection_file=sys.argv[1])
-    kc.load_connection_file()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=30)
-    cid = uuid.uuid4().hex
-    kc.shell_channel.send(kc.session.msg("comm_open",
-        {"comm_id": cid, "target_name": "mpkernel.echo", "data": {}}))
-    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": cid, "data":
-        {"jsonrpc": "2.0", "id": "ask", "method": "ask_frontend", "params": {"method": "x"}}}))
-    while True:
-        msg = kc.get_iopub_msg(timeout=30)
-        data = msg["content"].get("data") or {}
-        if msg["msg_type"] == "comm_msg" and data.get("method") == "x":
-            break
-    print(cid, flush=True)
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import zmq
+    from _benchclient import Client
+    with open(sys.argv[2]) as f:
+        info = json.load(f)
+    context = zmq.Context()
+    client = Client(info, context=context)
+    client.wait_ready(timeout_s=30)
+    comm_id = client.comm_open("mpkernel.echo", timeout_s=30)
+    client.send_prepared(
+        "shell", client.prepare_comm_request(comm_id, "ask_frontend", {"method": "x"})
+    )
+    def asked(m):
+        data = m.content.get("data")
+        return m.msg_type == "comm_msg" and isinstance(data, dict) and data.get("method") == "x"
+    client.wait_iopub(asked, timeout_s=30, what="the frontend-bound request")
+    print(comm_id, flush=True)
     if sys.stdin.readline().strip() == "close":
-        kc.stop_channels()
+        client.close()
+        context.term()
         print("closed", flush=True)
         sys.stdin.readline()
     """
 )
 
 
-def journal(km: KernelManager) -> list[dict[str, Any]]:
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        cid = uuid.uuid4().hex
-        kc.shell_channel.send(
-            kc.session.msg(
-                "comm_open", {"comm_id": cid, "target_name": "mpkernel.echo", "data": {}}
-            )
-        )
-        msg = kc.session.msg(
-            "comm_msg", {"comm_id": cid, "data": {"jsonrpc": "2.0", "id": "j", "method": "journal"}}
-        )
-        kc.shell_channel.send(msg)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            reply = kc.get_iopub_msg(timeout=30)
-            data = reply["content"].get("data") or {}
-            if reply["msg_type"] == "comm_msg" and data.get("id") == "j":
-                result: list[dict[str, Any]] = data["result"]
-                return result
-        raise TimeoutError("no journal reply")
-    finally:
-        kc.stop_channels()
+def transports(a: Contender, b: Contender) -> tuple[Contender, ...]:
+    """`Scenario.sides`: A's kernelspec over tcp, then over ipc."""
+    return tuple(Contender(f"{a.label}/{t}", a.kernel_name, transport=t) for t in ("tcp", "ipc"))
 
 
-DEPARTURE = "frontend disconnected"
+def departures(live: Live) -> int:
+    return live.kernel.log_path.read_text(errors="replace").count(DEPARTURE)
 
 
-def one_round(km: KernelManager, mode: str, log: Path) -> tuple[float, float]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLIENT, km.connection_file],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdin is not None
-        comm_id = proc.stdout.readline().strip()
-        seen = log.read_text().count(DEPARTURE)
-        t0 = time.time()
-        if mode == "sigkill":
-            os.kill(proc.pid, signal.SIGKILL)
-        elif mode == "sigstop":
-            # A hung client: its sockets stay open; only ZMTP heartbeats reveal it.
-            os.kill(proc.pid, signal.SIGSTOP)
-        else:
-            proc.stdin.write("close\n")
-            proc.stdin.flush()
-            proc.stdout.readline()
-        # The kernel acts only when no subscriber is left: the reading client must not
-        # subscribe before the kernel has seen this one go, or it would keep the comms.
-        deadline = time.monotonic() + 30
-        while log.read_text().count(DEPARTURE) == seen:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the kernel never noticed the client leave ({mode})")
-            time.sleep(0.01)
-        entries = {}
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(entries) < 2:
-            for e in journal(km):
-                if e["comm_id"] == comm_id:
-                    entries[e["event"]] = e["t"]
-        return entries["frontend_request_failed"] - t0, entries["close"] - t0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            os.kill(proc.pid, signal.SIGCONT)
-        proc.wait()
+def wait_departure(live: Live, seen: int, what: str) -> None:
+    """Until the kernel has logged more departures than `seen` (polled: it is a log file)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while departures(live) <= seen:
+        if time.monotonic() > deadline:
+            raise BenchError(f"the kernel never noticed {what} leave")
+        if not live.kernel.is_alive():
+            raise BenchError("the kernel exited")
+        time.sleep(0.01)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--kernel", default="mpkernel")
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {}
-    heads = ("transport", "leaving", "request failed p50/max ms", "comm closed p50/max ms")
-    print(f"{heads[0]:9} {heads[1]:9} {heads[2]:>26} {heads[3]:>24}")
-    for transport in ("tcp", "ipc"):
-        km = KernelManager(kernel_name=args.kernel, transport=transport)
-        log = Path(tempfile.mkdtemp()) / "kernel.log"
-        log_file = log.open("w")
-        km.start_kernel(stderr=log_file)
+def journal(live: Live, comm_id: str) -> dict[str, float]:
+    """event -> wall-clock time, from the echo worker's journal, for the leaving comm."""
+    deadline = time.monotonic() + TIMEOUT_S
+    journal_comm = live.client.comm_open("mpkernel.echo", timeout_s=TIMEOUT_S)
+    while True:
+        entries = live.client.rpc(journal_comm, "journal", {}, timeout_s=TIMEOUT_S)
+        found = {e["event"]: e["t"] for e in entries if e.get("comm_id") == comm_id}
+        if {"frontend_request_failed", "close"} <= found.keys():
+            live.client.comm_close(journal_comm, timeout_s=TIMEOUT_S)
+            return found
+        if time.monotonic() > deadline:
+            raise BenchError(f"the journal has only {found} for the leaving comm")
+        time.sleep(0.01)
+
+
+def leave_by(mode: str) -> Callable[[Round], Samples]:
+    def one_round(r: Round) -> Samples:
+        live = r.live()
+        # Our own client must not be subscribed while the leaving client goes.
+        seen = departures(live)
+        live.client.close()
+        proc: subprocess.Popen[str] | None = None
         try:
-            for mode in ("close", "sigkill", "sigstop"):
-                failed, closed = [], []
-                for _ in range(args.rounds):
-                    f, c = one_round(km, mode, log)
-                    failed.append(f * 1000)
-                    closed.append(c * 1000)
-                key = f"{transport}/{mode}"
-                results[key] = {
-                    "failed_p50_ms": statistics.median(failed),
-                    "failed_max_ms": max(failed),
-                    "closed_p50_ms": statistics.median(closed),
-                    "closed_max_ms": max(closed),
-                }
-                r = results[key]
-                failed_s = f"{r['failed_p50_ms']:.1f} / {r['failed_max_ms']:.1f}"
-                closed_s = f"{r['closed_p50_ms']:.1f} / {r['closed_max_ms']:.1f}"
-                print(f"{transport:9} {mode:9} {failed_s:>26} {closed_s:>24}")
+            wait_departure(live, seen, "the bench client")
+            info = live.kernel.manager.connection_file
+            proc = subprocess.Popen(
+                [sys.executable, "-c", LEAVING_CLIENT, str(TOOLS), info],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            comm_id = proc.stdout.readline().strip()
+            if not comm_id:
+                raise BenchError("the leaving client did not get its request pending")
+            seen = departures(live)
+            t0 = time.time()
+            if mode == "kill":
+                os.kill(proc.pid, signal.SIGKILL)
+            elif mode == "hang":
+                os.kill(proc.pid, signal.SIGSTOP)
+            else:
+                proc.stdin.write("close\n")
+                proc.stdin.flush()
+                proc.stdout.readline()
+            wait_departure(live, seen, f"the client ({mode})")
         finally:
-            km.shutdown_kernel(now=True)
-            log_file.close()
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:  # noqa: PTH123 - plain output file
-            json.dump(results, f, indent=2)
-    return 0
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.kill()
+                    os.kill(proc.pid, signal.SIGCONT)
+                proc.wait()
+            live.client = r.run.client(live.kernel)  # the shared kernel's client, again
+        live.client.wait_ready(timeout_s=TIMEOUT_S)
+        found = journal(live, comm_id)
+        failed = (found["frontend_request_failed"] - t0) * 1000
+        closed = (found["close"] - t0) * 1000
+        r.say(f"request failed after {failed:.1f} ms, comm closed after {closed:.1f} ms")
+        return {"failed_ms": [failed], "closed_ms": [closed]}
+
+    return one_round
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def scenario(mode: str, how: str, rounds: int) -> Scenario:
+    return Scenario(
+        f"disconnect_{mode}",
+        f"frontend {how} with a request pending -> request failed, comm closed (A tcp, B ipc)",
+        leave_by(mode),
+        figures=(
+            Figure(f"{how} -> request failed, p50 (ms)", "failed_ms", "p50", ratio=False),
+            Figure(f"{how} -> request failed, max (ms)", "failed_ms", "max", ratio=False),
+            Figure(f"{how} -> comm closed, p50 (ms)", "closed_ms", "p50", ratio=False),
+            Figure(f"{how} -> comm closed, max (ms)", "closed_ms", "max", ratio=False),
+        ),
+        rounds=rounds,
+        warmup=0,
+        sides=transports,
+    )
+
+
+SCENARIOS = [
+    scenario("close", "closes its sockets", 5),
+    scenario("kill", "SIGKILLed", 5),
+    scenario("hang", "SIGSTOPped (hung)", 5),
+]

@@ -1,82 +1,77 @@
-"""Worker start cost: `forkserver` against `spawn`, measured through a real kernel.
+"""Worker start scenario: mpkernel's echo worker started by `forkserver` (A) against `spawn` (B).
 
-For each start method, a kernel runs with the echo worker in `processes = "per-comm"`
-mode, so every comm_open starts a new worker process. The figure is the time from
-sending comm_open to the first RPC reply on that comm (the worker must have started,
-connected, opened the comm and answered), median and max over N comms. The first start
-of each kernel is reported apart: with the forkserver it may wait for the server to
-finish preloading.
+Run through `tools/bench.py` (`.venv/bin/python tools/bench.py worker_start`).
 
-    .venv/bin/python tools/bench_workers.py [--rounds 10]
+Both sides are side A's kernelspec with the echo worker in `processes = "per-comm"` mode, so
+every comm_open starts a new worker process. A round sends comm_open and, right behind it,
+a `pid` request, and is timed until that request's answer (the worker has started,
+connected, opened the comm and answered); then the comm is closed. The first start of
+each kernel is reported apart: with the forkserver it may wait for the server to finish
+preloading.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
-from typing import Any
 
-from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.manager import KernelManager
+from _benchclient import Received
+from _benchdriver import Figure, Round, Samples, Scenario
+from _benchkernels import Contender
+
+TIMEOUT_S = 30.0
 
 
-def open_and_call(kc: BlockingKernelClient) -> float:
+def config(method: str) -> str:
+    return f'[workers.echo]\nstart_method = "{method}"\nprocesses = "per-comm"\n'
+
+
+def start_methods(a: Contender, b: Contender) -> tuple[Contender, ...]:
+    """`Scenario.sides`: A's kernelspec with forkserver workers, then with spawn workers."""
+    return tuple(
+        Contender(f"{a.label}/{method}", a.kernel_name, config=config(method))
+        for method in ("forkserver", "spawn")
+    )
+
+
+def worker_start(r: Round) -> Samples:
+    client = r.live().client
     comm_id = uuid.uuid4().hex
-    t0 = time.perf_counter()
-    kc.shell_channel.send(
-        kc.session.msg(
-            "comm_open", {"comm_id": comm_id, "target_name": "mpkernel.echo", "data": {}}
-        )
-    )
-    request = {"jsonrpc": "2.0", "id": "p", "method": "pid"}
-    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": request}))
-    while True:
-        msg: dict[str, Any] = kc.get_iopub_msg(timeout=30)
-        data = msg["content"].get("data") or {}
-        if msg["msg_type"] == "comm_msg" and data.get("id") == "p":
-            elapsed = time.perf_counter() - t0
-            break
-    kc.shell_channel.send(kc.session.msg("comm_close", {"comm_id": comm_id, "data": {}}))
-    return elapsed
+    content = {"comm_id": comm_id, "target_name": "mpkernel.echo", "data": {}}
+    open_msg = client.prepare("comm_open", content)
+    request = client.prepare_comm_request(comm_id, "pid", {})
+    answered: list[int] = []
+
+    def answer(m: Received) -> bool:
+        if m.parent_id == request.msg_id and m.msg_type == "comm_msg":
+            answered.append(m.at_ns)
+        return bool(answered)
+
+    t0 = time.perf_counter_ns()
+    client.send_prepared("shell", open_msg)
+    client.send_prepared("shell", request)
+    client.wait_iopub(answer, timeout_s=TIMEOUT_S, what="the first answer of a new worker")
+    ms = (answered[0] - t0) / 1e6
+    client.comm_close(comm_id, timeout_s=TIMEOUT_S)
+    if r.index == 0:
+        r.say(f"first worker {ms:.1f} ms")
+        return {"first_ms": [ms]}
+    return {"start_ms": [ms]}
 
 
-def measure(method: str, rounds: int, workdir: Path) -> tuple[float, list[float]]:
-    config = workdir / f"{method}.toml"
-    config.write_text(f'[workers.echo]\nstart_method = "{method}"\nprocesses = "per-comm"\n')
-    km = KernelManager(kernel_name="mpkernel")
-    km.start_kernel(env={**os.environ, "MPKERNEL_CONFIG": str(config)})
-    try:
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=60)
-        first = open_and_call(kc)
-        rest = [open_and_call(kc) for _ in range(rounds)]
-        kc.stop_channels()
-        return first, rest
-    finally:
-        km.shutdown_kernel(now=True)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=10)
-    args = parser.parse_args()
-    print(f"{'start method':13} {'first ms':>9} {'p50 ms':>8} {'max ms':>8}")
-    with tempfile.TemporaryDirectory() as tmp:
-        for method in ("forkserver", "spawn"):
-            first, rest = measure(method, args.rounds, Path(tmp))
-            ms = [r * 1000 for r in rest]
-            print(f"{method:13} {first * 1000:9.1f} {statistics.median(ms):8.1f} {max(ms):8.1f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+SCENARIOS = [
+    Scenario(
+        "worker_start",
+        "comm_open -> first answer from a new worker process (A forkserver, B spawn)",
+        worker_start,
+        figures=(
+            Figure("new worker: first of the kernel (ms)", "first_ms", "p50"),
+            Figure("new worker: after the first, p50 (ms)", "start_ms", "p50"),
+            Figure("new worker: after the first, slowest (ms)", "start_ms", "max"),
+        ),
+        rounds=11,
+        warmup=0,
+        quick_rounds=2,
+        sides=start_methods,
+    ),
+]

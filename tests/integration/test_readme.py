@@ -152,43 +152,16 @@ EXERCISED: dict[str, Exercise] = {
             '"$(.venv/bin/jupyter --runtime-dir)/kernel-{kernel_id}.json"'
         ),
     ),
-    ".venv/bin/python tools/bench_kernel.py": Exercise(
+    ".venv/bin/python tools/bench.py": Exercise(
         "test_benchmark",
-        "smallest run; exit 0 and the report",
-        run=(
-            ".venv/bin/python tools/bench_kernel.py --start-rounds 1 --executes 20 "
-            "--warmup 5 --stream-lines 1000 --stream-rounds 1"
-        ),
-    ),
-    ".venv/bin/python tools/bench_comms.py": Exercise(
-        "test_benchmark",
-        "smallest run; exit 0 (every correctness check on mpkernel passed) and the report",
-        run=(
-            ".venv/bin/python tools/bench_comms.py --round-trips 10 --warmup 2 "
-            "--throughput-messages 50 --throughput-rounds 1 --order-lines 20 "
-            "--order-rounds 1 --load-executes 5 --burn-seconds 1 "
-            "--ipykernel-block-seconds 0 --kills 1"
-        ),
-    ),
-    ".venv/bin/python tools/bench_disconnect.py": Exercise(
-        "test_benchmark",
-        "one round; exit 0 and the report",
-        run=".venv/bin/python tools/bench_disconnect.py --rounds 1",
-    ),
-    ".venv/bin/python tools/bench_workers.py": Exercise(
-        "test_benchmark",
-        "one round; exit 0 and the report",
-        run=".venv/bin/python tools/bench_workers.py --rounds 1",
+        "with --quick (every scenario, smallest counts): exit 0 (every correctness check on "
+        "mpkernel passed, every scenario finished), the report, no process left behind",
+        run=".venv/bin/python tools/bench.py --quick",
     ),
 }
 
 #: a line of each benchmark's report on stdout
-BENCH_REPORT = {
-    "bench_kernel": "total run time",
-    "bench_comms": "total run time",
-    "bench_disconnect": "sigstop",
-    "bench_workers": "forkserver",
-}
+BENCH_REPORT = {"bench": "total run time"}
 
 
 # -- the README's commands -------------------------------------------------------------------
@@ -765,12 +738,17 @@ def test_doctor_on_a_running_kernel(
 
 # -- the benchmarks --------------------------------------------------------------------------
 
-BENCHMARKS = [c for c in EXERCISED if c.startswith(".venv/bin/python tools/bench_")]
+BENCHMARKS = [c for c in EXERCISED if c.startswith(".venv/bin/python tools/bench")]
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("readme_command", BENCHMARKS, ids=lambda c: Path(c.split()[1]).stem)
-def test_benchmark(env: dict[str, str], readme_command: str) -> None:
-    ran = ok(command(readme_command), env, timeout=240)
+def test_benchmark(env: dict[str, str], tmp_path: Path, readme_command: str) -> None:
+    env = {**env, "TMPDIR": str(tmp_path)}  # the benchmark's kernels live under tmp_path
+    try:
+        ran = ok(command(readme_command), env, timeout=240)
+    finally:
+        left = reap(tmp_path)
+    assert left == [], f"processes left behind: {left}"
     marker = BENCH_REPORT[Path(readme_command.split()[1]).stem]
     assert marker in ran.stdout, str(ran)
