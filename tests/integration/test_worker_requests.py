@@ -107,7 +107,7 @@ def test_closing_a_comm_cancels_its_background_request(log: IOPubLog) -> None:
     assert not late, describe(late)
 
     def cancelled(e: dict[str, Any]) -> bool:
-        return e["event"] == "cancelled" and e["comm_id"] == comm
+        return bool(e["event"] == "cancelled" and e["comm_id"] == comm)
 
     journal = journal_until(log, other, cancelled)
     assert [e["reason"] for e in journal if cancelled(e)] == ["frontend_closed"], journal
