@@ -23,6 +23,7 @@ import select
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ import zmq
 from mpkernel_workers.api import CommHandler
 
 from mpkernel.supervision import ipc
-from mpkernel.supervision.worker_loop import WorkerRuntime
+from mpkernel.supervision.worker_loop import SnapshotSink, WorkerRuntime
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +127,10 @@ def serve(
     spec: WorkerSpec,
     handler_cls: type[CommHandler],
     alive_fd: int,
-    **options: Any,
+    store_factory: Callable[[], SnapshotSink] | None = None,
 ) -> None:
     """Bind and connect the worker's sockets, say Ready, and run the loop on the calling
-    thread until StopWorker or the main process is gone. `options` go to `WorkerRuntime`."""
+    thread until StopWorker or the main process is gone (tests call it on a thread)."""
     pull = ctx.socket(zmq.PULL)
     pull.bind(spec.in_addr)
     push = ctx.socket(zmq.PUSH)
@@ -137,7 +138,9 @@ def serve(
     push.setsockopt(zmq.SNDHWM, 0)
     push.connect(spec.out_addr)
     try:
-        runtime = WorkerRuntime(spec.name, spec.token, handler_cls, pull, push, alive_fd, **options)
+        runtime = WorkerRuntime(
+            spec.name, spec.token, handler_cls, pull, push, alive_fd, store_factory
+        )
         runtime.emit(ipc.Ready(os.getpid(), handler_cls.persistent, handler_cls.snapshots))
         runtime.run()
     finally:

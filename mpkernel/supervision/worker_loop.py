@@ -117,9 +117,11 @@ class WorkerRuntime:
         pull: zmq.Socket[bytes],
         push: zmq.Socket[bytes],
         alive_fd: int,
-        store_factory: Callable[[], SnapshotSink] = _default_store,
-        decode_subject: Callable[[bytes], Any] = _decode_subject,
+        store_factory: Callable[[], SnapshotSink] | None = None,
+        decode_subject: Callable[[bytes], Any] | None = None,
     ) -> None:
+        """`store_factory` and `decode_subject` default to `mpkernel.snapshots`' store and
+        object codec."""
         self.name = name
         self._token = token
         self.handler_cls = handler_cls
@@ -129,9 +131,9 @@ class WorkerRuntime:
         self.comms: dict[str, tuple[CommHandler, WorkerComm]] = {}
         self.backlog: deque[ipc.ToWorker] = deque()
         self.running = True
-        self._store_factory = store_factory
+        self._store_factory = store_factory or _default_store
         self._store: SnapshotSink | None = None
-        self._decode_subject = decode_subject
+        self._decode_subject = decode_subject or _decode_subject
         self._requests: dict[WorkerRequest, None] = {}  # live requests, oldest first
         self._lock = threading.Lock()  # guards _waiters and the outbox's wakeup flag
         self._waiters: dict[str, Waiter] = {}
