@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 _COPY_BYTES_PER_S: Final = 2e9  # pwrite into fresh tmpfs pages: ~3 GB/s measured
 _PICKLE_S_PER_ITEM: Final = 1e-6  # measured: 1M small dicts pickle in about 1 s
-_PICKLE_GUESS_MIN: Final = 50_000  # containers this long are predicted, not tried
+# Work predicted below this is done at once even past the budget: a deferred value costs a
+# segment and a thread hand-off, more than encoding a small one.
+_DEFER_MIN_S: Final = 0.002
 
 
 @dataclass(slots=True)
@@ -48,6 +50,9 @@ class _Entry:
     buffer_digests: tuple[bytes, ...]  # one per out-of-band buffer, for sharing by content
     cost_s: float  # what encoding it took last time: predicts the next check
     job: Job | None = None
+    # The object itself, for entries compared by identity alone (descriptors): holding it
+    # means its id cannot be reused by a new object bound to the same name.
+    keep: Any = None
 
 
 class SnapshotBuilder:
@@ -179,23 +184,24 @@ class SnapshotBuilder:
         old = self._entries.get(name)
         same = old is not None and old.obj_id == id(value)
         if old is not None and same and old.digest is None and old.job is None:
-            return False  # an atom, or a value only described: identity is enough
+            return False  # only described, and `keep` rules out a reused id: same object
         if old is not None and old.job is not None:
             # The cell may be changing what the job copies: start again from the value.
             old.job.cancel()
             old.job = None
         started = time.perf_counter()
-        if type(value) not in codec.ATOMS and self._predict(name, value) > deadline - started:
+        predicted = self._predict(name, value)
+        if predicted >= _DEFER_MIN_S and predicted > deadline - started:
             self._entries[name] = self._encode_later(name, value)
             return True
         encoded = codec.encode(value)
         if isinstance(encoded, codec.Unavailable):
             meta = codec.encode_unavailable(encoded)
             if old is not None and old.ref.kind == manifest.UNAVAILABLE and old.ref.meta == meta:
-                old.obj_id = id(value)
+                old.obj_id, old.keep = id(value), value
                 return False
             ref = EntryRef(next(self._ids), manifest.UNAVAILABLE, encoded.type_name, 0, meta, ())
-            self._entries[name] = _Entry(id(value), ref, None, (), 0.0)
+            self._entries[name] = _Entry(id(value), ref, None, (), 0.0, keep=value)
             return True
         nbytes = sum(b.nbytes for b in encoded.buffers)
         if fingerprint.hashing_cost_s(nbytes) > deadline - time.perf_counter():

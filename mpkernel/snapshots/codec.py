@@ -33,10 +33,6 @@ import cloudpickle
 from mpkernel.snapshots import segments
 
 OUT_OF_BAND_MIN: Final = 1 << 20
-# Types whose value cannot change while the object lives: same identity, same value.
-ATOMS: Final[frozenset[type]] = frozenset(
-    {int, float, complex, bool, str, bytes, type(None), range, type(Ellipsis)}
-)
 _KEPT_IN_KERNEL: Final = (
     types.FunctionType,
     types.BuiltinFunctionType,

@@ -19,6 +19,8 @@ request, which makes one at once).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ class SnapshotDispatcher:
         self._fresh = False
         self._paths: dict[int, frozenset[str]] = {}  # version -> segments it names
         self._known: set[str] = set()  # every segment seen and not yet unlinked
+        self._reaper = _Reaper()
 
     def wanted(self) -> bool:
         """Whether any worker consumes snapshots (read from the main thread)."""
@@ -110,6 +113,7 @@ class SnapshotDispatcher:
 
     def close(self) -> None:
         """Kernel shutdown: free every shared-memory segment still held."""
+        self._reaper.stop()
         for path in self._known:
             _unlink(path)
         self._known.clear()
@@ -121,6 +125,11 @@ class SnapshotDispatcher:
     def held_segments(self) -> frozenset[str]:
         """The segments kept now (for tests and diagnostics)."""
         return frozenset(self._known)
+
+    def freed(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every segment released so far is unlinked (for tests and
+        diagnostics); whether that happened within `timeout_s`."""
+        return self._reaper.sync(timeout_s)
 
     def _collect(self) -> None:
         live_versions = {
@@ -134,13 +143,54 @@ class SnapshotDispatcher:
         for version in self._paths.keys() - live_versions:
             del self._paths[version]
         live = frozenset().union(*self._paths.values())
-        for path in self._known - live:
-            _unlink(path)
+        dead = self._known - live
+        if dead:
+            self._reaper.unlink(dead)
         self._known &= live
 
 
 def _envelope(item: SnapshotReady) -> ipc.Snapshot:
     return ipc.Snapshot(item.version, item.payload)
+
+
+class _Reaper:
+    """Unlinks segments off the io thread: freeing the last reference to an 800 MB tmpfs
+    file takes ~35 ms (measured), too long to stall every socket for."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[frozenset[str] | threading.Event | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+
+    def unlink(self, paths: set[str]) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mpkernel-shm-free", daemon=True)
+            self._thread.start()
+        self._queue.put(frozenset(paths))
+
+    def sync(self, timeout_s: float) -> bool:
+        """Wait until what was queued so far is unlinked; whether it was in time."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Finish what is queued (kernel shutdown)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            for path in item:
+                _unlink(path)
 
 
 def _unlink(path: str) -> None:

@@ -77,6 +77,8 @@ def read_cell(cell: str) -> CellNames:
             names.update(node.names)
         elif isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_CALLS:
             dynamic = True
+    if dynamic:  # `exec("x = 1")`, `globals()["x"]`: the names are in strings
+        names.update(_IDENTIFIER.findall(cell))
     return CellNames(frozenset(names), dynamic)
 
 

@@ -273,4 +273,5 @@ def test_segments_are_freed_when_superseded(pipe: Pipeline) -> None:
     first = pipe.dispatcher.held_segments()
     pipe.run("arr = np.ones(2_000_000)")
     assert not first & pipe.dispatcher.held_segments()
+    assert pipe.dispatcher.freed()
     assert all(not Path(p).exists() for p in first)

@@ -104,9 +104,11 @@ def test_superseded_segments_are_unlinked(directory: Path) -> None:
     d.offer(snapshot(1, s1, shared))  # in flight
     d.offer(snapshot(2, s2, shared))  # waiting
     d.offer(snapshot(3, s3, shared))  # replaces 2: s2 was only there
+    assert d.freed()
     assert not Path(s2).exists()
     assert Path(s1).exists(), "in flight: the worker may not have opened it yet"
     d.taken("w", 1)  # the worker opened s1 (pinned it); 3 is now in flight
+    assert d.freed()
     assert not Path(s1).exists()
     assert Path(s3).exists()
     assert Path(shared).exists()
@@ -122,6 +124,7 @@ def test_a_dead_worker_frees_what_only_it_was_sent(directory: Path) -> None:
     d.offer(snapshot(3, s2))
     assert Path(s1).exists()
     d.worker_gone("w")
+    assert d.freed()
     assert not Path(s1).exists()
     assert Path(s2).exists(), "the latest is kept for the next consumer"
 

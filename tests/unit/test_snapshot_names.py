@@ -26,6 +26,7 @@ def test_read_cell_names_and_dynamic_constructs() -> None:
     assert not read.dynamic
     for dynamic in ("exec('a = 1')", "globals()['a'] = 1", "from m import *", "get_ipython()"):
         assert names.read_cell(dynamic).dynamic, dynamic
+    assert "hidden_in_a_string" in names.read_cell("exec('hidden_in_a_string = 1')").names
     magic = names.read_cell("%timeit df.sum()")
     assert magic.dynamic
     assert "df" in magic.names

@@ -102,6 +102,7 @@ def test_segments_a_worker_took_survive_their_unlink_and_die_with_it(
     first = d.held_segments()
     run("a = np.zeros(2_000_000)", ns, builder, d, w)
     # The worker took the first snapshot (pinned its segments); they are unlinked now.
+    assert d.freed()
     assert first
     assert all(not Path(p).exists() for p in first)
     assert w.ask("eval", "float(a.sum())") == ("value", 0.0)
