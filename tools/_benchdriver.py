@@ -254,9 +254,9 @@ class Run:
         live = self._pool.get(contender.key)
         if live is not None and live.kernel.is_alive():
             return live
-        if live is not None:  # it died after an earlier scenario had finished with it
+        if live is not None:  # it died since the last round that used it
             self.release(contender)
-            raise with_log(live.kernel, BenchError("the shared kernel died between scenarios"))
+            raise with_log(live.kernel, BenchError("the shared kernel is no longer running"))
         kernel, client, info = self.start(contender, f"live-{contender.label.replace('/', '-')}")
         live = self._pool[contender.key] = Live(kernel, client, info)
         return live

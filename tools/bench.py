@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 counts = f"{s.rounds} rounds" + (f" x {s.size}" if s.size else "")
                 quick = f"{s.quick_rounds}" + (f" x {s.quick_size}" if s.quick_size else "")
                 title = s.title.format(size=s.size, rounds=s.rounds)
-                print(f"{group:<11} {s.name:<17} {counts:<18} quick {quick:<10} {title}")
+                print(f"{group:<11} {s.name:<20} {counts:<18} quick {quick:<10} {title}")
         return 0
     a = Contender(args.kernels[0], args.kernels[0])
     b = Contender(args.kernels[1], args.kernels[1], checked=False)
