@@ -31,3 +31,9 @@ class WorkerBook:
     owed: dict[str, int] = field(default_factory=dict)
     # (comm_id, id JSON) of requests a handler sent to the frontend, awaiting an answer
     frontend_requests: set[tuple[str, str]] = field(default_factory=set)
+
+    def forget_comm(self, comm_id: str) -> None:
+        """The comm closed: its requests end in the worker, nothing to fail or route."""
+        self.frontend_requests = {r for r in self.frontend_requests if r[0] != comm_id}
+        for request_id in [r for r, rpc in self.pending.items() if rpc.comm_id == comm_id]:
+            del self.pending[request_id]

@@ -327,12 +327,9 @@ class CommRouter:
             key = entry.worker_key
             if entry.host != "worker" or key is None or not self._sink.live(key):
                 return
-            book = self._book(key)
             # The worker cancels what runs on this comm when the close reaches it, and
             # fails a frontend-bound request waiting on it; nothing to route back any more.
-            book.frontend_requests = {r for r in book.frontend_requests if r[0] != entry.comm_id}
-            for request_id in [r for r, p in book.pending.items() if p.comm_id == entry.comm_id]:
-                del book.pending[request_id]
+            self._book(key).forget_comm(entry.comm_id)
             self._send(
                 key, ipc.CloseComm(entry.comm_id, "frontend_closed", parent.msg_id), parent.msg_id
             )
@@ -491,7 +488,11 @@ class CommRouter:
                 else:
                     log.info("reply on closed comm %s dropped", msg.comm_id)
             case ipc.Done():
-                owed = self._book(key).owed
+                book = self._book(key)
+                # Everything the request caused is ahead of this: an RPC not answered by
+                # now was cancelled (its comm closed) and has nothing left to fail.
+                book.pending.pop(msg.request_id, None)
+                owed = book.owed
                 count = owed.get(msg.request_id, 0)
                 if count <= 1:
                     owed.pop(msg.request_id, None)
@@ -518,6 +519,7 @@ class CommRouter:
                 else:
                     self._open_backend(cfg, msg.comm_id, msg.data_json, None)
             case ipc.CloseFromWorker():
+                self._book(key).forget_comm(msg.comm_id)
                 if self.registry.remove(msg.comm_id) is not None:
                     self._publish_comm("comm_close", msg.comm_id, msg.data_json, None)
             case ipc.LogLine():

@@ -457,3 +457,23 @@ def test_kernel_request_with_bad_params_is_answered_at_once(
     (answer,) = sink.to_worker(ipc.KernelAnswer)
     assert answer.call_id == "k2"
     assert answer.error
+
+
+@pytest.mark.invariant("I6")
+def test_i6_requests_ended_by_the_worker_are_not_failed_by_a_later_crash(
+    router: CommRouter, sink: RecordingSink, fe: Frontend
+) -> None:
+    """A request whose Done came without a reply (cancelled: the worker closed its comm)
+    and the requests of a comm the worker closed are over: a crash later fails nothing."""
+    open_echo(router, sink, fe)
+    open_echo(router, sink, fe, "c2")
+    worker = echo_worker(router)
+    cancelled = comm_msg(fe, "c1", {"method": "sleep", "params": {"seconds": 9}})
+    on_closed = comm_msg(fe, "c2", {"method": "sleep", "params": {"seconds": 9}})
+    router.route_shell(cancelled, 0.0)
+    router.route_shell(on_closed, 0.0)
+    router.on_worker_message(worker, ipc.Done(cancelled.msg_id), 0.0)
+    router.on_worker_message(worker, ipc.CloseFromWorker("c2", b"{}"), 0.0)
+    sink.emitted.clear()
+    router.on_worker_exit(worker, "killed by SIGKILL", crashed=True, restarting=False)
+    assert not [t for t, _, _ in sink.published() if t == "comm_msg"]
