@@ -11,8 +11,8 @@ a function that runs one round on one side and returns samples. The driver
 - turns the samples into figures (`Figure`: a statistic of a series), the ratio A/B, and a
   verdict against the DESIGN.md target (`Target`);
 - goes on with the next scenario when one fails (its error and the kernel's log tail are
-  reported; exit status 2), and stops every kernel, worker and client on the way out,
-  on errors, Ctrl-C and SIGTERM too.
+  reported; exit status 2; its sides' shared kernels are replaced), and stops every
+  kernel, worker and client on the way out, on errors, Ctrl-C and SIGTERM too.
 
 Exit status: 0 done, 1 a correctness check failed on a checked side (`Contender.checked`:
 mpkernel, not the reference), 2 a scenario could not finish, 130 interrupted.
@@ -359,12 +359,15 @@ def run_scenario(run: Run, scenario: Scenario, a: Contender, b: Contender) -> Sc
                 if not warm:
                     side.add(samples)
     except BenchError as exc:
-        # The end of the log of a shared kernel that died meanwhile; drop it from the pool.
+        # The end of the log of a shared kernel that died meanwhile. The live ones are
+        # stopped too: the next scenario gets fresh kernels, not half-finished requests.
         detail = str(exc)
         for side in sides:
             dead = run.release_if_dead(side.contender)
             if dead is not None:
                 detail = str(with_log(dead, exc))
+            else:
+                run.release(side.contender)
         result.error = detail
         progress(f"{scenario.name}: error: {detail}")
     result.seconds = time.monotonic() - began

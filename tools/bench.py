@@ -43,7 +43,7 @@ they declare, in file-name order (bench_kernel and bench_comms first), no edit h
     ]
 
 `Round` gives `live()` (a shared running kernel; `live.state` keeps per-kernel setup such
-as an open comm), `size`, `warm`, `problem()` (a failed check), `note()` and `say()`;
+as an open comm), `size`, `warm`, `last`, `problem()` (a failed check), `note()` and `say()`;
 `Run.start()` gives a kernel of its own. Comm requests go through `Client.comm_request` /
 `Client.rpc` in Positron's shape (no JSON-RPC `id`; the answer is matched by its parent
 header). Then add the scenario's figure to docs/benchmarks.md and, for a README figure,
