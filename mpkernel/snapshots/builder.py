@@ -53,6 +53,12 @@ class _Entry:
     # The object itself, for entries compared by identity alone (descriptors): holding it
     # means its id cannot be reused by a new object bound to the same name.
     keep: Any = None
+    packed: bytes = b""  # `ref` as it goes into every manifest
+    paths: tuple[str, ...] = ()  # the segments `ref` names
+
+    def __post_init__(self) -> None:
+        self.packed = manifest.pack_entry(self.ref)
+        self.paths = self.ref.segment_paths()
 
 
 class SnapshotBuilder:
@@ -154,7 +160,10 @@ class SnapshotBuilder:
         if not (changed or force):
             return None
         self._version += 1
-        payload = manifest.pack(self._version, {n: e.ref for n, e in self._entries.items()})
+        entries = self._entries.values()
+        paths = (p for e in entries if e.paths for p in e.paths)
+        packed = {n: e.packed for n, e in self._entries.items()}
+        payload = manifest.pack_manifest(self._version, packed, paths)
         return SnapshotReady(self._version, payload)
 
     def _segment_dir(self) -> Path:

@@ -46,6 +46,7 @@ class WorkerSnapshot(Mapping[str, Any]):
         self._entries: dict[str, EntryRef] = dict(entries or {})
         self._store = store
         self._segments: dict[str, segments.Segment] = {}
+        self._packed: dict[bytes, EntryRef] = {}  # packed entry -> entry, for the next apply
 
     def __getitem__(self, name: str) -> Any:
         entry = self._entries[name]
@@ -78,11 +79,19 @@ class SnapshotStore:
         _raise_open_files_limit()
 
     def apply(self, msg: ipc.Snapshot) -> WorkerSnapshot:
-        version, entries = manifest.unpack(msg.payload)
+        previous = self.current
+        known = previous._packed if previous is not None else None
+        version, packed, entries = manifest.unpack(msg.payload, known)
+        # Only entries with data in segments need opening and readiness checks.
+        stored = {
+            n: e.segment_paths()
+            for n, e in entries.items()
+            if e.buffers or isinstance(e.meta, tuple)
+        }
         opened: dict[str, segments.Segment] = {}
         broken: dict[str, str] = {}
-        for name, entry in entries.items():
-            for path in entry.segment_paths():
+        for name, paths in stored.items():
+            for path in paths:
                 if path in opened:
                     continue
                 try:
@@ -91,7 +100,7 @@ class SnapshotStore:
                     broken[name] = str(e)
         snapshot = WorkerSnapshot(version, entries, self)
         snapshot._segments = opened
-        previous = self.current
+        snapshot._packed = {data: entries[name] for name, data in packed.items()}
         before = previous._entries if previous is not None else {}
         snapshot.changed = frozenset(
             n for n, e in entries.items() if n not in before or before[n].entry_id != e.entry_id
@@ -102,8 +111,8 @@ class SnapshotStore:
         ) | frozenset(broken)
         snapshot.unevaluated = frozenset(
             n
-            for n, e in entries.items()
-            if n not in broken and not all(opened[p].ready() for p in e.segment_paths())
+            for n, paths in stored.items()
+            if n not in broken and not all(opened[p].ready() for p in paths)
         )
         live_ids = frozenset(e.entry_id for e in entries.values())
         with self._lock:

@@ -235,7 +235,7 @@ def test_nothing_is_built_while_no_worker_wants_snapshots() -> None:
     wanted[0] = True
     item = builder.after_execute("pass")  # the first one wanted is complete
     assert item is not None
-    _, entries = manifest.unpack(item.payload)
+    _, _, entries = manifest.unpack(item.payload)
     assert set(entries) == {"x", "y"}
 
 
