@@ -10,14 +10,15 @@ Each snapshot the worker takes is announced on every open probe comm as a `snaps
 event (version and the names changed, removed, still being written, or unavailable).
 RPCs read the worker's copy of the user's data: `state`, `describe(name)` (type, size,
 shape, and whether the value crossed) and `evaluate(expression)` (evaluated in the
-worker against the snapshot: the kernel's namespace is never touched).
+worker against the snapshot: the kernel's namespace is never touched); `refresh` asks the
+kernel for a snapshot of every name now.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from mpkernel_workers.api import INVALID_PARAMS, CommHandler, RpcError
+from mpkernel_workers.api import INVALID_PARAMS, CommHandler, RpcError, background
 
 from mpkernel.snapshots.codec import Unavailable
 from mpkernel.snapshots.store import WorkerSnapshot
@@ -64,6 +65,13 @@ class SnapshotProbeHandler(CommHandler):
         if self.snapshot is None:
             raise RpcError(INVALID_PARAMS, "no snapshot received yet")
         return self.snapshot
+
+    @background  # waits for the main thread; the loop must stay free to deliver the answer
+    def rpc_refresh(self) -> dict[str, Any]:
+        """Ask the kernel for a snapshot of every name now (a consumer that arrives after
+        cells ran does not have to wait for the next execution)."""
+        answer = self.comm.request_kernel("snapshot", {}, timeout_s=30.0)
+        return {"version": answer["version"] if isinstance(answer, dict) else None}
 
     def rpc_state(self) -> dict[str, Any]:
         snap = self.snapshot

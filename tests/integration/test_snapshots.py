@@ -163,6 +163,21 @@ def test_deleting_a_name_removes_it(probe: Probe) -> None:
     assert event["removed"] == ["gone_soon"]
 
 
+def test_a_consumer_that_arrives_late_can_ask_for_a_snapshot(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with configured_kernels(request.node, tmp_path) as start:
+        handle = start(CONFIG)
+        log = IOPubLog(handle.kc)
+        execute_ok(log, "early = [1, 2]")  # no consumer yet: nothing is built
+        p = Probe(log)
+        version = p.rpc("refresh")["version"]
+        event = p.next_event()
+        assert event["version"] == version
+        assert "early" in event["changed"]
+        assert p.evaluate("early") == [1, 2]
+
+
 def kernel_dir_of(handle: KernelHandle) -> Path:
     return segments.segment_root() / f"mpkernel-{os.getuid()}-{handle.pid}"
 
