@@ -194,14 +194,10 @@ class SnapshotBuilder:
         same = old is not None and old.obj_id == id(value)
         if old is not None and same and old.digest is None and old.job is None:
             return False  # only described, and `keep` rules out a reused id: same object
-        if old is not None and old.job is not None:
-            # The cell may be changing what the job copies: start again from the value.
-            old.job.cancel()
-            old.job = None
         started = time.perf_counter()
         predicted = self._predict(name, value)
         if predicted >= _DEFER_MIN_S and predicted > deadline - started:
-            self._entries[name] = self._encode_later(name, value)
+            self._install(name, self._encode_later(name, value))
             return True
         encoded = codec.encode(value)
         if isinstance(encoded, codec.Unavailable):
@@ -210,25 +206,33 @@ class SnapshotBuilder:
                 old.obj_id, old.keep = id(value), value
                 return False
             ref = EntryRef(next(self._ids), manifest.UNAVAILABLE, encoded.type_name, 0, meta, ())
-            self._entries[name] = _Entry(id(value), ref, None, (), 0.0, keep=value)
+            self._install(name, _Entry(id(value), ref, None, (), 0.0, keep=value))
             return True
         nbytes = sum(b.nbytes for b in encoded.buffers)
         if fingerprint.hashing_cost_s(nbytes) > deadline - time.perf_counter():
             # No time to tell whether it changed: send it as changed, written (and
             # fingerprinted as written) in the background.
-            self._entries[name] = self._write_later(name, value, encoded, started)
+            self._install(name, self._write_later(name, value, encoded, started))
             return True
         buffer_digests = tuple(fingerprint.digest(b) for b in encoded.buffers)
         digest = fingerprint.combine(encoded.meta, buffer_digests)
         if old is not None and old.digest == digest:
+            # Unchanged; a background write of this same content, if any, goes on.
             old.obj_id = id(value)
             old.cost_s = time.perf_counter() - started
             return False
         checked = time.perf_counter() - started  # what the next check will cost
         entry = self._place(name, value, encoded, buffer_digests, digest, deadline)
         entry.cost_s = checked
-        self._entries[name] = entry
+        self._install(name, entry)
         return True
+
+    def _install(self, name: str, entry: _Entry) -> None:
+        """`entry` replaces `name`'s: background work on the replaced value is moot."""
+        old = self._entries.get(name)
+        if old is not None and old.job is not None:
+            old.job.cancel()
+        self._entries[name] = entry
 
     # -- placing encoded values ----------------------------------------------------------
     def _shared_buffers(self) -> dict[bytes, tuple[str, int]]:
@@ -374,6 +378,9 @@ def _write_buffers(
 def _encode_bundle(value: Any, writer: segments.SegmentWriter) -> Callable[[Job], _JobResult]:
     def run(job: Job) -> _JobResult:
         started = time.perf_counter()
+        if job.cancelled.is_set():  # superseded while queued: spare the pickling
+            writer.abandon()
+            raise segments.SegmentCancelled
         try:
             encoded = codec.encode(value, raise_errors=(RuntimeError,))
             if isinstance(encoded, codec.Unavailable):

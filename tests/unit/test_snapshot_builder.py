@@ -3,6 +3,7 @@ what a worker sees after each cell (DESIGN section 4, "snapshots")."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ import polars as pl
 import pytest
 
 from mpkernel.funnel.items import SnapshotReady
+from mpkernel.snapshots import builder as builder_module
 from mpkernel.snapshots import manifest
+from mpkernel.snapshots.background import Job
 from mpkernel.snapshots.builder import SnapshotBuilder
 from mpkernel.snapshots.codec import Unavailable
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
@@ -275,3 +278,25 @@ def test_segments_are_freed_when_superseded(pipe: Pipeline) -> None:
     assert not first & pipe.dispatcher.held_segments()
     assert pipe.dispatcher.freed()
     assert all(not Path(p).exists() for p in first)
+
+
+def test_reading_a_value_whose_write_is_pending_keeps_the_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every new buffer is written in the background (as if copying were slow), and the
+    # background thread is held, so the second cell runs while the write is queued.
+    monkeypatch.setattr(builder_module, "_COPY_BYTES_PER_S", 1.0)
+    p = Pipeline()
+    try:
+        p.run("arr = np.zeros(2_000_000)")
+        release = threading.Event()
+        p.builder._background.submit(Job("hold", lambda job: release.wait(30)))
+        snap = taken(p.run("arr[0] = 5.0"))
+        assert snap.unevaluated == {"arr"}
+        assert p.run("arr.shape") is None  # same content: nothing new, the write goes on
+        release.set()
+        assert p.store.current is not None
+        assert p.store.current["arr"][0] == 5.0
+    finally:
+        release.set()
+        p.close()
