@@ -156,7 +156,15 @@ class SnapshotBuilder:
         # Cheapest first: the budget covers as many names as it can.
         todo.sort(key=lambda item: item[0])
         for _, name, value in todo:
-            changed |= self._check(name, value, deadline)
+            try:
+                changed |= self._check(name, value, deadline)
+            except OSError as e:  # shared memory full, say: this name goes without data
+                log.warning("snapshot of %r failed: %s", name, e)
+                reason = f"could not be written to shared memory ({e})"
+                entry = self._described(value, codec.describe(value, reason))
+                entry.obj_id, entry.keep = 0, None  # not the value: the next check tries again
+                self._install(name, entry)
+                changed = True
         if not (changed or force):
             return None
         self._version += 1
@@ -205,8 +213,7 @@ class SnapshotBuilder:
             if old is not None and old.ref.kind == manifest.UNAVAILABLE and old.ref.meta == meta:
                 old.obj_id, old.keep = id(value), value
                 return False
-            ref = EntryRef(next(self._ids), manifest.UNAVAILABLE, encoded.type_name, 0, meta, ())
-            self._install(name, _Entry(id(value), ref, None, (), 0.0, keep=value))
+            self._install(name, self._described(value, encoded))
             return True
         nbytes = sum(b.nbytes for b in encoded.buffers)
         if fingerprint.hashing_cost_s(nbytes) > deadline - time.perf_counter():
@@ -226,6 +233,11 @@ class SnapshotBuilder:
         entry.cost_s = checked
         self._install(name, entry)
         return True
+
+    def _described(self, value: Any, described: codec.Unavailable) -> _Entry:
+        meta = codec.encode_unavailable(described)
+        ref = EntryRef(next(self._ids), manifest.UNAVAILABLE, described.type_name, 0, meta, ())
+        return _Entry(id(value), ref, None, (), 0.0, keep=value)
 
     def _install(self, name: str, entry: _Entry) -> None:
         """`entry` replaces `name`'s: background work on the replaced value is moot."""
