@@ -145,7 +145,7 @@ def test_hidden_names_stay_out(probe: Probe) -> None:
     assert "visible_one" in names
     hidden = {"In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "_ih", "_oh", "_dh"}
     assert not names & hidden
-    assert not [n for n in names if n.startswith(("_i", "__")) or n[1:].isdigit()]
+    assert not [n for n in names if n.startswith(("_i", "__")) or n.lstrip("_").isdigit()]
     assert not {"np", "pd"} & names  # modules
 
 
