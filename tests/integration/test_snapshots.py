@@ -27,8 +27,10 @@ from tests.integration.comm_client import (
     configured_kernels,
     execute_ok,
     is_event,
+    is_response_to,
     open_comm,
     process_gone,
+    send_rpc,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
@@ -155,6 +157,28 @@ def test_unpicklable_objects_arrive_as_descriptors(probe: Probe) -> None:
     described = probe.rpc("describe", name="lock")
     assert described["type"] == "_thread.lock"
     assert "cannot be pickled" in described["unavailable"]
+
+
+def test_a_busy_worker_gets_only_the_newest_snapshot(probe: Probe, tmp_path: Path) -> None:
+    # The probe's loop thread blocks reading a FIFO until the test writes to it: snapshots
+    # built meanwhile wait in the kernel, and only the newest of them is ever sent.
+    probe.snapshot_after("busy = -1")  # the worker is up to date
+    fifo = tmp_path / "gate"
+    os.mkfifo(fifo)
+    request, header = send_rpc(
+        probe.log.kc, probe.comm_id, "evaluate", {"expression": f"open({str(fifo)!r}).read()"}
+    )
+    before = probe.version
+    for i in range(4):
+        execute_ok(probe.log, f"busy = {i}")  # snapshots before + 1 .. before + 4
+    with fifo.open("w") as gate:
+        gate.write("go")
+    probe.log.wait_idle(header["msg_id"], timeout=TIMEOUT)
+    assert any(is_response_to(m, request) for m in probe.log.msgs)
+    in_flight = probe.next_event()["version"]  # sent before the worker was busy
+    newest = probe.next_event()["version"]
+    assert (in_flight, newest) == (before + 1, before + 4)
+    assert probe.evaluate("busy") == 3
 
 
 def test_deleting_a_name_removes_it(probe: Probe) -> None:
