@@ -109,11 +109,14 @@ class SnapshotProbeHandler(CommHandler):
         return out
 
     def rpc_evaluate(self, expression: str) -> dict[str, Any]:
-        """Evaluate `expression` with the snapshot's names (read lazily) as globals."""
-        snap = self._current()
+        """Evaluate `expression` with the snapshot's names (read lazily) as globals, and
+        `subject`: the object this comm was opened about (`mpkernel.view`), if any."""
+        snap = self.snapshot if self.snapshot is not None else WorkerSnapshot(0)
         if not isinstance(expression, str):
             raise RpcError(INVALID_PARAMS, "'expression' must be a string")
         names = {n: snap[n] for n in snap if n in expression}
+        if self.comm.subject is not None:  # the object a viewer comm was opened about
+            names["subject"] = self.comm.subject
         try:
             # A diagnostic probe: whoever can send this can already run code in the kernel.
             value = eval(expression, {"__builtins__": __builtins__}, names)

@@ -24,10 +24,12 @@ from tests.frontend import KernelHandle
 from tests.integration.comm_client import (
     IOPubLog,
     call,
+    close_comm,
     configured_kernels,
     execute_ok,
     is_event,
     is_response_to,
+    msg_type,
     open_comm,
     process_gone,
     send_rpc,
@@ -179,6 +181,25 @@ def test_a_busy_worker_gets_only_the_newest_snapshot(probe: Probe, tmp_path: Pat
     newest = probe.next_event()["version"]
     assert (in_flight, newest) == (before + 1, before + 4)
     assert probe.evaluate("busy") == 3
+
+
+def test_a_viewer_gets_its_object_through_shared_memory(probe: Probe) -> None:
+    execute_ok(
+        probe.log,
+        "import mpkernel\n"
+        "frame = pd.DataFrame({'a': np.arange(1_000_000.0)})\n"
+        f"mpkernel.view(frame, target={PROBE!r})",
+    )
+
+    def opened(m: Any) -> bool:
+        return msg_type(m) == "comm_open" and m["content"]["target_name"] == PROBE
+
+    open_msg = probe.log.wait_for(opened, timeout=TIMEOUT, what="the viewer's comm_open")
+    viewer = open_msg["content"]["comm_id"]
+    answer = call(probe.log, viewer, "evaluate", {"expression": "float(subject['a'].sum())"})
+    assert answer.result["value"] == float(sum(range(1_000_000)))
+    close_comm(probe.log, viewer)
+    probe.next_event()  # the cell's snapshot (frame) on the probe's own comm
 
 
 def test_deleting_a_name_removes_it(probe: Probe) -> None:
