@@ -83,7 +83,9 @@ def kernel(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[KernelHandle]:
     with configured_kernels(request.node, tmp_path_factory.mktemp("snapshots")) as start:
-        yield start(CONFIG)
+        handle = start(CONFIG)
+        yield handle
+        shut_down(handle)
 
 
 @pytest.fixture(scope="module")
@@ -221,10 +223,19 @@ def test_a_consumer_that_arrives_late_can_ask_for_a_snapshot(
         assert event["version"] == version
         assert "early" in event["changed"]
         assert p.evaluate("early") == [1, 2]
+        shut_down(handle)
 
 
 def kernel_dir_of(handle: KernelHandle) -> Path:
     return segments.segment_root() / f"mpkernel-{os.getuid()}-{handle.pid}"
+
+
+def shut_down(handle: KernelHandle) -> None:
+    """A shutdown_request, as a frontend sends it (the test harness would kill the kernel,
+    which leaves its shared memory to the next kernel); then nothing of it is left."""
+    handle.km.shutdown_kernel(now=False)
+    assert process_gone(handle.pid, TIMEOUT)
+    assert not kernel_dir_of(handle).exists()
 
 
 def start_with_data(start: Callable[[str], KernelHandle]) -> tuple[KernelHandle, Path]:
@@ -242,8 +253,7 @@ def test_shutdown_frees_the_kernels_shared_memory(
 ) -> None:
     with configured_kernels(request.node, tmp_path) as start:
         handle, directory = start_with_data(start)
-        handle.km.shutdown_kernel(now=False)  # a shutdown_request, as a frontend sends it
-        assert process_gone(handle.pid, TIMEOUT)
+        shut_down(handle)
         assert not directory.exists()
 
 
@@ -255,5 +265,6 @@ def test_a_killed_kernels_shared_memory_is_freed_by_the_next_one(
         psutil.Process(killed.pid).kill()
         assert process_gone(killed.pid, TIMEOUT)
         assert directory.exists()
-        start_with_data(start)
+        second, _ = start_with_data(start)
         assert not directory.exists()
+        shut_down(second)
