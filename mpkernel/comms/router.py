@@ -66,6 +66,9 @@ class RouterSink(Protocol):
     def kernel_request(self, work: KernelWork) -> None:
         """Hand a worker's kernel request to the main thread."""
 
+    def request_snapshot(self) -> None:
+        """Ask the main thread for a complete snapshot between executions."""
+
 
 class Worker(Protocol):
     """What the router reads of a supervisor's worker handle."""
@@ -462,8 +465,13 @@ class CommRouter:
         if ready.persistent:
             for entry in self.registry.on_worker(handle.key):
                 entry.persistent = True
-        for key, msg in self._snapshots.worker_ready(handle.key, ready.snapshots):
+        sends = self._snapshots.worker_ready(handle.key, ready.snapshots)
+        for key, msg in sends:
             self._sink.send(key, msg)
+        if ready.snapshots and not sends:
+            # A first consumer (or none fresh to give): it gets the whole namespace now,
+            # not after the user's next execution.
+            self._sink.request_snapshot()
 
     def on_worker_message(self, handle: Worker, msg: ipc.FromWorker, now: float) -> None:
         key = handle.key

@@ -20,7 +20,14 @@ from mpkernel.engine.kernel_requests import KernelRequests
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import CommInfo, DrainShell, Reply, Status
 from mpkernel.funnel.outbox import Outbox
-from mpkernel.kernel.work import AbortUntil, KernelWork, StopWork, WorkItem, reply_type_for
+from mpkernel.kernel.work import (
+    AbortUntil,
+    KernelWork,
+    SnapshotWork,
+    StopWork,
+    WorkItem,
+    reply_type_for,
+)
 from mpkernel.snapshots.builder import SnapshotBuilder
 from mpkernel.wire import Message
 
@@ -96,6 +103,8 @@ class ShellDispatcher:
             try:
                 if isinstance(item, KernelWork):
                     self._kernel_requests.serve(item)
+                elif isinstance(item, SnapshotWork):
+                    self._outbox.put(self._snapshots.now())
                 else:
                     self.handle(item.message)
             except KeyboardInterrupt:

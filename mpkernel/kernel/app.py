@@ -143,6 +143,7 @@ class Kernel:
         from mpkernel.engine.kernel_requests import KernelRequests
         from mpkernel.engine.shell import ShellDispatcher
         from mpkernel.snapshots.builder import SnapshotBuilder
+        from mpkernel.snapshots.segments import remove_kernel_dir
 
         engine = ExecutionEngine(outbox, capture)
         in_process = InProcessComms(outbox, engine.context, capture)
@@ -170,6 +171,7 @@ class Kernel:
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             log.info("SIGTERM: stopping children and exiting")
             terminate_children(grace_s=0.5)
+            remove_kernel_dir()  # the workers are gone: nobody maps the snapshots any more
             os._exit(0)
 
         signal.signal(signal.SIGINT, on_sigint)

@@ -30,6 +30,11 @@ class KernelWork:
     deadline: float  # time.monotonic(); past it the request is answered with an error
 
 
+class SnapshotWork:
+    """A worker that consumes snapshots is ready and there is none to give it: build a
+    complete one between executions."""
+
+
 class StopWork:
     """Put in the work queue to end `ShellDispatcher.run`."""
 
@@ -38,7 +43,7 @@ class AbortUntil:
     """Marker that ends an abort window (see `DrainShell`)."""
 
 
-WorkItem = ShellWork | KernelWork | StopWork | AbortUntil
+WorkItem = ShellWork | KernelWork | SnapshotWork | StopWork | AbortUntil
 
 
 def reply_type_for(msg_type: str) -> str | None:

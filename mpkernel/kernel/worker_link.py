@@ -17,7 +17,7 @@ from collections.abc import Callable
 from mpkernel.comms.router import CommRouter
 from mpkernel.config.model import WorkerConfig
 from mpkernel.funnel.items import FunnelItem
-from mpkernel.kernel.work import KernelWork, WorkItem
+from mpkernel.kernel.work import KernelWork, SnapshotWork, WorkItem
 from mpkernel.supervision import ipc
 from mpkernel.supervision.supervisor import WorkerHandle, WorkerSupervisor
 
@@ -75,6 +75,9 @@ class WorkerLink:
 
     def kernel_request(self, work: KernelWork) -> None:
         self._work.put(work)
+
+    def request_snapshot(self) -> None:
+        self._work.put(SnapshotWork())
 
     # -- SupervisorListener -----------------------------------------------------------------
     def on_worker_ready(self, handle: WorkerHandle, ready: ipc.Ready) -> None:

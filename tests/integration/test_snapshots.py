@@ -51,6 +51,8 @@ class Probe:
         self.log = log
         self.comm_id = open_comm(log, PROBE, timeout=TIMEOUT)
         self.version = 0
+        # A new consumer is given the whole namespace at once, not at the next execution.
+        self.first = self.next_event()
 
     def snapshot_after(self, code: str) -> dict[str, Any]:
         """Run `code`; the first snapshot event newer than the last one seen."""
@@ -210,19 +212,21 @@ def test_deleting_a_name_removes_it(probe: Probe) -> None:
     assert event["removed"] == ["gone_soon"]
 
 
-def test_a_consumer_that_arrives_late_can_ask_for_a_snapshot(
+def test_a_consumer_that_arrives_late_gets_the_namespace_at_once(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """Names bound before any consumer existed reach the first consumer when it is ready,
+    without another execution; it can also ask for a fresh complete snapshot."""
     with configured_kernels(request.node, tmp_path) as start:
         handle = start(CONFIG)
         log = IOPubLog(handle.kc)
         execute_ok(log, "early = [1, 2]")  # no consumer yet: nothing is built
         p = Probe(log)
+        assert "early" in p.first["changed"]
+        assert p.evaluate("early") == [1, 2]
         version = p.rpc("refresh")["version"]
         event = p.next_event()
-        assert event["version"] == version
-        assert "early" in event["changed"]
-        assert p.evaluate("early") == [1, 2]
+        assert event["version"] == version > p.first["version"]
         shut_down(handle)
 
 

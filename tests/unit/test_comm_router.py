@@ -48,6 +48,7 @@ class RecordingSink:
     stopped: list[str] = field(default_factory=list)
     dead: set[str] = field(default_factory=set)
     unavailable: str | None = None
+    snapshot_requests: int = 0
 
     def emit(self, item: FunnelItem) -> None:
         self.emitted.append(item)
@@ -68,6 +69,9 @@ class RecordingSink:
 
     def kernel_request(self, work: KernelWork) -> None:
         self.kernel_work.append(work)
+
+    def request_snapshot(self) -> None:
+        self.snapshot_requests += 1
 
     # -- views -------------------------------------------------------------------------------
     def published(self) -> list[tuple[str, Any, str | None]]:
@@ -477,3 +481,13 @@ def test_i6_requests_ended_by_the_worker_are_not_failed_by_a_later_crash(
     sink.emitted.clear()
     router.on_worker_exit(worker, "killed by SIGKILL", crashed=True, restarting=False)
     assert not [t for t, _, _ in sink.published() if t == "comm_msg"]
+
+
+def test_a_ready_consumer_with_no_snapshot_to_take_asks_for_one(
+    router: CommRouter, sink: RecordingSink
+) -> None:
+    worker = echo_worker(router)
+    router.on_worker_ready(worker, ipc.Ready(1))
+    assert sink.snapshot_requests == 0
+    router.on_worker_ready(worker, ipc.Ready(1, snapshots=True))
+    assert sink.snapshot_requests == 1
