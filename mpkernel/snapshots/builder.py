@@ -285,18 +285,27 @@ class SnapshotBuilder:
                 locations.append((writer.path, 0))
         if parts:
             meta = (segments.write_segment(self._segment_dir(), parts), 0)
-        ref = EntryRef(
+        ref = self._object_ref(value, encoded, meta, tuple(locations))
+        entry = _Entry(id(value), ref, digest, buffer_digests, 0.0)
+        if pending:
+            entry.job = self._submit(name, _write_buffers(encoded.meta, buffer_digests, pending))
+        return entry
+
+    def _object_ref(
+        self,
+        value: Any,
+        encoded: codec.Encoded,
+        meta: bytes | tuple[str, int],
+        locations: tuple[tuple[str, int], ...],
+    ) -> EntryRef:
+        return EntryRef(
             next(self._ids),
             manifest.OBJECT,
             codec.type_name(value),
             encoded.nbytes,
             meta,
-            tuple(locations),
+            locations,
         )
-        entry = _Entry(id(value), ref, digest, buffer_digests, 0.0)
-        if pending:
-            entry.job = self._submit(name, _write_buffers(encoded.meta, buffer_digests, pending))
-        return entry
 
     def _write_later(self, name: str, value: Any, encoded: codec.Encoded, started: float) -> _Entry:
         directory = self._segment_dir()
@@ -304,14 +313,7 @@ class SnapshotBuilder:
         meta: bytes | tuple[str, int] = encoded.meta
         if len(encoded.meta) >= codec.OUT_OF_BAND_MIN:
             meta = (segments.write_segment(directory, [encoded.meta]), 0)
-        ref = EntryRef(
-            next(self._ids),
-            manifest.OBJECT,
-            codec.type_name(value),
-            encoded.nbytes,
-            meta,
-            tuple((w.path, 0) for w in writers),
-        )
+        ref = self._object_ref(value, encoded, meta, tuple((w.path, 0) for w in writers))
         unknown = tuple(b"" for _ in encoded.buffers)
         hashing = fingerprint.hashing_cost_s(encoded.nbytes)
         entry = _Entry(id(value), ref, None, unknown, time.perf_counter() - started + hashing)
