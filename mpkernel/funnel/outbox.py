@@ -12,12 +12,12 @@ one syscall per drain, not one per print.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import deque
 from typing import TYPE_CHECKING
 
 from mpkernel.funnel.items import Stream
+from mpkernel.wakeup import WakeupPipe
 
 if TYPE_CHECKING:
     from mpkernel.funnel.items import FunnelItem
@@ -28,16 +28,15 @@ class Outbox:
 
     def __init__(self) -> None:
         self._items: deque[FunnelItem] = deque()
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._read_fd, False)
-        os.set_blocking(self._write_fd, False)
+        self._wakeup = WakeupPipe()
+        self._write_fd = self._wakeup.write_fd
         self._wake_pending = False
         # Set by the io thread while its stream buffer holds text (so it wakes on its
         # flush timer anyway); see `IOLoop` for the order that keeps this race-free.
         self.stream_timer_armed = False
 
     def fileno(self) -> int:
-        return self._read_fd
+        return self._wakeup.read_fd
 
     def put(self, item: FunnelItem) -> None:
         self._items.append(item)
@@ -61,8 +60,7 @@ class Outbox:
         appended after the flag is cleared either gets popped below or writes a new
         wakeup byte that this call has not consumed.
         """
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._read_fd, 4096)
+        self._wakeup.clear()
         self._wake_pending = False
         items = self._items
         out: list[FunnelItem] = []
@@ -74,6 +72,4 @@ class Outbox:
         return not self._items
 
     def close(self) -> None:
-        for fd in (self._read_fd, self._write_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._wakeup.close()

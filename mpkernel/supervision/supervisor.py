@@ -36,6 +36,7 @@ from mpkernel.config.model import WorkerConfig
 from mpkernel.supervision import ipc
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
+from mpkernel.wakeup import WakeupPipe
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +149,8 @@ class WorkerSupervisor:
         self._next_limit_check = time.monotonic() + LIMIT_CHECK_S
         self._restart_configs: dict[str, WorkerConfig] = {}
         self._spawned: deque[tuple[WorkerHandle, BaseException | None]] = deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        poller.register(self._wake_r, zmq.POLLIN)
+        self._wakeup = WakeupPipe()
+        poller.register(self._wakeup.read_fd, zmq.POLLIN)
 
     # -- lookup and start ----------------------------------------------------------------
     def record(self, name: str) -> WorkerRecord:
@@ -239,12 +238,10 @@ class WorkerSupervisor:
         finally:
             alive_r.close()
         self._spawned.append((handle, error))
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b"\0")
+        self._wakeup.wake()
 
     def _on_spawned(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._wake_r, 4096)
+        self._wakeup.clear()
         while self._spawned:
             handle, error = self._spawned.popleft()
             if error is not None:
@@ -308,7 +305,7 @@ class WorkerSupervisor:
         )
 
     def handle_events(self, events: dict[Any, int]) -> None:
-        if self._wake_r in events:
+        if self._wakeup.read_fd in events:
             self._on_spawned()
         if self.monitor in events:
             self._read_monitor()
@@ -593,6 +590,7 @@ class WorkerSupervisor:
                 handle.alive_w.close()
         self.monitor.close(linger=0)
         self.pull.close(linger=0)
+        self._wakeup.close()
         with contextlib.suppress(OSError):
             for path in self.rundir.iterdir():
                 path.unlink()

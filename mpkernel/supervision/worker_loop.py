@@ -24,10 +24,8 @@ cancellations; other requests wait in the backlog until the handler returns.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -60,6 +58,7 @@ from mpkernel.supervision.requests import (
     resolve,
 )
 from mpkernel.supervision.worker_comm import WorkerComm
+from mpkernel.wakeup import WakeupPipe
 from mpkernel.wire.codec import json_bytes
 
 log = logging.getLogger("mpkernel.worker")
@@ -138,9 +137,7 @@ class WorkerRuntime:
         self._lock = threading.Lock()  # guards _waiters and the outbox's wakeup flag
         self._waiters: dict[str, Waiter] = {}
         self._outbox: deque[_Outgoing] = deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._wakeup = WakeupPipe()
         self._woken = False
         self._stopped = False
         self._loop_thread = threading.get_ident()
@@ -148,7 +145,7 @@ class WorkerRuntime:
         self._poller = zmq.Poller()
         self._poller.register(pull, zmq.POLLIN)
         self._poller.register(alive_fd, zmq.POLLIN)
-        self._poller.register(self._wake_r, zmq.POLLIN)
+        self._poller.register(self._wakeup.read_fd, zmq.POLLIN)
 
     def current(self) -> WorkerRequest | None:
         request = serving_request()
@@ -180,8 +177,7 @@ class WorkerRuntime:
             if self._woken or self._stopped:
                 return
             self._woken = True
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._wake_w, b"\0")
+            self._wakeup.wake()
 
     def _drain(self) -> None:
         if self._stopped:
@@ -194,8 +190,7 @@ class WorkerRuntime:
         # written its byte, and the next poll wakes for it.
         if self._woken:
             with self._lock:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self._wake_r, 4096)
+                self._wakeup.clear()
                 self._woken = False
         while self._outbox:
             item = self._outbox.popleft()
@@ -258,7 +253,7 @@ class WorkerRuntime:
         """One poll: drain the outbox if woken; the next message, or None if none came.
         Raises _MainGone when the main process is gone."""
         events = dict(self._poller.poll(timeout_ms))
-        if self._wake_r in events:
+        if self._wakeup.read_fd in events:
             self._drain()
         if self.pull in events:
             try:
@@ -290,8 +285,7 @@ class WorkerRuntime:
                 self._store.close()
             with self._lock:
                 self._stopped = True
-                os.close(self._wake_r)
-                os.close(self._wake_w)
+                self._wakeup.close()
 
     def handle(self, msg: ipc.ToWorker) -> None:
         match msg:
