@@ -22,8 +22,7 @@ from mpkernel.engine.execute import ExecutionEngine
 from mpkernel.funnel.items import KernelAnswerItem, OpenBackendComm, Publish, SnapshotReady
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.work import KernelWork
-from mpkernel.snapshots.builder import SnapshotBuilder
-from mpkernel.snapshots.codec import encode_object
+from mpkernel.snapshots.on_demand import OnDemandBuilder
 from mpkernel.wire import Header, WireError, json_bytes
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ class KernelRequests:
         self,
         engine: ExecutionEngine,
         outbox: Outbox,
-        snapshots: SnapshotBuilder,
+        snapshots: OnDemandBuilder,
         target_served: Callable[[str], bool],
     ) -> None:
         self._engine = engine
@@ -121,6 +120,8 @@ class KernelRequests:
             raise KernelRequestFailed("'path' must be a list starting with a variable name")
         obj = resolve(self._engine.shell.user_ns, path)
         data = params.get("data")
+        from mpkernel.snapshots.codec import encode_object
+
         comm_id = uuid.uuid4().hex
         self._outbox.put(
             OpenBackendComm(

@@ -28,7 +28,7 @@ from mpkernel.kernel.work import (
     WorkItem,
     reply_type_for,
 )
-from mpkernel.snapshots.builder import SnapshotBuilder
+from mpkernel.snapshots.on_demand import OnDemandBuilder
 from mpkernel.wire import Message
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ShellDispatcher:
         writers: tuple[FunnelWriter, FunnelWriter],
         comms: InProcessComms,
         capture: FdCapture,
-        snapshots: SnapshotBuilder,
+        snapshots: OnDemandBuilder,
         kernel_requests: KernelRequests,
     ) -> None:
         self._capture = capture

@@ -142,7 +142,7 @@ class Kernel:
         from mpkernel.engine.inprocess import InProcessComms
         from mpkernel.engine.kernel_requests import KernelRequests
         from mpkernel.engine.shell import ShellDispatcher
-        from mpkernel.snapshots.builder import SnapshotBuilder
+        from mpkernel.snapshots.on_demand import OnDemandBuilder
         from mpkernel.snapshots.segments import remove_kernel_dir
 
         engine = ExecutionEngine(outbox, capture)
@@ -150,7 +150,7 @@ class Kernel:
         in_process.install()
         comms.activate(comms.BackendComms(outbox, engine.context, self.config))
         shell = engine.shell
-        snapshots = SnapshotBuilder(
+        snapshots = OnDemandBuilder(
             shell.user_ns,
             shell.user_ns_hidden,
             self.config.kernel.post_execute_budget_ms,
