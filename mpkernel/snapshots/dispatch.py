@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpkernel.funnel.items import SnapshotReady
-from mpkernel.snapshots import manifest, segments
 from mpkernel.supervision import ipc
 
 log = logging.getLogger(__name__)
@@ -75,6 +74,9 @@ class SnapshotDispatcher:
 
     def offer(self, item: SnapshotReady) -> list[tuple[str, ipc.Snapshot]]:
         """A new snapshot from the main thread: what to send to whom now."""
+        # Here, not at import: the io thread starts before anyone wants a snapshot.
+        from mpkernel.snapshots import manifest
+
         try:
             self._paths[item.version] = manifest.segment_paths(item.payload)
         except manifest.ManifestError:
@@ -120,6 +122,8 @@ class SnapshotDispatcher:
         self._paths.clear()
         self._consumers.clear()
         self._latest = None
+        from mpkernel.snapshots import segments
+
         segments.remove_kernel_dir()
 
     def held_segments(self) -> frozenset[str]:

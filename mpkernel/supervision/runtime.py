@@ -25,13 +25,16 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from mpkernel_workers.api import CommHandler
 
 from mpkernel.supervision import ipc
-from mpkernel.supervision.worker_loop import SnapshotSink, WorkerRuntime
+
+if TYPE_CHECKING:
+    # The kernel process imports this module for `WorkerSpec` and `worker_entry` only.
+    from mpkernel.supervision.worker_loop import SnapshotSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,8 @@ def serve(
 ) -> None:
     """Bind and connect the worker's sockets, say Ready, and run the loop on the calling
     thread until StopWorker or the main process is gone (tests call it on a thread)."""
+    from mpkernel.supervision.worker_loop import WorkerRuntime
+
     pull = ctx.socket(zmq.PULL)
     pull.bind(spec.in_addr)
     push = ctx.socket(zmq.PUSH)
