@@ -104,11 +104,19 @@ class ShellDispatcher:
                 if isinstance(item, KernelWork):
                     self._kernel_requests.serve(item)
                 elif isinstance(item, SnapshotWork):
-                    self._outbox.put(self._snapshots.now())
+                    self._snapshot_now()
                 else:
                     self.handle(item.message)
             except KeyboardInterrupt:
                 log.warning("interrupt arrived outside user code; ignored")
+
+    def _snapshot_now(self) -> None:
+        try:
+            snapshot = self._snapshots.now()
+        except Exception:  # a snapshot bug must not stop the serving of requests
+            log.exception("snapshot for a new consumer failed; it gets the next one")
+            return
+        self._outbox.put(snapshot)
 
     def handle(self, msg: Message[dict[str, Any]]) -> None:
         parent = msg.header
