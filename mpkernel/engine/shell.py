@@ -69,8 +69,6 @@ class ShellDispatcher:
         self._engine = engine
         self._outbox = outbox
         self._work = work
-        self._kernel_info = kernel_info
-        self._comms = comms
         self._writers = writers
         self._aborting: AbortUntil | None = None
         self._handlers: dict[str, Handler] = {
@@ -79,7 +77,7 @@ class ShellDispatcher:
             "inspect_request": self._inspect,
             "history_request": self._history,
             "is_complete_request": self._is_complete,
-            "kernel_info_request": lambda _msg: self._kernel_info(),
+            "kernel_info_request": lambda _msg: kernel_info(),
             "comm_info_request": self._comm_info_request,
             "comm_open": self._comm_handler(comms.comm_open),
             "comm_msg": self._comm_handler(comms.comm_msg),

@@ -18,7 +18,7 @@ import threading
 import uuid
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -35,6 +35,9 @@ from mpkernel.kernel.work import WorkItem
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import start_forkserver
 from mpkernel.wire import Signer
+
+if TYPE_CHECKING:
+    from mpkernel.snapshots.builder import SnapshotBuilder
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +153,18 @@ class Kernel:
         in_process.install()
         comms.activate(comms.BackendComms(outbox, engine.context, self.config))
         shell = engine.shell
-        snapshots = OnDemandBuilder(
-            shell.user_ns,
-            shell.user_ns_hidden,
-            self.config.kernel.post_execute_budget_ms,
-            snapshot_dispatch.wanted,
-        )
+
+        def make_snapshot_builder() -> SnapshotBuilder:
+            from mpkernel.snapshots.builder import SnapshotBuilder
+
+            return SnapshotBuilder(
+                shell.user_ns,
+                shell.user_ns_hidden,
+                self.config.kernel.post_execute_budget_ms,
+                snapshot_dispatch.wanted,
+            )
+
+        snapshots = OnDemandBuilder(make_snapshot_builder, snapshot_dispatch.wanted)
         kernel_requests = KernelRequests(
             engine,
             outbox,

@@ -7,8 +7,8 @@ the first build after a consumer appears is complete, as for any new builder. Ma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mpkernel.funnel.items import SnapshotReady
 
@@ -17,24 +17,17 @@ if TYPE_CHECKING:
 
 
 class OnDemandBuilder:
-    """`SnapshotBuilder`'s interface; builds it on first use."""
+    """`SnapshotBuilder`'s interface; `make` (which imports and builds it) runs on first
+    use, when `wanted()` first says a worker consumes snapshots."""
 
-    def __init__(
-        self,
-        user_ns: Mapping[str, Any],
-        hidden: Container[str],
-        budget_ms: float,
-        wanted: Callable[[], bool],
-    ) -> None:
-        self._args = (user_ns, hidden, budget_ms, wanted)
+    def __init__(self, make: Callable[[], SnapshotBuilder], wanted: Callable[[], bool]) -> None:
+        self._make = make
         self._wanted = wanted
         self._builder: SnapshotBuilder | None = None
 
     def _get(self) -> SnapshotBuilder:
         if self._builder is None:
-            from mpkernel.snapshots.builder import SnapshotBuilder
-
-            self._builder = SnapshotBuilder(*self._args)
+            self._builder = self._make()
         return self._builder
 
     def after_execute(self, cell: str | None) -> SnapshotReady | None:
