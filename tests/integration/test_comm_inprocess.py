@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
 
 from tests.frontend import coalesce_streams, describe, kind, parent_id
 from tests.integration.comm_client import (
@@ -29,11 +28,6 @@ from tests.integration.comm_client import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def log(kc: BlockingKernelClient) -> IOPubLog:
-    return IOPubLog(kc)
 
 
 def labels(msgs: list[dict[str, object]]) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
 
 from tests.frontend import describe, kind, parent_id, recv
 from tests.integration.comm_client import (
@@ -35,11 +34,6 @@ from tests.integration.comm_client import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
-
-
-@pytest.fixture
-def log(kc: BlockingKernelClient) -> IOPubLog:
-    return IOPubLog(kc)
 
 
 # --------------------------------------------------------------------------------------------

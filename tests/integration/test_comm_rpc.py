@@ -11,10 +11,7 @@ reply carries none; with one, the reply echoes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
 
 from tests.frontend import KernelHandle, describe, kind, parent_id, recv
 from tests.integration.comm_client import (
@@ -45,21 +42,6 @@ from tests.integration.comm_client import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
-
-
-@pytest.fixture
-def log(kc: BlockingKernelClient) -> IOPubLog:
-    return IOPubLog(kc)
-
-
-@pytest.fixture
-def echo(log: IOPubLog, shared_kernel: KernelHandle) -> Iterator[str]:
-    """An open comm on the built-in echo worker, closed after a passing test (after a
-    failure the kernel is replaced anyway)."""
-    comm_id = open_comm(log, ECHO)
-    yield comm_id
-    if not shared_kernel.dirty:
-        close_comm(log, comm_id)
 
 
 # --------------------------------------------------------------------------------------------

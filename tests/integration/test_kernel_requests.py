@@ -8,41 +8,22 @@ worker keeps answering meanwhile). Requests go out as Positron sends them, witho
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
 
-from tests.frontend import KernelHandle, describe, kind, parent_id, recv
+from tests.frontend import describe, kind, parent_id, recv
 from tests.integration.comm_client import (
-    ECHO,
     INTERNAL_ERROR,
     IOPubLog,
     assert_bracket,
     call,
-    close_comm,
     execute_ok,
     is_response_to,
     msg_type,
-    open_comm,
     send_rpc,
     stdout_of,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
-
-
-@pytest.fixture
-def log(kc: BlockingKernelClient) -> IOPubLog:
-    return IOPubLog(kc)
-
-
-@pytest.fixture
-def echo(log: IOPubLog, shared_kernel: KernelHandle) -> Iterator[str]:
-    comm_id = open_comm(log, ECHO)
-    yield comm_id
-    if not shared_kernel.dirty:
-        close_comm(log, comm_id)
 
 
 def start_cell(log: IOPubLog, code: str) -> str:

@@ -11,13 +11,11 @@ them), I5 (nothing on a comm after the frontend closed it, its running request c
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
 
-from tests.frontend import DEFAULT_TIMEOUT, KernelHandle, describe, kind
+from tests.frontend import DEFAULT_TIMEOUT, describe, kind
 from tests.integration.comm_client import (
     ECHO,
     INTERNAL_ERROR,
@@ -38,19 +36,6 @@ from tests.integration.comm_client import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
-
-
-@pytest.fixture
-def log(kc: BlockingKernelClient) -> IOPubLog:
-    return IOPubLog(kc)
-
-
-@pytest.fixture
-def echo(log: IOPubLog, shared_kernel: KernelHandle) -> Iterator[str]:
-    comm_id = open_comm(log, ECHO)
-    yield comm_id
-    if not shared_kernel.dirty:
-        close_comm(log, comm_id)
 
 
 def journal_until(log: IOPubLog, comm_id: str, match: Any) -> list[dict[str, Any]]:
