@@ -71,6 +71,42 @@ def open(target: str, data: Any = None, *, subject: Any = _NO_SUBJECT) -> str:
 
 
 def view(obj: Any, title: str | None = None, *, target: str = DATA_EXPLORER_TARGET) -> str:
-    """Open a viewer comm (the data explorer by default) on `obj`; returns the comm id."""
-    data = {"title": title if title is not None else type(obj).__name__}
-    return _backend("mpkernel.view").open(target, data, subject=obj)
+    """Open a viewer comm (the data explorer by default) on `obj`; returns the comm id.
+
+    For the data explorer the cell also shows the inline output Positron's notebooks render
+    as a table over that comm (`INLINE_MIME`); other frontends show its text/plain line.
+    """
+    name = title if title is not None else type(obj).__name__
+    comm_id = _backend("mpkernel.view").open(target, {"title": name}, subject=obj)
+    if target == DATA_EXPLORER_TARGET:
+        from IPython.display import display
+
+        rows, columns = table_shape(obj)
+        inline = {
+            "version": 1,
+            "comm_id": comm_id,
+            "shape": {"rows": rows, "columns": columns},
+            "title": name,
+            "source": "mpkernel.view",
+        }
+        text = f"<data explorer: {name} [{rows} rows x {columns} columns]>"
+        display({INLINE_MIME: inline, "text/plain": text}, raw=True)  # type: ignore[no-untyped-call]
+    return comm_id
+
+
+INLINE_MIME = "application/vnd.positron.dataExplorer+json"
+
+
+def table_shape(obj: Any) -> tuple[int, int]:
+    """(rows, columns) of a table-like object without touching its data: pandas and polars
+    frames and series, pyarrow tables, numpy arrays; (len, 1) for anything else sized."""
+    num_rows = getattr(obj, "num_rows", None)  # pyarrow
+    if isinstance(num_rows, int):
+        return num_rows, int(getattr(obj, "num_columns", 1))
+    shape = getattr(obj, "shape", None)
+    if isinstance(shape, tuple) and shape and all(isinstance(n, int) for n in shape):
+        return shape[0], shape[1] if len(shape) > 1 else 1
+    try:
+        return len(obj), 1
+    except TypeError:
+        return 1, 1
