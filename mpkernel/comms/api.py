@@ -11,6 +11,7 @@ execute request's idle waits for the worker to have handled the open (I3).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mpkernel.config.model import Config
@@ -29,10 +30,24 @@ _NO_SUBJECT: Any = object()
 
 
 class BackendComms:
-    def __init__(self, outbox: Outbox, context: RequestContext, config: Config) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        context: RequestContext,
+        config: Config,
+        user_ns: Mapping[str, Any] | None = None,
+    ) -> None:
         self._outbox = outbox
         self._context = context
         self._config = config
+        self._user_ns = user_ns if user_ns is not None else {}
+
+    def variable_of(self, obj: Any) -> str | None:
+        """The first user variable bound to `obj` itself (not a copy), if any."""
+        for name, value in self._user_ns.items():
+            if value is obj and not name.startswith("_"):
+                return name
+        return None
 
     def open(self, target: str, data: Any = None, *, subject: Any = _NO_SUBJECT) -> str:
         if self._config.worker_for_target(target) is None:
@@ -76,8 +91,14 @@ def view(obj: Any, title: str | None = None, *, target: str = DATA_EXPLORER_TARG
     For the data explorer the cell also shows the inline output Positron's notebooks render
     as a table over that comm (`INLINE_MIME`); other frontends show its text/plain line.
     """
+    backend = _backend("mpkernel.view")
     name = title if title is not None else type(obj).__name__
-    comm_id = _backend("mpkernel.view").open(target, {"title": name}, subject=obj)
+    data: dict[str, Any] = {"title": name}
+    variable = backend.variable_of(obj)
+    if variable is not None:
+        # The viewer follows that name across executions (data_update, schema_update).
+        data["variable"] = variable
+    comm_id = backend.open(target, data, subject=obj)
     if target == DATA_EXPLORER_TARGET:
         from IPython.display import display
 

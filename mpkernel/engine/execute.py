@@ -25,6 +25,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.payload import PayloadManager
 from IPython.utils.tokenutil import token_at_cursor
 
+from mpkernel.engine.magics import register_magics
 from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.items import InputRequest, Publish
 from mpkernel.funnel.outbox import Outbox
@@ -158,6 +159,7 @@ class ExecutionEngine:
         self.context = RequestContext()
         self.shell: MpShell = MpShell.instance()
         self.shell.mp_outputs = _Outputs(outbox, self.context, capture)
+        register_magics(self.shell)
         self.executing = False
 
     # -- execute -----------------------------------------------------------------

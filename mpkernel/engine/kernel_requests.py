@@ -119,7 +119,10 @@ class KernelRequests:
         if not isinstance(path, list) or not path or not isinstance(path[0], str):
             raise KernelRequestFailed("'path' must be a list starting with a variable name")
         obj = resolve(self._engine.shell.user_ns, path)
-        data = params.get("data")
+        data = dict(params["data"]) if isinstance(params.get("data"), dict) else {}
+        if len(path) == 1:
+            # A variable itself (not an item of one): the viewer can follow it.
+            data.setdefault("variable", path[0])
         from mpkernel.snapshots.codec import encode_object
 
         comm_id = uuid.uuid4().hex
@@ -127,7 +130,7 @@ class KernelRequests:
             OpenBackendComm(
                 comm_id,
                 target,
-                json_bytes(data if isinstance(data, dict) else {}),
+                json_bytes(data),
                 parent,
                 encode_object(obj),
             )

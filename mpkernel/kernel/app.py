@@ -151,7 +151,9 @@ class Kernel:
         engine = ExecutionEngine(outbox, capture)
         in_process = InProcessComms(outbox, engine.context, capture)
         in_process.install()
-        comms.activate(comms.BackendComms(outbox, engine.context, self.config))
+        comms.activate(
+            comms.BackendComms(outbox, engine.context, self.config, engine.shell.user_ns)
+        )
         shell = engine.shell
 
         def make_snapshot_builder() -> SnapshotBuilder:

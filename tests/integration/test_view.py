@@ -72,7 +72,7 @@ def test_view_opens_a_comm_about_the_object_and_shows_it_inline(
     assert msgs.index(opens[0]) < msgs.index(displays[0]), "comm_open first (I5)"
     comm_id = comm_id_of(opens[0])
     assert opens[0]["content"]["target_name"] == EXPLORER
-    assert opens[0]["content"]["data"] == {"title": "my table"}
+    assert opens[0]["content"]["data"] == {"title": "my table", "variable": "table"}
     inline = displays[0]["content"]["data"][INLINE]
     assert inline == {
         "version": 1,
@@ -98,3 +98,26 @@ def test_view_without_an_explorer_is_a_clear_error(
         assert len(errors) == 1, describe(log.parented(msg_id))
         assert "positron.dataExplorer" in errors[0]["content"]["evalue"]
         assert not [m for m in log.parented(msg_id) if msg_type(m) == "comm_open"]
+
+
+def test_view_magic_titles_the_explorer_with_its_expression(kernel: KernelHandle) -> None:
+    """`%view EXPR` opens the explorer on EXPR's value, titled EXPR; an expression that is
+    not a variable has no variable to follow; a bad one is an error and opens nothing."""
+    log = IOPubLog(kernel.kc)
+    execute_ok(log, "import pandas as pd\nframe = pd.DataFrame({'a': range(4)})")
+    for expression, variable in (("frame", "frame"), ("frame.head(2)", None)):
+        msgs = execute_ok(log, f"%view {expression}")
+        (opened,) = [m for m in msgs if msg_type(m) == "comm_open"]
+        expected = {"title": expression}
+        if variable is not None:
+            expected["variable"] = variable
+        assert opened["content"]["data"] == expected
+        rows = 4 if variable else 2
+        (shown,) = [m for m in msgs if kind(m) == "display_data"]
+        assert shown["content"]["data"][INLINE]["shape"] == {"rows": rows, "columns": 1}
+        close_comm(log, comm_id_of(opened))
+    msg_id: str = kernel.kc.execute("%view no_such_name")
+    log.wait_idle(msg_id)
+    bracket = log.parented(msg_id)
+    assert [kind(m) for m in bracket if kind(m) == "error"] == ["error"], describe(bracket)
+    assert not [m for m in bracket if msg_type(m) == "comm_open"]
