@@ -42,6 +42,17 @@ class RequestBrackets:
     def owe(self, request_id: str) -> None:
         self._owed[request_id] = self._owed.get(request_id, 0) + 1
 
+    def owes(self, request_id: str) -> bool:
+        return bool(self._owed.get(request_id))
+
+    def release(self, request_id: str) -> None:
+        """Stop waiting for what is still owed for `request_id`: its held idle goes now, and
+        Done markers that arrive later settle nothing."""
+        self._owed.pop(request_id, None)
+        parent = self._held.pop(request_id, None)
+        if parent is not None:
+            self._status("idle", parent)
+
     def settle(self, request_id: str, count: int = 1) -> None:
         """`count` Done markers for `request_id` arrived (or will never come: a crash)."""
         left = self._owed.get(request_id, 0) - count

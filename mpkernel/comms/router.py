@@ -20,6 +20,7 @@ funnel and the supervisor; unit tests record it). Time comes in as arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -105,6 +106,9 @@ class CommRouter:
         self._workers_stats: Callable[[], list[dict[str, Any]]] = list
         self.books: dict[str, WorkerBook] = {}
         self._brackets = RequestBrackets(sink.emit)
+        # execute msg_id -> until when its idle waits for the snapshot's consumers
+        self._snapshot_waits: dict[str, float] = {}
+        self._snapshot_wait_s = config.kernel.post_execute_budget_ms / 1000
         self._parent_cache: tuple[bytes, Header | None] = (b"", None)
 
     def set_worker_stats(self, stats: Callable[[], list[dict[str, Any]]]) -> None:
@@ -360,6 +364,32 @@ class CommRouter:
             w["open_comms"] = sum(1 for e in self.registry if e.worker_key == w["key"])
         return {"pid": os.getpid(), "workers": workers, "comms": comms, **self._health_extra()}
 
+    # -- snapshots -------------------------------------------------------------------------------
+    def _send_snapshots(self, sends: list[tuple[str, ipc.Snapshot]], now: float) -> None:
+        """A snapshot that follows an execution is part of its bracket (I3): each consumer
+        owes a Done once its handlers have seen it, and the execution's idle waits for
+        that, but only within the post-execute budget: a busy pane never holds the console
+        (its update then follows the idle, still parented to the execution)."""
+        for key, msg in sends:
+            self._send(key, msg, msg.request_id)
+            if msg.request_id is not None:
+                self._snapshot_waits.setdefault(msg.request_id, now + self._snapshot_wait_s)
+
+    def timeout_ms(self, now: float) -> int | None:
+        """How long until `on_timer` has something to do (None: nothing pending)."""
+        if not self._snapshot_waits:
+            return None
+        return max(0, int((min(self._snapshot_waits.values()) - now) * 1000) + 1)
+
+    def on_timer(self, now: float) -> None:
+        for request_id, until in list(self._snapshot_waits.items()):
+            if not self._brackets.owes(request_id):
+                del self._snapshot_waits[request_id]
+            elif now >= until:
+                del self._snapshot_waits[request_id]
+                log.info("idle of %s no longer waits for snapshot consumers", request_id)
+                self._brackets.release(request_id)
+
     # -- deadlines ------------------------------------------------------------------------------
     def overdue(self, now: float) -> list[tuple[str, str]]:
         """Workers with an RPC past its `rpc_timeout_s`: (worker key, reason to kill it)."""
@@ -401,7 +431,7 @@ class CommRouter:
         log.info("frontend disconnect: closed %d comms, kept %d", closed, len(self.registry))
 
     # -- items from the main thread -------------------------------------------------------------
-    def comm_item(self, item: CommItem) -> None:
+    def comm_item(self, item: CommItem, now: float) -> None:
         match item:
             case items.CommInfo():
                 self._sink.emit(
@@ -425,8 +455,7 @@ class CommRouter:
                 else:
                     log.error("backend comm for unknown target %s not opened", item.target)
             case items.SnapshotReady():
-                for key, msg in self._snapshots.offer(item):
-                    self._sink.send(key, msg)
+                self._send_snapshots(self._snapshots.offer(item), now)
             case items.KernelAnswerItem():
                 self._sink.send(
                     item.worker_key, ipc.KernelAnswer(item.call_id, item.result_json, item.error)
@@ -467,7 +496,10 @@ class CommRouter:
                 entry.persistent = True
         sends = self._snapshots.worker_ready(handle.key, ready.snapshots)
         for key, msg in sends:
-            self._sink.send(key, msg)
+            # Old news for a new consumer: not part of the execution it once followed.
+            self._sink.send(
+                key, dataclasses.replace(msg, parent_json=ipc.NO_PARENT, request_id=None)
+            )
         if ready.snapshots and not sends:
             # A first consumer (or none fresh to give): it gets the whole namespace now,
             # not after the user's next execution.
@@ -518,8 +550,7 @@ class CommRouter:
             case ipc.KernelRequest():
                 self._kernel_request(key, msg, now)
             case ipc.SnapshotTaken():
-                for to, snapshot in self._snapshots.taken(key, msg.version):
-                    self._sink.send(to, snapshot)
+                self._send_snapshots(self._snapshots.taken(key, msg.version), now)
             case ipc.OpenFromWorker():
                 cfg = self.config.worker_for_target(msg.target)
                 if cfg is None:

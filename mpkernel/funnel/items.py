@@ -117,6 +117,9 @@ class SnapshotReady:
 
     version: int
     payload: bytes
+    # The execution it follows, if any: consumers' messages about it are parented to it
+    # and its idle waits for them, within the post-execute budget (I3).
+    parent: Header | None = None
 
 
 @dataclass(frozen=True, slots=True)

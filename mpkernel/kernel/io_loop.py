@@ -172,7 +172,11 @@ class KernelIO(threading.Thread):
         funnel = self._funnel
         while self._running:
             timeout = funnel.timeout_ms()
-            for other in (supervisor.timeout_ms(), self._presence.timeout_ms(time.monotonic())):
+            for other in (
+                supervisor.timeout_ms(),
+                self._presence.timeout_ms(time.monotonic()),
+                self.router.timeout_ms(time.monotonic()),
+            ):
                 if other is not None:
                     timeout = other if timeout is None else min(timeout, other)
             if self._shutdown_deadline is not None:
@@ -203,6 +207,7 @@ class KernelIO(threading.Thread):
             supervisor.handle_events(events)
             supervisor.on_timer()
             self._link.kill_overdue()
+            self.router.on_timer(time.monotonic())
             funnel.flush_due()
             self._arm_stream_timer()
         funnel.flush()
@@ -429,7 +434,7 @@ class KernelIO(threading.Thread):
             self._held.append(frames)
 
     def comm_item(self, item: CommItem) -> None:
-        self.router.comm_item(item)
+        self.router.comm_item(item, time.monotonic())
 
     def idle_may_go(self, parent: Header | None) -> bool:
         return self.router.idle_may_go(parent)

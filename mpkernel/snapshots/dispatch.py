@@ -26,6 +26,7 @@ from pathlib import Path
 
 from mpkernel.funnel.items import SnapshotReady
 from mpkernel.supervision import ipc
+from mpkernel.wire import json_bytes
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,10 @@ class SnapshotDispatcher:
 
 
 def _envelope(item: SnapshotReady) -> ipc.Snapshot:
-    return ipc.Snapshot(item.version, item.payload)
+    parent = item.parent
+    if parent is None:
+        return ipc.Snapshot(item.version, item.payload)
+    return ipc.Snapshot(item.version, item.payload, json_bytes(parent.as_dict()), parent.msg_id)
 
 
 class _Reaper:

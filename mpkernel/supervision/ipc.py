@@ -109,6 +109,8 @@ class Snapshot:
 
     version: int
     payload: bytes
+    parent_json: bytes = NO_PARENT  # the execution it follows: events it causes carry it
+    request_id: str | None = None  # that execution: Done once the handlers have seen it
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,16 @@
 
 Any thread of the worker may use it: what it sends goes through the runtime, which parents
 it to the request the calling thread serves and drops it if that request was cancelled.
+Events are parentless (Positron would take an event parented to a pending request for its
+reply), except while handlers digest a snapshot that follows an execution: then they are
+parented to that execution (`events_parented_to`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from mpkernel.supervision import ipc
@@ -15,6 +20,18 @@ from mpkernel.wire.codec import json_bytes
 if TYPE_CHECKING:
     from mpkernel.supervision.requests import WorkerRequest
     from mpkernel.supervision.worker_loop import WorkerRuntime
+
+
+_EVENT_PARENT: ContextVar[bytes] = ContextVar("mpkernel_event_parent", default=ipc.NO_PARENT)
+
+
+@contextmanager
+def events_parented_to(parent_json: bytes) -> Iterator[None]:
+    token = _EVENT_PARENT.set(parent_json)
+    try:
+        yield
+    finally:
+        _EVENT_PARENT.reset(token)
 
 
 class WorkerComm:
@@ -59,7 +76,7 @@ class WorkerComm:
         if self._check_open(request):
             data = {"jsonrpc": "2.0", "method": method, "params": dict(params or {})}
             self._runtime.emit(
-                ipc.CommSend(self._comm_id, json_bytes(data), ipc.NO_PARENT), request
+                ipc.CommSend(self._comm_id, json_bytes(data), _EVENT_PARENT.get()), request
             )
 
     def request_frontend(self, method: str, params: Mapping[str, Any] | None = None) -> Any:

@@ -57,7 +57,7 @@ from mpkernel.supervision.requests import (
     parse_rpc,
     resolve,
 )
-from mpkernel.supervision.worker_comm import WorkerComm
+from mpkernel.supervision.worker_comm import WorkerComm, events_parented_to
 from mpkernel.wakeup import WakeupPipe
 from mpkernel.wire.codec import json_bytes
 
@@ -554,10 +554,13 @@ class WorkerRuntime:
         except Exception:
             log.exception("snapshot %d could not be applied", msg.version)
         self._send(None, ipc.SnapshotTaken(msg.version))
-        if snapshot is None or not self.handler_cls.snapshots:
-            return
-        for comm_id, (handler, _) in list(self.comms.items()):
-            try:
-                handler.on_snapshot(snapshot)
-            except Exception:
-                log.exception("on_snapshot failed for %s", comm_id)
+        if snapshot is not None and self.handler_cls.snapshots:
+            with events_parented_to(msg.parent_json):
+                for comm_id, (handler, _) in list(self.comms.items()):
+                    try:
+                        handler.on_snapshot(snapshot)
+                    except Exception:
+                        log.exception("on_snapshot failed for %s", comm_id)
+        if msg.request_id is not None:
+            # Behind what the handlers sent about it: the execution's idle may go (I3).
+            self._send(None, ipc.Done(msg.request_id))

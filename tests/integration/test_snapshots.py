@@ -20,9 +20,10 @@ import psutil
 import pytest
 
 from mpkernel.snapshots import segments
-from tests.frontend import KernelHandle
+from tests.frontend import KernelHandle, describe
 from tests.integration.comm_client import (
     IOPubLog,
+    assert_bracket,
     call,
     close_comm,
     configured_kernels,
@@ -272,3 +273,16 @@ def test_a_killed_kernels_shared_memory_is_freed_by_the_next_one(
         second, _ = start_with_data(start)
         assert not directory.exists()
         shut_down(second)
+
+
+@pytest.mark.invariant("I3")
+def test_i3_a_consumers_news_of_an_execution_comes_before_its_idle(probe: Probe) -> None:
+    """The probe's `snapshot` event about a cell is parented to that cell's execute request
+    and published inside its busy/idle (the snapshot fits the budget easily here)."""
+    msgs = execute_ok(probe.log, "bracketed = [1, 2, 3]")
+    bracket = assert_bracket(probe.log.msgs, msgs[0]["parent_header"]["msg_id"])
+    events = [m for m in bracket if is_event(m, probe.comm_id)]
+    assert len(events) == 1, describe(bracket)
+    params = events[0]["content"]["data"]["params"]
+    assert "bracketed" in params["changed"]
+    probe.version = params["version"]

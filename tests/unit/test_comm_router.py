@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mpkernel.comms import jsonrpc
+from mpkernel.comms.registry import CommEntry
 from mpkernel.comms.router import HEALTH_TARGET, CommRouter
 from mpkernel.config.model import WorkerConfig, default_config
 from mpkernel.funnel.items import (
@@ -23,6 +24,7 @@ from mpkernel.funnel.items import (
     OpenBackendComm,
     Publish,
     PublishRaw,
+    SnapshotReady,
 )
 from mpkernel.kernel.work import KernelWork
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
@@ -169,7 +171,7 @@ def test_i3_main_thread_idle_waits_for_a_backend_open(
     """An execute request that opens a worker comm: its idle (queued by the main thread)
     is held until the worker has handled the open."""
     parent = Header("exec-1", "execute_request", "sess", "user", "")
-    router.comm_item(OpenBackendComm("c9", ECHO, b"{}", parent))
+    router.comm_item(OpenBackendComm("c9", ECHO, b"{}", parent), 0.0)
     assert router.idle_may_go(parent) is False
     router.on_worker_message(echo_worker(router), ipc.Done("exec-1"), 0.0)
     assert sink.published()[-1] == ("status", "idle", "exec-1")
@@ -293,7 +295,7 @@ def test_i4_health_answers_both_shapes(
 def test_i5_backend_comm_open_is_published_before_the_worker_is_asked(
     router: CommRouter, sink: RecordingSink
 ) -> None:
-    router.comm_item(OpenBackendComm("c2", ECHO, b'{"title":"t"}', None, b"obj"))
+    router.comm_item(OpenBackendComm("c2", ECHO, b'{"title":"t"}', None, b"obj"), 0.0)
     assert sink.published() == [("comm_open", {"title": "t"}, None)]
     raw = sink.emitted[0]
     assert isinstance(raw, PublishRaw)
@@ -445,7 +447,7 @@ def test_kernel_request_goes_to_the_main_thread_with_its_deadline(
         {"names": ["x"]},
         105.0,
     )
-    router.comm_item(KernelAnswerItem("echo", "k1", b'["x"]'))
+    router.comm_item(KernelAnswerItem("echo", "k1", b'["x"]'), 0.0)
     assert sink.to_worker(ipc.KernelAnswer) == [ipc.KernelAnswer("k1", b'["x"]', None)]
 
 
@@ -491,3 +493,80 @@ def test_a_ready_consumer_with_no_snapshot_to_take_asks_for_one(
     assert sink.snapshot_requests == 0
     router.on_worker_ready(worker, ipc.Ready(1, snapshots=True))
     assert sink.snapshot_requests == 1
+
+
+class FakeDispatcher:
+    """Hands out the snapshot envelopes a test prepared (the real one needs real segments)."""
+
+    def __init__(self, sends: list[tuple[str, ipc.Snapshot]]) -> None:
+        self.sends = sends
+
+    def offer(self, item: SnapshotReady) -> list[tuple[str, ipc.Snapshot]]:
+        return self.sends
+
+    def worker_ready(self, key: str, consumes: bool) -> list[tuple[str, ipc.Snapshot]]:
+        return self.sends
+
+    def taken(self, key: str, version: int) -> list[tuple[str, ipc.Snapshot]]:
+        return []
+
+    def worker_gone(self, key: str) -> None:
+        pass
+
+
+def snapshot_router(sink: RecordingSink, parent: Header) -> CommRouter:
+    envelope = ipc.Snapshot(1, b"manifest", json_bytes(parent.as_dict()), parent.msg_id)
+    dispatcher = FakeDispatcher([("variables", envelope)])
+    return CommRouter(default_config(), sink, dispatcher, dict, lambda: True)  # type: ignore[arg-type]
+
+
+EXEC = Header("exec-1", "execute_request", "sess", "user", "")
+
+
+@pytest.mark.invariant("I3")
+def test_i3_an_executions_idle_waits_for_its_snapshot_consumers(sink: RecordingSink) -> None:
+    router = snapshot_router(sink, EXEC)
+    router.comm_item(SnapshotReady(1, b"manifest", EXEC), 10.0)
+    (sent,) = sink.to_worker(ipc.Snapshot)
+    assert (sent.request_id, Header.from_dict(json.loads(sent.parent_json))) == ("exec-1", EXEC)
+    assert router.idle_may_go(EXEC) is False
+    worker = FakeWorker("variables", "variables-1", echo_worker(router).config)
+    update = b'{"jsonrpc":"2.0","method":"update","params":{}}'
+    router.registry.add(CommEntry("v", "positron.variables", "worker", "variables"))
+    router.on_worker_message(worker, ipc.CommSend("v", update, sent.parent_json), 10.05)
+    router.on_worker_message(worker, ipc.Done("exec-1"), 10.05)
+    assert sink.published() == [
+        ("comm_msg", json.loads(update), "exec-1"),
+        ("status", "idle", "exec-1"),
+    ]
+
+
+@pytest.mark.invariant("I3")
+def test_i3_a_busy_consumer_holds_the_idle_no_longer_than_the_budget(
+    sink: RecordingSink,
+) -> None:
+    router = snapshot_router(sink, EXEC)
+    router.comm_item(SnapshotReady(1, b"manifest", EXEC), 10.0)
+    assert router.idle_may_go(EXEC) is False
+    budget_s = default_config().kernel.post_execute_budget_ms / 1000
+    wait_ms = router.timeout_ms(10.0)
+    assert wait_ms is not None
+    assert abs(wait_ms - budget_s * 1000) <= 1
+    router.on_timer(10.0 + budget_s / 2)
+    assert sink.published() == []
+    router.on_timer(10.0 + budget_s)
+    assert sink.published() == [("status", "idle", "exec-1")]
+    assert router.timeout_ms(20.0) is None
+    # The consumer's Done, when it finally comes, publishes no second idle.
+    worker = FakeWorker("variables", "variables-1", echo_worker(router).config)
+    router.on_worker_message(worker, ipc.Done("exec-1"), 30.0)
+    assert sink.published() == [("status", "idle", "exec-1")]
+
+
+def test_a_new_consumer_gets_old_news_outside_any_bracket(sink: RecordingSink) -> None:
+    router = snapshot_router(sink, EXEC)
+    worker = FakeWorker("variables", "variables-1", echo_worker(router).config)
+    router.on_worker_ready(worker, ipc.Ready(1, snapshots=True))
+    (sent,) = sink.to_worker(ipc.Snapshot)
+    assert (sent.request_id, sent.parent_json) == (None, ipc.NO_PARENT)
+    assert router.idle_may_go(EXEC) is True
