@@ -194,14 +194,17 @@ _BUILTIN_WORKERS: Mapping[str, _WorkerLayer] = {
         handler="mpkernel_workers.echo:EchoHandler",
         processes="shared",
     ),
-    # The Positron handlers are not shipped yet: their sections exist (so a file can
-    # configure them) but stay off until `enabled = true` and the handler is installed.
+    # The pane keeps its comm across a frontend disconnect and a worker restart; an
+    # inspect hung in a user's `__repr__` gets the worker replaced, not the pane stuck.
     "variables": _WorkerLayer(
         target="positron.variables",
         handler="mpkernel_workers.variables:VariablesHandler",
         processes="shared",
-        enabled=False,
+        persistent=True,
+        rpc_timeout_s=10.0,
     ),
+    # Not shipped yet: the section exists (so a file can configure it) but stays off
+    # until `enabled = true` and the handler is installed.
     "data_explorer": _WorkerLayer(
         target="positron.dataExplorer",
         handler="mpkernel_workers.data_explorer:DataExplorerHandler",
