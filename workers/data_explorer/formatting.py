@@ -1,0 +1,96 @@
+"""Values -> what the grid shows: strings, or special value codes for missing,
+NaN and infinities.
+
+Floats follow Positron's rules (its test suite is the reference): zero and magnitudes in
+[1, 10^max_integral_digits) are fixed with `large_num_digits` decimals, magnitudes in
+[10^-small_num_digits, 1) fixed with `small_num_digits`, anything else scientific with
+`large_num_digits`; the thousands separator applies to the integral part of fixed values
+and to integers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+from mpkernel_workers.data_explorer.protocol import (
+    VALUE_INF,
+    VALUE_NAN,
+    VALUE_NEGINF,
+    ColumnValue,
+    FormatOptions,
+)
+from mpkernel_workers.data_explorer.tables import Column
+
+Formatter = Callable[[Any], ColumnValue]
+
+
+def float_formatter(options: FormatOptions) -> Callable[[float], ColumnValue]:
+    large = options.get("large_num_digits", 2)
+    small = options.get("small_num_digits", 4)
+    upper = 10.0 ** options.get("max_integral_digits", 7)
+    lower = 10.0**-small
+    sep = options.get("thousands_sep") or ""
+    fixed_large = f"{{:{',' if sep else ''}.{large}f}}"
+    fixed_small = f"{{:.{small}f}}"
+    sci = f"{{:.{large}E}}"
+
+    def fmt(x: float) -> ColumnValue:
+        if math.isnan(x):
+            return VALUE_NAN
+        if math.isinf(x):
+            return VALUE_INF if x > 0 else VALUE_NEGINF
+        mag = abs(x)
+        if mag == 0 or 1 <= mag < upper:
+            text = fixed_large.format(x)
+            return text.replace(",", sep) if sep and sep != "," else text
+        if lower <= mag < 1:
+            return fixed_small.format(x)
+        return sci.format(x)
+
+    return fmt
+
+
+def int_formatter(options: FormatOptions) -> Callable[[int], ColumnValue]:
+    sep = options.get("thousands_sep") or ""
+    if not sep:
+        return str
+    if sep == ",":
+        return "{:,}".format
+    return lambda v: f"{v:,}".replace(",", sep)
+
+
+def value_formatter(column: Column, options: FormatOptions) -> Formatter:
+    """A function from one Python value of `column` (as `to_pylist` gives it) to what the
+    grid shows; missing values become the column's null code."""
+    null_code = column.null_code
+    limit = options.get("max_value_length", 1000)
+    display = column.display
+    inner: Callable[[Any], ColumnValue]
+    if display == "floating":
+        inner = float_formatter(options)
+    elif display == "integer":
+        inner = int_formatter(options)
+    else:
+
+        def inner(v: Any) -> ColumnValue:
+            text = str(v)
+            return text[:limit] if len(text) > limit else text
+
+    def fmt(v: Any) -> ColumnValue:
+        if v is None:
+            return null_code
+        return inner(v)
+
+    return fmt
+
+
+def format_array(
+    column: Column, values: pa.Array | pa.ChunkedArray, options: FormatOptions
+) -> list[ColumnValue]:
+    """Format every value of `values` (already taken from `column`); timestamps with
+    nanoseconds come back as pandas Timestamps when pandas is there, so str() keeps them."""
+    fmt = value_formatter(column, options)
+    return [fmt(v) for v in values.to_pylist()]

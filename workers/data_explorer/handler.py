@@ -1,0 +1,237 @@
+"""`DataExplorerHandler`: the `positron.dataExplorer` comm, one instance per open table.
+
+Open data (what the kernel's `view` puts in `comm_open`): `title` (shown as the display
+name) and, when the table is a variable of the user's namespace, `variable` (its name).
+With `variable`, the explorer follows that name across executions through snapshots:
+a new value with the same columns -> `data_update`, other columns -> `schema_update`
+(filters and sort keys on columns that survive are kept), deleted or no longer a table ->
+the comm closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from mpkernel_workers.api import (
+    INVALID_REQUEST,
+    CommHandler,
+    KernelRequestError,
+    RpcError,
+    background,
+)
+from mpkernel_workers.data_explorer import code, export, features, schema
+from mpkernel_workers.data_explorer.jobs import ProfileQueue
+from mpkernel_workers.data_explorer.profiles import ProfileError, column_profile
+from mpkernel_workers.data_explorer.protocol import (
+    TARGET,
+    FilterResult,
+    bad_params,
+    format_options,
+    require_dict,
+    require_int,
+    require_list,
+)
+from mpkernel_workers.data_explorer.tables import Table, UnsupportedTable, from_object, library_of
+from mpkernel_workers.data_explorer.view import TableView
+
+if TYPE_CHECKING:
+    from mpkernel.snapshots.store import WorkerSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class DataExplorerHandler(CommHandler):
+    snapshots = True
+
+    def on_open(self, data: Any) -> None:
+        data = data if isinstance(data, dict) else {}
+        self.variable: str | None = (
+            data.get("variable") if isinstance(data.get("variable"), str) else None
+        )
+        title = data.get("title")
+        self.title = title if isinstance(title, str) else (self.variable or "table")
+        self._profiles = ProfileQueue(f"data-explorer-profiles-{self.comm.comm_id[:8]}")
+        self._seen_snapshot = False
+        self._closed = False
+        try:
+            table = from_object(self.comm.subject)
+        except UnsupportedTable as e:
+            self.view = TableView(_empty())
+            self._close(f"unsupported: {e}")
+            return
+        self.view = TableView(table)
+
+    def on_close(self, reason: str) -> None:
+        self._closed = True
+        self._profiles.close()
+
+    def _close(self, reason: str) -> None:
+        self._closed = True
+        self._profiles.close()
+        self.comm.close({"reason": reason})
+
+    # -- state and schema ---------------------------------------------------------------------
+    def rpc_get_state(self) -> dict[str, Any]:
+        view = self.view
+        table = view.table
+        return {
+            "display_name": self.title,
+            "table_shape": {"num_rows": view.num_rows, "num_columns": table.num_columns},
+            "table_unfiltered_shape": {
+                "num_rows": table.num_rows,
+                "num_columns": table.num_columns,
+            },
+            "has_row_labels": table.row_labels is not None,
+            "column_filters": [],
+            "row_filters": view.row_filters,
+            "sort_keys": view.sort_keys,
+            "supported_features": features.supported_features(),
+        }
+
+    def rpc_get_schema(self, column_indices: Any) -> dict[str, Any]:
+        return {"columns": self.view.schema(column_indices)}
+
+    def rpc_search_schema(self, filters: Any, sort_order: Any = "original") -> dict[str, Any]:
+        return {"matches": schema.search_schema(self.view.table, filters, sort_order)}
+
+    # -- data -----------------------------------------------------------------------------------
+    def rpc_get_data_values(self, columns: Any, format_options: Any) -> dict[str, Any]:
+        options = _format(format_options)
+        return {"columns": self.view.data_values(columns, options)}
+
+    def rpc_get_row_labels(self, selection: Any, format_options: Any) -> dict[str, Any]:
+        _format(format_options)
+        return {"row_labels": self.view.row_labels(selection)}
+
+    def rpc_export_data_selection(self, selection: Any, format: Any) -> dict[str, str]:
+        return export.export_selection(self.view, selection, format)
+
+    # -- filters and sort -------------------------------------------------------------------------
+    def rpc_set_row_filters(self, filters: Any) -> FilterResult:
+        return self.view.set_row_filters(filters)
+
+    def rpc_set_column_filters(self, filters: Any) -> None:
+        if require_list(filters, "filters"):
+            # Advertised unsupported in get_state; an empty list (clear) is harmless.
+            raise RpcError(INVALID_REQUEST, "set_column_filters is not supported by this backend")
+
+    def rpc_set_sort_columns(self, sort_keys: Any) -> None:
+        self.view.set_sort_keys(sort_keys)
+
+    # -- profiles -------------------------------------------------------------------------------
+    def rpc_get_column_profiles(
+        self, callback_id: Any, profiles: Any, format_options: Any
+    ) -> dict[str, Any]:
+        if not isinstance(callback_id, str):
+            raise bad_params("callback_id must be a string")
+        options = _format(format_options)
+        requests = []
+        for p in require_list(profiles, "profiles"):
+            p = require_dict(p, "profiles[]")
+            index = require_int(p.get("column_index"), "column_index")
+            specs = [
+                require_dict(s, "profiles[].profiles[]")
+                for s in require_list(p.get("profiles"), "profiles[].profiles")
+            ]
+            requests.append((index, specs))
+        # The rows as they are now: a later filter or sort does not change this answer.
+        table, rows = self.view.rows_snapshot()
+
+        def job(cancelled: threading.Event) -> None:
+            results: list[Any] = []
+            error = None
+            for index, specs in requests:
+                if cancelled.is_set():
+                    return
+                if not 0 <= index < table.num_columns:
+                    results.append({})
+                    error = f"column_index {index} is out of range"
+                    continue
+                try:
+                    results.append(column_profile(table.columns[index], rows, specs, options))
+                except ProfileError as e:
+                    results.append({})
+                    error = str(e)
+            params: dict[str, Any] = {"callback_id": callback_id, "profiles": results}
+            if error is not None:
+                params["error_message"] = error
+            if not cancelled.is_set():
+                try:
+                    self.comm.send_event("return_column_profiles", params)
+                except RuntimeError:
+                    log.debug("comm %s closed before its profiles were sent", self.comm.comm_id)
+
+        self._profiles.submit(job)
+        return {}
+
+    # -- code -----------------------------------------------------------------------------------
+    def rpc_suggest_code_syntax(self) -> dict[str, str]:
+        return {"code_syntax_name": "polars" if self.view.table.kind == "polars" else "pandas"}
+
+    def rpc_convert_to_code(
+        self, column_filters: Any, row_filters: Any, sort_keys: Any, code_syntax_name: Any
+    ) -> dict[str, list[str]]:
+        require_list(column_filters, "column_filters")
+        names = [c.name for c in self.view.table.columns]
+        lines = code.convert_to_code(
+            self.variable or "df", row_filters, sort_keys, code_syntax_name, names
+        )
+        return {"converted_code": lines}
+
+    # -- other explorers and file-only methods --------------------------------------------------
+    @background
+    def rpc_open_data_explorer(self) -> None:
+        """A new, independent explorer on the same variable (the kernel opens it)."""
+        if self.variable is None:
+            raise RpcError(
+                INVALID_REQUEST, "this table is not a variable; open it again with mpkernel.view"
+            )
+        try:
+            self.comm.request_kernel(
+                "view",
+                {"path": [self.variable], "target": TARGET, "data": {"title": self.title}},
+            )
+        except KernelRequestError as e:
+            raise RpcError(INVALID_REQUEST, f"cannot open another explorer: {e.message}") from e
+
+    def rpc_open_dataset(self, uri: Any) -> dict[str, str]:
+        return {
+            "error_message": "open_dataset is for file-backed explorers; this one shows a "
+            "table of the kernel's namespace"
+        }
+
+    def rpc_set_dataset_import_options(self, options: Any) -> dict[str, str]:
+        return {
+            "error_message": "import options apply to file-backed explorers only; this one "
+            "shows a table of the kernel's namespace"
+        }
+
+    # -- live data ------------------------------------------------------------------------------
+    def on_snapshot(self, snapshot: WorkerSnapshot) -> None:
+        if self.variable is None or self._closed:
+            return
+        first, self._seen_snapshot = not self._seen_snapshot, True
+        name = self.variable
+        if name not in snapshot:
+            self._close("variable_deleted")
+            return
+        # The first snapshot this worker sees lists every name as changed; the table it
+        # holds came with the open, from the same execution.
+        if first or name not in snapshot.changed:
+            return
+        value = snapshot[name]
+        if library_of(value) is None:
+            self._close("unsupported_type")
+            return
+        schema_changed = self.view.replace_table(from_object(value))
+        self.comm.send_event("schema_update" if schema_changed else "data_update")
+
+
+def _format(value: Any) -> Any:
+    return format_options(value)
+
+
+def _empty() -> Table:
+    return Table((), 0, "arrow")

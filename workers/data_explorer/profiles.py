@@ -1,0 +1,219 @@
+"""Column profiles: null counts, summary statistics, histograms with quantiles, and
+frequency tables, over the rows of the view (filters applied), on full data.
+
+Computed with `pyarrow.compute` (numpy for histogram edges), which is columnar and
+multi-threaded whatever library the table came from; numbers are formatted with the
+request's format options.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+from mpkernel_workers.data_explorer.formatting import value_formatter
+from mpkernel_workers.data_explorer.protocol import (
+    NUMERIC_DISPLAY,
+    VALUE_INF,
+    VALUE_NAN,
+    VALUE_NEGINF,
+    ColumnFrequencyTable,
+    ColumnHistogram,
+    ColumnProfileResult,
+    FormatOptions,
+)
+from mpkernel_workers.data_explorer.tables import Column
+
+
+class ProfileError(ValueError):
+    """A profile that does not apply to its column."""
+
+
+def column_profile(
+    column: Column, rows: pa.Array | None, specs: list[dict[str, Any]], options: FormatOptions
+) -> ColumnProfileResult:
+    arr = column.array if rows is None else column.array.take(rows)
+    out = ColumnProfileResult()
+    for spec in specs:
+        kind = spec.get("profile_type")
+        params = spec.get("params") or {}
+        if kind == "null_count":
+            out["null_count"] = null_count(column, arr)
+        elif kind == "summary_stats":
+            out["summary_stats"] = summary_stats(column, arr, options)
+        elif kind in ("small_histogram", "large_histogram"):
+            out[kind] = histogram(column, arr, params, options)  # type: ignore[literal-required]
+        elif kind in ("small_frequency_table", "large_frequency_table"):
+            limit = int(params.get("limit", 10))
+            out[kind] = frequency_table(column, arr, limit, options)  # type: ignore[literal-required]
+        else:
+            raise ProfileError(f"unknown profile type {kind!r}")
+    return out
+
+
+def null_count(column: Column, arr: pa.ChunkedArray) -> int:
+    if column.nan_is_null and column.display == "floating":
+        return int(pc.sum(pc.is_null(arr, nan_is_null=True)).as_py() or 0)
+    return int(arr.null_count)
+
+
+def _valid(column: Column, arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Non-missing values; NaN is dropped from floats for statistics in every library."""
+    if column.display == "floating":
+        return pc.filter(arr, pc.invert(pc.is_null(arr, nan_is_null=True)))
+    return pc.drop_null(arr)
+
+
+def summary_stats(column: Column, arr: pa.ChunkedArray, options: FormatOptions) -> dict[str, Any]:
+    display = column.display
+    out: dict[str, Any] = {"type_display": display}
+    if display in NUMERIC_DISPLAY:
+        out["number_stats"] = _number_stats(column, _valid(column, arr), options)
+    elif display == "string":
+        valid = pc.drop_null(arr)
+        out["string_stats"] = {
+            "num_empty": int(pc.sum(pc.equal(pc.utf8_length(valid), 0)).as_py() or 0),
+            "num_unique": int(pc.count_distinct(valid).as_py()),
+        }
+    elif display == "boolean":
+        valid = pc.drop_null(arr)
+        trues = int(pc.sum(valid).as_py() or 0)
+        out["boolean_stats"] = {"true_count": trues, "false_count": len(valid) - trues}
+    elif display in ("date", "datetime"):
+        out[f"{display}_stats"] = _date_stats(column, pc.drop_null(arr))
+    else:
+        out["other_stats"] = {"num_unique": int(pc.count_distinct(pc.drop_null(arr)).as_py())}
+    return out
+
+
+def _number_stats(column: Column, valid: pa.ChunkedArray, options: FormatOptions) -> dict[str, str]:
+    if len(valid) == 0:
+        return {}
+    fmt = _number_text(column, options)
+    mm = pc.min_max(valid)
+    stats = {"min_value": fmt(mm["min"].as_py()), "max_value": fmt(mm["max"].as_py())}
+    as_float = valid if column.display == "floating" else pc.cast(valid, pa.float64())
+    if column.display == "floating" and (
+        math.isinf(mm["min"].as_py()) or math.isinf(mm["max"].as_py())
+    ):
+        return stats  # mean, median and deviation say nothing with infinities in
+    ffmt = _number_text(Column("", valid, "", "floating", 0, False), options)
+    stats["mean"] = str(ffmt(pc.mean(as_float).as_py()))
+    stats["median"] = str(ffmt(pc.quantile(as_float, q=0.5)[0].as_py()))
+    if len(valid) > 1:
+        stats["stdev"] = str(ffmt(pc.stddev(as_float, ddof=1).as_py()))
+    return stats
+
+
+_SPECIAL_TEXT = {VALUE_INF: "inf", VALUE_NEGINF: "-inf", VALUE_NAN: "NaN"}
+
+
+def _number_text(column: Column, options: FormatOptions) -> Any:
+    """Statistics are strings in the contract: infinities are spelled out, not coded."""
+    fmt = value_formatter(column, options)
+
+    def text(v: Any) -> str:
+        out = fmt(v)
+        return _SPECIAL_TEXT.get(out, str(out)) if isinstance(out, int) else out
+
+    return text
+
+
+def _date_stats(column: Column, valid: pa.ChunkedArray) -> dict[str, Any]:
+    out: dict[str, Any] = {"num_unique": int(pc.count_distinct(valid).as_py())}
+    if len(valid) == 0:
+        return out
+    mm = pc.min_max(valid)
+    as_int = (
+        pc.cast(valid, pa.int64())
+        if column.display == "datetime"
+        else pc.cast(pc.cast(valid, pa.date32()), pa.int32())
+    )
+    mean = pc.mean(as_int).as_py()
+    median = pc.quantile(as_int, q=0.5, interpolation="lower")[0].as_py()
+    t = valid.type
+
+    def back(v: float) -> str:
+        if column.display == "datetime":
+            return str(pa.scalar(round(v), pa.int64()).cast(t).as_py())
+        return str(pa.scalar(round(v), pa.int32()).cast(pa.date32()).as_py())
+
+    out.update(
+        min_date=str(mm["min"].as_py()),
+        max_date=str(mm["max"].as_py()),
+        mean_date=back(mean),
+        median_date=back(median),
+    )
+    if column.display == "datetime" and column.timezone:
+        out["timezone"] = column.timezone
+    return out
+
+
+def histogram(
+    column: Column, arr: pa.ChunkedArray, params: dict[str, Any], options: FormatOptions
+) -> ColumnHistogram:
+    if column.display not in ("floating", "integer", "decimal", "datetime", "date"):
+        raise ProfileError(f"no histogram for a {column.display} column")
+    valid = _valid(column, arr)
+    is_time = column.display in ("datetime", "date")
+    if is_time:
+        valid = pc.cast(valid, pa.int64() if column.display == "datetime" else pa.int32())
+    values = valid.to_numpy().astype(np.float64, copy=False) if len(valid) else np.zeros(0)
+    values = values[np.isfinite(values)]
+    num_bins = max(int(params.get("num_bins", 20)), 1)
+    method = params.get("method", "fixed")
+    if len(values) == 0:
+        return ColumnHistogram(bin_edges=[], bin_counts=[], quantiles=[])
+    lo, hi = float(values.min()), float(values.max())
+    if method == "fixed" or lo == hi:
+        bins = num_bins
+    else:
+        numpy_name = {"sturges": "sturges", "freedman_diaconis": "fd", "scott": "scott"}.get(method)
+        if numpy_name is None:
+            raise ProfileError(f"unknown histogram method {method!r}")
+        bins = min(len(np.histogram_bin_edges(values, bins=numpy_name)) - 1, num_bins)
+    if column.display == "integer" or (is_time and column.display == "date"):
+        bins = min(bins, int(hi - lo) + 1)
+    bins = max(bins, 1)
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    edge_text = _edge_formatter(column, options)
+    quantiles = []
+    for q in params.get("quantiles") or []:
+        qv = float(np.quantile(values, float(q)))
+        quantiles.append({"q": float(q), "value": edge_text(qv), "exact": True})
+    return ColumnHistogram(
+        bin_edges=[edge_text(float(e)) for e in edges],
+        bin_counts=[int(c) for c in counts],
+        quantiles=quantiles,
+    )
+
+
+def _edge_formatter(column: Column, options: FormatOptions) -> Any:
+    if column.display == "datetime":
+        t = column.array.type
+        return lambda v: str(pa.scalar(round(v), pa.int64()).cast(t).as_py())
+    if column.display == "date":
+        return lambda v: str(pa.scalar(round(v), pa.int32()).cast(pa.date32()).as_py())
+    return _number_text(Column("", column.array, "", "floating", 0, False), options)
+
+
+def frequency_table(
+    column: Column, arr: pa.ChunkedArray, limit: int, options: FormatOptions
+) -> ColumnFrequencyTable:
+    valid = _valid(column, arr)
+    counts = pc.value_counts(valid)
+    values, freq = counts.field("values"), counts.field("counts")
+    # Stable: equal counts keep first-seen order.
+    order = pc.array_sort_indices(freq, order="descending")
+    top = order[: max(limit, 0)]
+    top_values = values.take(top)
+    top_counts = [int(c) for c in freq.take(top).to_pylist()]
+    fmt = value_formatter(column, options)
+    return ColumnFrequencyTable(
+        values=[fmt(v) for v in top_values.to_pylist()],
+        counts=top_counts,
+        other_count=len(valid) - sum(top_counts),
+    )

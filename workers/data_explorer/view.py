@@ -1,0 +1,194 @@
+"""One explorer's view of a table: row filters, sort keys, and the row order they give.
+
+The view never copies the table: filtering yields the positions of the rows that pass,
+sorting yields those positions reordered (a stable sort, nulls and NaN last), and a page
+is `take` of only the requested rows through that order, so once the order is computed
+every page costs the same whatever the table's size (cached argsort paging).
+
+Thread model: the loop thread changes the view; profile jobs on another thread read
+`rows_snapshot()`, an immutable pair (table, row order) taken under the lock, so a filter
+or sort that arrives meanwhile never changes the rows a running profile sees.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, TypeAlias
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+from mpkernel_workers.data_explorer import schema as schema_mod
+from mpkernel_workers.data_explorer.filters import apply_filters
+from mpkernel_workers.data_explorer.formatting import format_array
+from mpkernel_workers.data_explorer.protocol import (
+    ColumnSortKey,
+    ColumnValue,
+    FilterResult,
+    FormatOptions,
+    RowFilter,
+    bad_params,
+    require_dict,
+    require_int,
+    require_list,
+)
+from mpkernel_workers.data_explorer.tables import Table
+
+# Table positions in view order; None: every row, in table order.
+Rows: TypeAlias = "pa.Array | None"
+
+
+class TableView:
+    def __init__(self, table: Table) -> None:
+        self._lock = threading.Lock()
+        self.table = table
+        self.row_filters: list[RowFilter] = []
+        self.sort_keys: list[ColumnSortKey] = []
+        self._filtered: Rows = None
+        self._order: Rows = None
+
+    # -- reading --------------------------------------------------------------------------------
+    def rows_snapshot(self) -> tuple[Table, Rows]:
+        with self._lock:
+            return self.table, self._order
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows if self._order is None else len(self._order)
+
+    def positions(self, spec: Any) -> pa.Array:
+        """Table positions of the view rows an `array_selection` names (out-of-range ones
+        are skipped, as Positron does)."""
+        spec = require_dict(spec, "selection")
+        n = self.num_rows
+        if "indices" in spec:
+            wanted = [require_int(i, "indices[]") for i in require_list(spec["indices"], "indices")]
+            view_rows = pa.array([i for i in wanted if 0 <= i < n], pa.int64())
+            return view_rows if self._order is None else self._order.take(view_rows)
+        first = require_int(spec.get("first_index"), "first_index")
+        last = require_int(spec.get("last_index"), "last_index")
+        first, stop = max(first, 0), min(last + 1, n)
+        if stop <= first:
+            return pa.array([], pa.int64())
+        if self._order is None:
+            return pa.array(range(first, stop), pa.int64())
+        return self._order.slice(first, stop - first)
+
+    def column_values(
+        self, index: int, rows: pa.Array, options: FormatOptions
+    ) -> list[ColumnValue]:
+        column = self.table.columns[index]
+        return format_array(column, column.array.take(rows), options)
+
+    def data_values(self, columns: Any, options: FormatOptions) -> list[list[ColumnValue]]:
+        out: list[list[ColumnValue]] = []
+        for selection in require_list(columns, "columns"):
+            selection = require_dict(selection, "columns[]")
+            index = require_int(selection.get("column_index"), "column_index")
+            if not 0 <= index < self.table.num_columns:
+                raise bad_params(f"column_index {index} is out of range")
+            out.append(self.column_values(index, self.positions(selection.get("spec")), options))
+        return out
+
+    def row_labels(self, selection: Any) -> list[list[str]]:
+        rows = self.positions(selection)
+        index = self.table.row_labels
+        if index is None:
+            return [[str(r) for r in rows.to_pylist()]]
+        return [[str(v) for v in index.take(rows.to_numpy())]]
+
+    # -- changing -------------------------------------------------------------------------------
+    def set_row_filters(self, filters: Any) -> FilterResult:
+        filters = [require_dict(f, "filters[]") for f in require_list(filters, "filters")]
+        for f in filters:
+            if not isinstance(f.get("filter_type"), str):
+                raise bad_params("every filter needs a filter_type")
+        mask, held = apply_filters(self.table, filters)
+        filtered = None if mask is None else pc.indices_nonzero(mask).cast(pa.int64())
+        with self._lock:
+            self.row_filters = held
+            self._filtered = filtered
+            self._order = self._sorted(filtered)
+        result = FilterResult(selected_num_rows=self.num_rows)
+        result["had_errors"] = any(not f.get("is_valid", True) for f in held)
+        return result
+
+    def set_sort_keys(self, keys: Any) -> None:
+        checked: list[ColumnSortKey] = []
+        for key in require_list(keys, "sort_keys"):
+            key = require_dict(key, "sort_keys[]")
+            index = require_int(key.get("column_index"), "column_index")
+            if not 0 <= index < self.table.num_columns:
+                raise bad_params(f"sort column_index {index} is out of range")
+            checked.append(
+                ColumnSortKey(column_index=index, ascending=bool(key.get("ascending", True)))
+            )
+        order = self._sorted(self._filtered, checked)
+        with self._lock:
+            self.sort_keys = checked
+            self._order = order
+
+    def replace_table(self, table: Table) -> bool:
+        """Show `table` instead, keeping the filters and sort keys whose column (same name
+        and type) still exists, moved to its new position. True if the schema changed."""
+        old = self.table
+        changed = old.signature() != table.signature()
+        where = {c.name: (i, c.type_name) for i, c in enumerate(table.columns)}
+
+        def moved(index: int) -> int | None:
+            if not 0 <= index < old.num_columns:
+                return None
+            col = old.columns[index]
+            found = where.get(col.name)
+            return found[0] if found is not None and found[1] == col.type_name else None
+
+        filters: list[RowFilter] = []
+        for f in self.row_filters:
+            f = RowFilter(**f)
+            schema: dict[str, Any] = dict(f.get("column_schema") or {})
+            new_index = moved(int(schema.get("column_index", -1)))
+            if new_index is None:
+                continue
+            schema["column_index"] = new_index
+            f["column_schema"] = schema  # type: ignore[typeddict-item]
+            filters.append(f)
+        keys = [
+            ColumnSortKey(column_index=i, ascending=k["ascending"])
+            for k in self.sort_keys
+            if (i := moved(k["column_index"])) is not None
+        ]
+        with self._lock:
+            self.table = table
+            self._filtered = None
+            self._order = None
+            self.row_filters = []
+            self.sort_keys = []
+        if filters:
+            self.set_row_filters(filters)
+        if keys:
+            self.set_sort_keys(keys)
+        return changed
+
+    def _sorted(self, filtered: Rows, keys: list[ColumnSortKey] | None = None) -> Rows:
+        keys = self.sort_keys if keys is None else keys
+        if not keys:
+            return filtered
+        data = {}
+        sort_keys = []
+        for n, key in enumerate(keys):
+            arr = self.table.columns[key["column_index"]].array
+            data[f"k{n}"] = arr if filtered is None else arr.take(filtered)
+            sort_keys.append((f"k{n}", "ascending" if key["ascending"] else "descending", "at_end"))
+        # Stable: ties keep table order. Nulls (and NaN) last in both directions.
+        order = pc.sort_indices(pa.table(data), options=pc.SortOptions(sort_keys=sort_keys))
+        return order if filtered is None else filtered.take(order)
+
+    # -- state ----------------------------------------------------------------------------------
+    def schema(self, indices: Any) -> list[dict[str, Any]]:
+        wanted = [
+            require_int(i, "column_indices[]") for i in require_list(indices, "column_indices")
+        ]
+        return [
+            schema_mod.column_schema(self.table, i)
+            for i in wanted
+            if 0 <= i < self.table.num_columns
+        ]
