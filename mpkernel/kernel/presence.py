@@ -4,7 +4,10 @@ Fed by the IOPub socket's monitor (connections accepted and closed, in real time
 reports departures later than subscriptions, so a quick reconnect could otherwise hide a
 departure). When the last frontend leaves it calls `on_gone` at once (what waits on the
 frontend fails), then, by the `on_frontend_disconnect` policy, `close_comms` either at once
-or when `disconnect_grace_s` has passed without a frontend coming back. Io thread only;
+or when `disconnect_grace_s` has passed without a frontend coming back. A frontend that
+reconnects with the same routing id takes it over on shell, control and stdin
+(`ROUTER_HANDOVER`, see `sockets`); that is no event here: only IOPub connections count,
+so a takeover while the old connection lives is not a departure. Io thread only;
 no sockets here: the io loop passes events and the time in.
 """
 

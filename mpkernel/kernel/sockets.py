@@ -43,6 +43,13 @@ def bind_sockets(
         sock = ctx.socket(zmq.ROUTER)
         # A reply or prompt to a peer that is gone must fail loudly, not vanish.
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # jupyter_client connects shell, control and stdin with the session id as routing
+        # id, and every client of one KernelManager shares it: a frontend that comes back
+        # (a restarted client, a connection whose old TCP link is not torn down yet) must
+        # take that id over, or libzmq keeps the old link and ignores the new one. Replies
+        # are routed by id, so those still owed go to the newer connection. Frontend
+        # presence is counted on IOPub, so a takeover is not a departure.
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         sock.setsockopt(zmq.LINGER, 1000)
         return sock
 

@@ -2,8 +2,9 @@
 
 `request` sends an `input_request` to the peer that made the request (ROUTER_MANDATORY:
 a peer that is gone raises EHOSTUNREACH, and `input()` fails at once in user code);
-`on_reply` resolves the waiting `input()`; `fail` ends a pending prompt (frontend gone,
-kernel shutting down). Io thread only.
+`on_reply` resolves the waiting `input()`, whichever connection holding the requester's
+routing id sends the answer (a frontend that reconnected took the id over); `fail` ends a
+pending prompt (frontend gone, kernel shutting down). Io thread only.
 """
 
 from __future__ import annotations
