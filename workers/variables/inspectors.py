@@ -344,7 +344,7 @@ def _row(
 ) -> Variable:
     return Variable(
         access_key=encode_key(name),
-        display_name=str(name),
+        display_name=_display_name(name),
         display_value=text,
         display_type=display_type,
         type_info=qualified_name(type(value)),
@@ -356,6 +356,16 @@ def _row(
         is_truncated=cut,
         updated_time=updated_time,
     )
+
+
+def _display_name(name: object) -> str:
+    # str() of bytes is a BytesWarning (an error under -bb); a key's repr reads the same
+    if isinstance(name, (bytes, bytearray)):
+        return repr(name)
+    try:
+        return str(name)
+    except Exception:  # noqa: BLE001 - a user key's __str__
+        return safe_repr(name)
 
 
 def _display_type(value: Any, category: str, length: int) -> str:

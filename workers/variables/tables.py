@@ -79,9 +79,13 @@ def shape(value: Any, kind: str) -> tuple[int, int]:
 def size(value: Any, kind: str) -> int:
     """Bytes held, from buffer sizes: shallow for Python objects in a column (a pointer
     each), as `memory_usage(deep=False)` counts them, so the cost is per column."""
+    # pandas: the columns' data without the index, as Positron sizes a column (rows x
+    # itemsize), so a frame and its columns add up
     if kind == "pandas.DataFrame":
-        return int(value.memory_usage(index=True, deep=False).sum())
-    if kind in ("pandas.Series", "pandas.Index"):
+        return int(value.memory_usage(index=False, deep=False).sum())
+    if kind == "pandas.Series":
+        return int(value.memory_usage(index=False, deep=False))
+    if kind == "pandas.Index":
         return int(value.memory_usage(deep=False))
     if kind in ("polars.DataFrame", "polars.Series"):
         return int(value.estimated_size())
