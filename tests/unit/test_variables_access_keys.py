@@ -8,7 +8,6 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mpkernel_workers.variables.access_keys import (
     OpaqueKey,
     Position,
@@ -42,8 +41,10 @@ _atoms = (
 )
 _keys = st.recursive(
     _atoms,
-    lambda inner: st.lists(inner, max_size=4).map(tuple)
-    | st.frozensets(st.integers() | st.text(), max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4).map(tuple)
+        | st.frozensets(st.integers() | st.text(), max_size=4)
+    ),
     max_leaves=10,
 )
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from mpkernel_workers.variables.inspectors import describe
 from mpkernel_workers.variables.protocol import Variable
+
 from tests.integration.test_variables_contract import MISSING, checker
 
 _CONTRACT = checker()

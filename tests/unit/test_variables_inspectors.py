@@ -20,9 +20,9 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-
 from mpkernel_workers.variables.inspectors import describe
 from mpkernel_workers.variables.protocol import Variable
+
 from tests.unit.test_variables_contract_schema import assert_valid
 
 
