@@ -1,7 +1,10 @@
 """Building, installing and removing the mpkernel kernelspec.
 
 The kernelspec runs the interpreter that installed it (`sys.executable`), so the
-kernel always finds the mpkernel it was installed from.
+kernel always finds the mpkernel it was installed from. Its metadata declares CurveZMQ
+transport encryption when this libzmq can do it: jupyter_client (>= 8.10, with
+`KernelManager.transport_encryption` "auto" or "required") then puts server keys in the
+connection file and the kernel applies them (`kernel.sockets`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,19 @@ from typing import Any
 
 DEFAULT_NAME = "mpkernel"
 DEFAULT_DISPLAY_NAME = "Python 3 (mpkernel)"
+
+
+def kernel_metadata(curve: bool | None = None) -> dict[str, Any]:
+    """`metadata` of kernel.json; `curve` defaults to what this libzmq supports."""
+    if curve is None:
+        import zmq
+
+        curve = zmq.has("curve")
+    # No debugger yet: jupyter_client and JupyterLab read this flag.
+    metadata: dict[str, Any] = {"debugger": False}
+    if curve:
+        metadata["supported_encryption"] = ["curve"]
+    return metadata
 
 
 def build_kernel_json(
@@ -34,7 +50,7 @@ def build_kernel_json(
         "language": "python",
         "interrupt_mode": interrupt_mode,
         "kernel_protocol_version": "5.5",
-        "metadata": {"debugger": False},
+        "metadata": kernel_metadata(),
     }
 
 

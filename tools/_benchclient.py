@@ -115,6 +115,10 @@ class CommAnswer:
 IOPubHandler = Callable[[Received], None]
 
 
+def _as_bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("ascii")
+
+
 def execute_content(code: str) -> dict[str, Any]:
     """What a notebook frontend sends for a cell (history on, no stdin)."""
     return {
@@ -154,10 +158,19 @@ class Client:
         self.headers = HeaderFactory(uuid.uuid4().hex, "bench")
         transport = info.get("transport", "tcp")
         ip = info.get("ip", "127.0.0.1")
+        server_key = info.get("curve_publickey") or None
+        # With CurveZMQ keys in the connection file: a client key pair of our own, the
+        # kernel's public key as the server key (as jupyter_client's clients do).
+        client_keys = zmq.curve_keypair() if server_key else None
 
         def make(kind: int, port_key: str) -> zmq.Socket[bytes]:
             sock: zmq.Socket[bytes] = context.socket(kind)
             sock.setsockopt(zmq.LINGER, 0)
+            if client_keys is not None and server_key is not None:
+                public, secret = client_keys
+                sock.setsockopt(zmq.CURVE_SERVERKEY, _as_bytes(server_key))
+                sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+                sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
             sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
             sock.setsockopt(zmq.RCVTIMEO, RECV_SLICE_MS)
             if kind == zmq.DEALER:

@@ -48,6 +48,8 @@ class Contender:
 
     `config` is the text of an mpkernel TOML configuration, passed as MPKERNEL_CONFIG
     (empty: none). `transport` is the ZMQ transport of the connection file (tcp or ipc).
+    `encrypted`: started with jupyter_client's `transport_encryption="required"` (CurveZMQ
+    keys in the connection file; the kernelspec must declare curve support).
     `checked`: a failed correctness check on this contender fails the run (exit status 1);
     on the reference kernel (ipykernel) it is only reported.
     """
@@ -57,11 +59,13 @@ class Contender:
     config: str = ""
     transport: str = "tcp"
     checked: bool = True
+    encrypted: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:
         """Contenders with the same key can share one running kernel."""
-        return (self.kernel_name, self.config, self.transport)
+        transport = f"{self.transport}+curve" if self.encrypted else self.transport
+        return (self.kernel_name, self.config, transport)
 
 
 def kernelspec_argv(kernel_name: str) -> list[str]:
@@ -107,7 +111,9 @@ class KernelProcess:
         self._env = dict(env)
         self._workdir = workdir
         self.manager = KernelManager(
-            kernel_name=contender.kernel_name, transport=contender.transport
+            kernel_name=contender.kernel_name,
+            transport=contender.transport,
+            transport_encryption="required" if contender.encrypted else "disabled",
         )
         self.manager.connection_file = str(workdir / f"{label}.json")
         if contender.transport == "ipc":
@@ -147,10 +153,7 @@ class KernelProcess:
 
     def connection_info(self) -> dict[str, Any]:
         """The connection file's content (ports, key, signature scheme, transport, ip)."""
-        info = dict(self.manager.get_connection_info(session=False))
-        if info.get("curve_publickey"):
-            raise BenchError(f"{self.label}: CurveZMQ is enabled; the bench client cannot talk it")
-        return info
+        return dict(self.manager.get_connection_info(session=False))
 
     def processes(self) -> list[psutil.Process]:
         """The kernel process and all its live descendants (workers, forkserver...)."""

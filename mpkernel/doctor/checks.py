@@ -300,6 +300,7 @@ def check_environment() -> list[CheckResult]:
     # Nothing to fail: mpkernel (requires-python >= 3.10) would not have installed.
     results = [ok(sec, "python", f"{py} ({sys.executable})", version=py, path=sys.executable)]
     results.append(_check_pyzmq(minimums.get("pyzmq")))
+    results.append(check_encryption())
     results += check_sockets()
     for module, dist in PACKAGES:
         results.append(_check_package(module, dist, minimums.get(_normalise(dist))))
@@ -318,6 +319,17 @@ def _check_pyzmq(minimum: str | None) -> CheckResult:
         floor = ".".join(map(str, MIN_LIBZMQ))
         return warn(sec, name, f"{summary}: libzmq older than {floor}", _PYZMQ_FIX, **details)
     return ok(sec, name, summary, **details)
+
+
+def check_encryption() -> CheckResult:
+    """Whether this libzmq can encrypt the frontend sockets (CurveZMQ needs libsodium or
+    libzmq's own tweetnacl). Without it a kernel still runs, but not one whose connection
+    file carries keys, and the kernelspec does not offer encryption."""
+    sec, name = "environment", "transport encryption"
+    if zmq.has("curve"):
+        return ok(sec, name, "CurveZMQ available (libzmq built with curve)", curve=True)
+    why = "this libzmq cannot encrypt (no CURVE): kernels run with HMAC signing only"
+    return warn(sec, name, why, _PYZMQ_FIX, curve=False)
 
 
 def _check_package(module: str, dist: str, minimum: str | None) -> CheckResult:

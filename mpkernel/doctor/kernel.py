@@ -308,8 +308,24 @@ class _KernelClient:
     def _socket(self, kind: int, port: int) -> zmq.Socket[bytes]:
         sock = self.ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.info.curve_publickey is not None:
+            # A CurveZMQ client: the server's public key from the file, a throwaway key pair
+            # of our own (the kernel accepts any client that knows its public key).
+            public, secret = zmq.curve_keypair()
+            sock.setsockopt(zmq.CURVE_SERVERKEY, self.info.curve_publickey)
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
         sock.connect(self.info.address(port))
         return sock
+
+    def transport(self) -> CheckResult:
+        if self.info.encrypted:
+            summary = "encrypted (CurveZMQ on shell, control, stdin, iopub and hb)"
+        elif self.info.transport == "ipc":
+            summary = "not encrypted (ipc: only this machine's users with access to the files)"
+        else:
+            summary = "not encrypted (no curve keys in the connection file: see docs/security.md)"
+        return ok("kernel", "transport", summary, encrypted=self.info.encrypted)
 
     def _recv(self, sock: zmq.Socket[bytes], match: Callable[[Msg], bool]) -> Msg | None:
         """The first message on `sock` that `match`es within the timeout; others are dropped."""
@@ -340,15 +356,17 @@ class _KernelClient:
 
     def check(self) -> list[CheckResult]:
         sec = "kernel"
+        transport = self.transport()
         hb = self.heartbeat()
         if hb.status != "ok":
-            return [hb]
+            return [transport, hb]
         ki_id, kernel_info = self._request(self.control, "kernel_info_request", {})
         if kernel_info is None:
             why = f"no kernel_info reply on control within {self.timeout_s:g}s"
-            return [hb, fail(sec, "kernel_info", why, "check the kernel's log; restart it")]
+            fix = "check the kernel's log; restart it"
+            return [transport, hb, fail(sec, "kernel_info", why, fix)]
         info_result = _kernel_info_result(kernel_info["content"])
-        results = [hb, info_result]
+        results = [transport, hb, info_result]
         # The kernel publishes busy/idle for our request (and mpkernel a welcome): once one
         # arrives, our IOPub subscription is live and comm replies cannot be missed.
         seen = self._recv(
@@ -366,12 +384,15 @@ class _KernelClient:
         hb = self._socket(zmq.REQ, self.info.hb_port)
         timeout = min(HEARTBEAT_TIMEOUT_S, self.timeout_s)
         started = time.monotonic()
-        hb.send(b"mpkernel-doctor")
-        if not hb.poll(int(timeout * 1000), zmq.POLLIN):
-            why = f"no answer within {timeout:g}s: the kernel is not running (or not reachable)"
-            fix = "start the kernel again, or pass the connection file of a running one"
-            return fail("kernel", "heartbeat", why, fix, port=self.info.hb_port)
-        hb.recv()
+        try:
+            hb.send(b"mpkernel-doctor")
+            if not hb.poll(int(timeout * 1000), zmq.POLLIN):
+                why = f"no answer within {timeout:g}s: the kernel is not running (or not reachable)"
+                fix = "start the kernel again, or pass the connection file of a running one"
+                return fail("kernel", "heartbeat", why, fix, port=self.info.hb_port)
+            hb.recv()
+        finally:
+            hb.close(linger=0)
         ms = (time.monotonic() - started) * 1000
         return ok("kernel", "heartbeat", f"answered in {ms:.1f} ms", ms=round(ms, 2))
 

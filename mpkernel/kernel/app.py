@@ -27,10 +27,10 @@ from mpkernel.config.model import Config
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import Stop
 from mpkernel.funnel.outbox import Outbox
-from mpkernel.kernel.connection import ConnectionInfo, write_connection_file
+from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, write_connection_file
 from mpkernel.kernel.heartbeat import Heartbeat
 from mpkernel.kernel.io_loop import KernelIO, terminate_children
-from mpkernel.kernel.sockets import bind_sockets
+from mpkernel.kernel.sockets import bind_sockets, check_curve_keys
 from mpkernel.kernel.work import WorkItem
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import start_forkserver
@@ -90,7 +90,27 @@ class Kernel:
         self.connection_file = connection_file
         self.session = str(uuid.uuid4())
 
+    def _check_transport(self) -> bool:
+        """Whether the connection file's encryption settings can be used; says once which
+        way the frontend sockets will run. Keys that cannot be used stop the start: a kernel
+        asked to encrypt never runs in plain text."""
+        try:
+            check_curve_keys(self.info)
+        except ConnectionFileError as e:
+            log.critical("cannot start: %s", e)
+            return False
+        if self.info.encrypted:
+            log.info("transport encrypted: CurveZMQ on shell, control, stdin, iopub and hb")
+        else:
+            log.info(
+                "transport not encrypted: the connection file has no CurveZMQ keys "
+                "(see docs/security.md)"
+            )
+        return True
+
     def run(self) -> int:
+        if not self._check_transport():
+            return 2
         os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         forkserver_workers = [
             w for w in self.config.workers if w.enabled and w.start_method == "forkserver"

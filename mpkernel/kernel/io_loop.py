@@ -53,6 +53,11 @@ log = logging.getLogger(__name__)
 EMPTY = b"{}"
 COMM_TYPES = frozenset(("comm_open", "comm_msg", "comm_close"))
 SHUTDOWN_GRACE_S = 3.0
+HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
 
 
 def _describe(frames: Sequence[bytes]) -> str:
@@ -311,9 +316,14 @@ class KernelIO(threading.Thread):
                 event = recv_monitor_message(monitor, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if event["event"] == zmq.EVENT_ACCEPTED:
-                self._presence.connected(event["value"])
-            elif event["event"] == zmq.EVENT_DISCONNECTED:
+            kind = event["event"]
+            if kind == zmq.EVENT_ACCEPTED:
+                self._presence.accepted(event["value"])
+            elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._presence.handshake_succeeded()
+            elif kind & HANDSHAKE_FAILED:
+                self._presence.handshake_failed()
+            elif kind == zmq.EVENT_DISCONNECTED:
                 self._presence.disconnected(event["value"], time.monotonic())
 
     @property

@@ -32,6 +32,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import struct
 import tempfile
 from collections.abc import Callable, Sequence
@@ -70,6 +71,10 @@ def kernel_dir(pid: int | None = None) -> Path:
     """The directory of the kernel `pid` (default: this process), created 0700."""
     path = segment_root() / f"mpkernel-{os.getuid()}-{os.getpid() if pid is None else pid}"
     path.mkdir(mode=0o700, exist_ok=True)
+    # The name is predictable: a directory made first by someone else must not be used.
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise PermissionError(f"{path} is not a private directory of this user")
     return path
 
 

@@ -352,10 +352,11 @@ def test_running_kernel_by_kernel_id(
     assert not_ok(doc) == []
     names = [c["name"] for c in doc["checks"] if c["section"] == "kernel"]
     assert names == [
-        *("connection file", "heartbeat", "kernel_info", "comm_info"),
+        *("connection file", "transport", "heartbeat", "kernel_info", "comm_info"),
         *("health", "worker echo", "iopub"),
     ]
     assert check(doc, "kernel", "kernel_info")["details"]["implementation"] == "mpkernel"
+    assert check(doc, "kernel", "transport")["details"] == {"encrypted": False}
     assert check(doc, "kernel", "comm_info")["details"]["comms"] == {"mpkernel.echo": 1}
     assert check(doc, "kernel", "health")["details"] == {
         "pid": configured_kernel.pid,
@@ -439,9 +440,10 @@ def test_dead_connection_file_fails_fast_and_clearly(env: dict[str, str], tmp_pa
     kernel = [c for c in doc["checks"] if c["section"] == "kernel"]
     assert [(c["name"], c["status"]) for c in kernel] == [
         ("connection file", "ok"),
+        ("transport", "ok"),
         ("heartbeat", "fail"),
     ]
-    assert "the kernel is not running" in kernel[1]["summary"]
+    assert "the kernel is not running" in kernel[2]["summary"]
     assert doc["status"] == "fail"
 
     text = doctor(env, "--connection-file", str(path))

@@ -64,3 +64,53 @@ def test_keep_policy_never_closes(grace: float) -> None:
     p.disconnected(1, 0.0)
     assert p.timeout_ms(100.0) is None
     assert calls == ["gone"]
+
+
+# -- handshakes (CurveZMQ: a client without the key is accepted, then fails) ---------------
+
+
+def test_a_failed_handshake_is_neither_arrival_nor_departure() -> None:
+    p, calls = presence(grace=2.0)
+    p.accepted(1)
+    p.handshake_succeeded()
+    p.disconnected(1, 10.0)
+    assert calls == ["gone"]
+    p.accepted(2)
+    p.handshake_failed()
+    p.disconnected(2, 11.0)
+    # the grace was neither cancelled nor restarted by the probe
+    assert (p.subscribers, p.departures) == (0, 1)
+    assert p.timeout_ms(11.5) == 501
+    assert p.timeout_ms(12.0) is None
+    assert calls == ["gone", "close"]
+
+
+def test_a_probe_beside_a_frontend_changes_nothing() -> None:
+    p, calls = presence()
+    p.accepted(1)
+    p.handshake_succeeded()
+    p.accepted(2)
+    p.handshake_failed()
+    p.disconnected(2, 0.0)
+    assert (p.subscribers, p.departures, calls) == (1, 0, [])
+
+
+def test_a_success_credited_to_the_wrong_connection_is_undone() -> None:
+    """1 and 2 handshake at once; 2 passes first, so 1 is credited; then 1 fails: 2 is
+    the frontend, and 2 leaving is the last departure."""
+    p, calls = presence()
+    p.accepted(1)
+    p.accepted(2)
+    p.handshake_succeeded()
+    p.handshake_failed()
+    p.disconnected(1, 0.0)
+    assert (p.subscribers, p.departures, calls) == (1, 0, [])
+    p.disconnected(2, 0.0)
+    assert (p.subscribers, p.departures, calls) == (0, 1, ["gone", "close"])
+
+
+def test_a_connection_closed_before_its_handshake_was_no_frontend() -> None:
+    p, calls = presence()
+    p.accepted(1)
+    p.disconnected(1, 0.0)
+    assert (p.subscribers, p.departures, calls) == (0, 0, [])

@@ -3,6 +3,7 @@ one-off objects for a comm."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +126,19 @@ def test_a_bad_object_payload_is_a_clear_error() -> None:
         codec.decode_object(b"\x09junk")
     with pytest.raises(segments.SegmentError):
         codec.decode_object(b"\x01/nonexistent/segment")
+
+
+def test_a_segment_directory_made_by_someone_else_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory's name is predictable: one that another user (or a loose mode) made
+    first is never written into."""
+    monkeypatch.setattr(segments, "segment_root", lambda: tmp_path)
+    fake_pid = 999_999_999
+    squatted = tmp_path / f"mpkernel-{os.getuid()}-{fake_pid}"
+    squatted.mkdir(mode=0o777)
+    squatted.chmod(0o777)
+    with pytest.raises(PermissionError, match="not a private directory"):
+        segments.kernel_dir(fake_pid)
+    own = segments.kernel_dir(fake_pid + 1)
+    assert own.stat().st_mode & 0o777 == 0o700
