@@ -203,14 +203,13 @@ _BUILTIN_WORKERS: Mapping[str, _WorkerLayer] = {
         persistent=True,
         rpc_timeout_s=10.0,
     ),
-    # Not shipped yet: the section exists (so a file can configure it) but stays off
-    # until `enabled = true` and the handler is installed.
+    # A process per open table: a crash or a memory blow-up closes one view, and a sort
+    # of one table never waits behind another's profiles.
     "data_explorer": _WorkerLayer(
         target="positron.dataExplorer",
         handler="mpkernel_workers.data_explorer:DataExplorerHandler",
         processes="per-comm",
         memory_limit=8 * _GIB,
-        enabled=False,
     ),
 }
 

@@ -123,7 +123,7 @@ EXERCISED: dict[str, Exercise] = {
     ),
     MKDIR_CONFIG: Exercise("test_configure", "run as is: the file is in the temporary HOME"),
     ".venv/bin/mpkernel config validate ~/.config/mpkernel/config.toml": Exercise(
-        "test_configure", "run as is: `<path>: ok (workers: echo, variables)`"
+        "test_configure", "run as is: `<path>: ok (workers: echo, variables, data_explorer)`"
     ),
     ".venv/bin/mpkernel config show": Exercise(
         "test_configure", "run as is: the effective configuration, read from that file"
@@ -131,7 +131,7 @@ EXERCISED: dict[str, Exercise] = {
     ".venv/bin/mpkernel doctor": Exercise(
         "test_configure",
         "run as is, before and after the user kernelspec is installed: every check ok, "
-        "exit 0, the echo and variables workers started",
+        "exit 0, the echo, variables and data explorer workers started",
     ),
     INSTALL_USER: Exercise(
         "test_configure",
@@ -662,7 +662,7 @@ def test_configure(env: dict[str, str], home: Path) -> None:
     assert config.read_bytes() == (ROOT / "examples" / "config.toml").read_bytes()
 
     ran = ok(command(".venv/bin/mpkernel config validate ~/.config/mpkernel/config.toml"), env)
-    assert ran.stdout == f"{config}: ok (workers: echo, variables)\n", str(ran)
+    assert ran.stdout == f"{config}: ok (workers: echo, variables, data_explorer)\n", str(ran)
 
     ran = ok(command(".venv/bin/mpkernel config show"), env)
     assert ran.stdout.startswith(f'# mpkernel effective configuration, from "{config}"'), str(ran)
@@ -670,10 +670,12 @@ def test_configure(env: dict[str, str], home: Path) -> None:
 
     doctor = command(".venv/bin/mpkernel doctor")
     ran = ok(doctor, env, timeout=180)
-    assert f"config file: {config} is valid (workers: echo, variables)" in ran.flat, str(ran)
+    assert (
+        f"config file: {config} is valid (workers: echo, variables, data_explorer)" in ran.flat
+    ), str(ran)
     assert "worker echo: ready in" in ran.flat, str(ran)
     assert "worker variables: ready in" in ran.flat, str(ran)
-    assert "worker data_explorer: disabled in the configuration" in ran.flat, str(ran)
+    assert "worker data_explorer: ready in" in ran.flat, str(ran)
     assert re.search(r"all \d+ checks ok$", ran.stdout.rstrip()), str(ran)
 
     user_spec = home / ".local" / "share" / "jupyter" / "kernels" / "mpkernel-mine"

@@ -44,7 +44,7 @@ def broken(tmp_path: Path) -> Path:
 def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "validate", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
-    assert out == f"{EXAMPLE}: ok (workers: echo, variables)\n"
+    assert out == f"{EXAMPLE}: ok (workers: echo, variables, data_explorer)\n"
 
 
 def test_validate_error_names_file_line_and_key(
