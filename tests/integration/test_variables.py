@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from tests.integration.comm_client import (
     is_reply,
     msg_type,
     open_comm,
+    send_open,
     send_rpc,
 )
 from tests.integration.test_variables_contract import MISSING, ContractChecker, checker
@@ -287,6 +289,27 @@ def test_list_and_inspect_answer_while_a_cell_sleeps(pane: Pane) -> None:
     assert elapsed < 4.0, f"inspect took {elapsed:.2f} s while the cell ran"
     assert len(reply["content"]["data"]["result"]["children"]) == 3
     pane.log.wait_idle(msg_id, timeout=TIMEOUT)
+
+
+def test_a_request_sent_with_the_open_waits_for_the_first_snapshot(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A frontend that sends `inspect` right behind its `comm_open` (before the refresh)
+    on a kernel whose variables worker has not started yet gets the answer, not an error:
+    the request reaches the worker before the kernel's first snapshot does."""
+    with configured_kernels(request.node, tmp_path) as start:
+        log = IOPubLog(start(CONFIG).kc)
+        # A frame big enough that its copy to shared memory outlasts the request's trip.
+        execute_ok(log, "import numpy as np\nbig = np.zeros((2_000_000, 8))\nearly = [1, 2]")
+        comm_id, _ = send_open(log.kc, VARIABLES)
+        rpc, header = send_rpc(log.kc, comm_id, "inspect", {"path": [key("early")]})
+        reply = log.wait_for(
+            lambda m: is_reply(m, rpc, comm_id), timeout=TIMEOUT, what="the inspect reply"
+        )
+        data = reply["content"]["data"]
+        assert "result" in data, data
+        assert [c["display_value"] for c in data["result"]["children"]] == ["1", "2"]
+        log.wait_idle(header["msg_id"], timeout=TIMEOUT)
 
 
 def test_clear_refreshes_the_pane(pane: Pane) -> None:

@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 DATA_EXPLORER = "positron.dataExplorer"
 KERNEL_REQUEST_TIMEOUT_S = 10.0
+# A request sent right after the pane opened (before the kernel's first snapshot reached
+# this worker) waits this long for it rather than failing.
+FIRST_SNAPSHOT_WAIT_S = 10.0
 CLIPBOARD_FORMATS = ("text/plain", "text/html")
 
 
@@ -119,6 +122,7 @@ class VariablesHandler(CommHandler):
     def on_open(self, data: Any) -> None:
         self._lock = threading.Lock()
         self._snapshot: WorkerSnapshot | None = None
+        self._known = threading.Event()
         # name -> (entry id, Variable) as last sent to the frontend (entry id -1: pending)
         self._view: dict[str, tuple[int, Variable]] = {}
         self._version = 0
@@ -159,6 +163,7 @@ class VariablesHandler(CommHandler):
     def _take(self, snapshot: WorkerSnapshot) -> None:
         """Loop thread: tell the frontend what changed since what it was last told."""
         self._snapshot = snapshot
+        self._known.set()
         with self._lock:
             if self._needs_refresh:
                 self._send_refresh(snapshot)
@@ -265,6 +270,9 @@ class VariablesHandler(CommHandler):
 
     # -- paths ------------------------------------------------------------------------------
     def _current(self) -> WorkerSnapshot:
+        """The newest snapshot. Pool threads only: before the first one it waits for the
+        loop thread to deliver it."""
+        self._known.wait(FIRST_SNAPSHOT_WAIT_S)
         snapshot = self._snapshot
         if snapshot is None:
             raise RpcError(INVALID_PARAMS, "the variables are not known yet (no snapshot)")
