@@ -99,14 +99,25 @@ def _polars_series(array: Any, name: str) -> Any:
     return polars.Series(name, array)
 
 
+def _polars_to_arrow(obj: Any, polars: Any) -> Any:
+    """Arrow data sharing the polars object's memory. polars keeps strings as views;
+    its newest Arrow level exports them as `string_view` without a copy (and `from_arrow`
+    takes them back without one), where the default level converts every string."""
+    newest = getattr(getattr(polars, "CompatLevel", None), "newest", None)
+    if newest is not None:
+        with contextlib.suppress(TypeError):
+            return obj.to_arrow(compat_level=newest())
+    return obj.to_arrow()
+
+
 class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle ships no types
     def reducer_override(self, obj: Any) -> Any:
         if type(obj).__module__.startswith("polars") and "pyarrow" in sys.modules:
             polars = sys.modules["polars"]
             if isinstance(obj, polars.DataFrame):
-                return _polars_frame, (obj.to_arrow(),)
+                return _polars_frame, (_polars_to_arrow(obj, polars),)
             if isinstance(obj, polars.Series):
-                return _polars_series, (obj.to_arrow(), obj.name)
+                return _polars_series, (_polars_to_arrow(obj, polars), obj.name)
         return super().reducer_override(obj)
 
 

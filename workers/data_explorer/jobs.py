@@ -22,6 +22,7 @@ Job = Callable[[threading.Event], None]
 
 class ProfileQueue:
     def __init__(self, name: str) -> None:
+        self.name = name
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.cancelled = threading.Event()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)

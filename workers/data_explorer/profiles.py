@@ -1,14 +1,20 @@
 """Column profiles: null counts, summary statistics, histograms with quantiles, and
 frequency tables, over the rows of the view (filters applied), on full data.
 
-Computed with `pyarrow.compute` (numpy for histogram edges), which is columnar and
-multi-threaded whatever library the table came from; numbers are formatted with the
-request's format options.
+Computed with `pyarrow.compute` (numpy for histogram edges), which is columnar whatever
+library the table came from; numbers are formatted with the request's format options.
+On big tables, when polars is installed, two statistics go to it, with the same answers
+(tests/unit/test_data_explorer_polars.py): the numbers' summary (one multithreaded query,
+NaN skipped without a copy: 40-90 ms a column of 10M against 150-200 ms) and distinct
+counts of integers and timestamps (10M distinct timestamps: 0.2 s against pyarrow's
+1.7 s; for strings pyarrow is the quicker).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +32,9 @@ from mpkernel_workers.data_explorer.protocol import (
     FormatOptions,
 )
 from mpkernel_workers.data_explorer.tables import Column
+
+POLARS_MIN_ROWS = 200_000
+_HAVE_POLARS = importlib.util.find_spec("polars") is not None
 
 
 class ProfileError(ValueError):
@@ -71,12 +80,12 @@ def summary_stats(column: Column, arr: pa.ChunkedArray, options: FormatOptions) 
     display = column.display
     out: dict[str, Any] = {"type_display": display}
     if display in NUMERIC_DISPLAY:
-        out["number_stats"] = _number_stats(column, _valid(column, arr), options)
+        out["number_stats"] = _number_stats(column, arr, options)
     elif display == "string":
         valid = pc.drop_null(arr)
         out["string_stats"] = {
             "num_empty": int(pc.sum(pc.equal(pc.utf8_length(valid), 0)).as_py() or 0),
-            "num_unique": int(pc.count_distinct(valid).as_py()),
+            "num_unique": num_unique(valid),
         }
     elif display == "boolean":
         valid = pc.drop_null(arr)
@@ -85,27 +94,107 @@ def summary_stats(column: Column, arr: pa.ChunkedArray, options: FormatOptions) 
     elif display in ("date", "datetime"):
         out[f"{display}_stats"] = _date_stats(column, pc.drop_null(arr))
     else:
-        out["other_stats"] = {"num_unique": int(pc.count_distinct(pc.drop_null(arr)).as_py())}
+        out["other_stats"] = {"num_unique": num_unique(pc.drop_null(arr))}
     return out
 
 
-def _number_stats(column: Column, valid: pa.ChunkedArray, options: FormatOptions) -> dict[str, str]:
-    if len(valid) == 0:
+def num_unique(valid: pa.ChunkedArray) -> int:
+    """Distinct values among `valid` (no nulls in it)."""
+    t = valid.type
+    # Not strings (pyarrow is quicker) nor floats (polars counts -0.0 and 0.0 as one).
+    exact = pa.types.is_integer(t) or pa.types.is_temporal(t)
+    if _HAVE_POLARS and exact and len(valid) >= POLARS_MIN_ROWS:
+        import polars as pl
+
+        try:
+            return int(pl.from_arrow(valid).n_unique())
+        except Exception:  # noqa: BLE001 - a type polars does not take: pyarrow does
+            pass
+    return int(pc.count_distinct(valid).as_py())
+
+
+@dataclass(frozen=True, slots=True)
+class _Numbers:
+    """Raw statistics of a column's valid values (without NaN); the moments are None
+    when an infinity makes them meaningless."""
+
+    min: Any
+    max: Any
+    mean: float | None
+    median: float | None
+    stdev: float | None
+
+
+def _number_stats(column: Column, arr: pa.ChunkedArray, options: FormatOptions) -> dict[str, str]:
+    try:
+        numbers = _polars_numbers(arr) if _polars_sized(arr) else _arrow_numbers(column, arr)
+    except _PolarsRefused:
+        numbers = _arrow_numbers(column, arr)
+    if numbers is None:
         return {}
     fmt = _number_text(column, options)
-    mm = pc.min_max(valid)
-    stats = {"min_value": fmt(mm["min"].as_py()), "max_value": fmt(mm["max"].as_py())}
-    as_float = valid if column.display == "floating" else pc.cast(valid, pa.float64())
-    if column.display == "floating" and (
-        math.isinf(mm["min"].as_py()) or math.isinf(mm["max"].as_py())
-    ):
-        return stats  # mean, median and deviation say nothing with infinities in
-    ffmt = _number_text(Column("", valid, "", "floating", 0, False), options)
-    stats["mean"] = str(ffmt(pc.mean(as_float).as_py()))
-    stats["median"] = str(ffmt(pc.quantile(as_float, q=0.5)[0].as_py()))
-    if len(valid) > 1:
-        stats["stdev"] = str(ffmt(pc.stddev(as_float, ddof=1).as_py()))
+    stats = {"min_value": fmt(numbers.min), "max_value": fmt(numbers.max)}
+    ffmt = _number_text(Column("", arr, "", "floating", 0, False), options)
+    for key in ("mean", "median", "stdev"):
+        value = getattr(numbers, key)
+        if value is not None:
+            stats[key] = str(ffmt(value))
     return stats
+
+
+def _polars_sized(arr: pa.ChunkedArray) -> bool:
+    t = arr.type
+    return (
+        _HAVE_POLARS
+        and len(arr) >= POLARS_MIN_ROWS
+        and (pa.types.is_integer(t) or pa.types.is_floating(t))
+    )
+
+
+class _PolarsRefused(Exception):
+    """polars would not take this data (a type of its own it lacks): pyarrow does."""
+
+
+def _arrow_numbers(column: Column, arr: pa.ChunkedArray) -> _Numbers | None:
+    valid = _valid(column, arr)
+    if len(valid) == 0:
+        return None
+    mm = pc.min_max(valid)
+    low, high = mm["min"].as_py(), mm["max"].as_py()
+    if column.display == "floating" and (math.isinf(low) or math.isinf(high)):
+        return _Numbers(low, high, None, None, None)
+    as_float = valid if column.display == "floating" else pc.cast(valid, pa.float64())
+    return _Numbers(
+        low,
+        high,
+        pc.mean(as_float).as_py(),
+        pc.quantile(as_float, q=0.5)[0].as_py(),
+        pc.stddev(as_float, ddof=1).as_py() if len(valid) > 1 else None,
+    )
+
+
+def _polars_numbers(arr: pa.ChunkedArray) -> _Numbers | None:
+    """The same statistics with polars (multithreaded median, no copy to drop NaN)."""
+    import polars as pl
+
+    try:
+        values = pl.col("v").fill_nan(None) if pa.types.is_floating(arr.type) else pl.col("v")
+        frame: Any = pl.from_arrow(pa.table({"v": arr}))
+        count, low, high, mean, median, stdev = frame.select(
+            values.count(),
+            values.min().alias("min"),
+            values.max().alias("max"),
+            values.mean().alias("mean"),
+            values.median().alias("median"),
+            values.std(ddof=1).alias("std"),
+        ).row(0)
+    except Exception as e:
+        raise _PolarsRefused(str(e)) from e
+    if count == 0:
+        return None
+    if isinstance(low, float) and (math.isinf(low) or math.isinf(high)):
+        return _Numbers(low, high, None, None, None)
+    return _Numbers(low, high, mean, median, stdev if count > 1 else None)
 
 
 _SPECIAL_TEXT = {VALUE_INF: "inf", VALUE_NEGINF: "-inf", VALUE_NAN: "NaN"}
@@ -123,7 +212,7 @@ def _number_text(column: Column, options: FormatOptions) -> Any:
 
 
 def _date_stats(column: Column, valid: pa.ChunkedArray) -> dict[str, Any]:
-    out: dict[str, Any] = {"num_unique": int(pc.count_distinct(valid).as_py())}
+    out: dict[str, Any] = {"num_unique": num_unique(valid)}
     if len(valid) == 0:
         return out
     mm = pc.min_max(valid)

@@ -13,8 +13,10 @@ or sort that arrives meanwhile never changes the rows a running profile sees.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 from mpkernel_workers.data_explorer import schema as schema_mod
@@ -31,10 +33,19 @@ from mpkernel_workers.data_explorer.protocol import (
     require_int,
     require_list,
 )
+from mpkernel_workers.data_explorer.sorting import sort_indices
 from mpkernel_workers.data_explorer.tables import Table
 
 # Table positions in view order; None: every row, in table order.
 Rows: TypeAlias = "pa.Array | None"
+
+
+def int64_array(values: Sequence[int] | np.ndarray) -> pa.Array:
+    """Row positions as an Arrow array, zero copy from numpy. Not `pa.array`: with pandas
+    installed, its first call imports pandas (about 150 ms), which a polars or Arrow
+    table's worker would otherwise pay on its first page."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
 class TableView:
@@ -62,15 +73,15 @@ class TableView:
         n = self.num_rows
         if "indices" in spec:
             wanted = [require_int(i, "indices[]") for i in require_list(spec["indices"], "indices")]
-            view_rows = pa.array([i for i in wanted if 0 <= i < n], pa.int64())
+            view_rows = int64_array([i for i in wanted if 0 <= i < n])
             return view_rows if self._order is None else self._order.take(view_rows)
         first = require_int(spec.get("first_index"), "first_index")
         last = require_int(spec.get("last_index"), "last_index")
         first, stop = max(first, 0), min(last + 1, n)
         if stop <= first:
-            return pa.array([], pa.int64())
+            return int64_array([])
         if self._order is None:
-            return pa.array(range(first, stop), pa.int64())
+            return int64_array(np.arange(first, stop))
         return self._order.slice(first, stop - first)
 
     def column_values(
@@ -172,14 +183,11 @@ class TableView:
         keys = self.sort_keys if keys is None else keys
         if not keys:
             return filtered
-        data = {}
-        sort_keys = []
-        for n, key in enumerate(keys):
+        columns = []
+        for key in keys:
             arr = self.table.columns[key["column_index"]].array
-            data[f"k{n}"] = arr if filtered is None else arr.take(filtered)
-            sort_keys.append((f"k{n}", "ascending" if key["ascending"] else "descending", "at_end"))
-        # Stable: ties keep table order. Nulls (and NaN) last in both directions.
-        order = pc.sort_indices(pa.table(data), options=pc.SortOptions(sort_keys=sort_keys))
+            columns.append((arr if filtered is None else arr.take(filtered), key["ascending"]))
+        order = sort_indices(columns)
         return order if filtered is None else filtered.take(order)
 
     # -- state ----------------------------------------------------------------------------------
