@@ -123,18 +123,16 @@ class KernelRequests:
         if len(path) == 1:
             # A variable itself (not an item of one): the viewer can follow it.
             data.setdefault("variable", path[0])
-        from mpkernel.snapshots.codec import encode_object
+        from mpkernel.snapshots.codec import encode_entry, encode_object
 
+        payload = None
+        entry = self._snapshots.current_entry(path[0], obj) if len(path) == 1 else None
+        if entry is not None:
+            payload = encode_entry(entry)  # already in shared memory: not written again
+        if payload is None:
+            payload = encode_object(obj)
         comm_id = uuid.uuid4().hex
-        self._outbox.put(
-            OpenBackendComm(
-                comm_id,
-                target,
-                json_bytes(data),
-                parent,
-                encode_object(obj),
-            )
-        )
+        self._outbox.put(OpenBackendComm(comm_id, target, json_bytes(data), parent, payload))
         return {"comm_id": comm_id}
 
     def _snapshot(self, params: Mapping[str, Any], parent: Header | None) -> dict[str, int]:

@@ -39,6 +39,8 @@ _PICKLE_S_PER_ITEM: Final = 1e-6  # measured: 1M small dicts pickle in about 1 s
 # Work predicted below this is done at once even past the budget: a deferred value costs a
 # segment and a thread hand-off, more than encoding a small one.
 _DEFER_MIN_S: Final = 0.002
+# How long a viewer's open waits for its object's pending background write.
+_ENTRY_WAIT_S: Final = 30.0
 
 
 @dataclass(slots=True)
@@ -116,7 +118,27 @@ class SnapshotBuilder:
         """On demand (a kernel request): a snapshot with every name checked."""
         snapshot = self._build(None, everything=True, force=True)
         assert snapshot is not None
+        # Every name was just checked: the next execution's snapshot can be incremental,
+        # and the entries are current for a viewer (`current_entry`).
+        self._active = self._wanted()
         return snapshot
+
+    def current_entry(self, name: str, value: Any) -> EntryRef | None:
+        """The written entry of `name` if it holds `value` as of the last snapshot (the
+        builder follows the namespace and `value` is the object it encoded); else None."""
+        if not self._active:
+            return None
+        entry = self._entries.get(name)
+        if entry is None or entry.obj_id != id(value):
+            return None
+        if entry.job is not None:
+            # Still being written in the background: waiting for it is quicker than
+            # writing the same data a second time beside it.
+            entry.job.done.wait(_ENTRY_WAIT_S)
+            self._collect_background()
+        if entry.job is not None or name in self._dirty:
+            return None
+        return entry.ref if entry.ref.kind == manifest.OBJECT else None
 
     # -- one build -------------------------------------------------------------------------
     def _build(self, cell: str | None, *, everything: bool, force: bool) -> SnapshotReady | None:

@@ -10,7 +10,11 @@ descriptor in a worker, so a handler can show what it is and say why there is no
 
 `decode` runs in a worker on the mapped buffers (zero copy). `encode_object` and
 `decode_object` carry one object for a comm opened about it: small ones inline, big ones
-in a segment that the worker unlinks as soon as it has mapped it.
+in a segment that the worker unlinks as soon as it has mapped it. An object that a
+snapshot already put in shared memory is not written again (`encode_entry`): its segments
+get a second name (a hard link, no copy) that the worker unlinks once mapped, so a later
+snapshot may drop the originals meanwhile. Viewing a 10M-row frame that the variables
+pane already holds thus costs the console nothing instead of writing 800 MB.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import os
 import pickle
 import reprlib
+import secrets
 import struct
 import sys
 import types
@@ -31,6 +37,7 @@ from typing import Any, Final, NamedTuple
 import cloudpickle
 
 from mpkernel.snapshots import segments
+from mpkernel.snapshots.manifest import EntryRef
 
 OUT_OF_BAND_MIN: Final = 1 << 20
 _KEPT_IN_KERNEL: Final = (
@@ -172,6 +179,7 @@ def decode(meta: bytes | memoryview, buffers: Sequence[memoryview]) -> Any:
 # -- one object for a comm: [kind u8][data] --------------------------------------------
 _INLINE: Final = 0
 _SEGMENT: Final = 1
+_ENTRY: Final = 2
 _KIND: Final = struct.Struct("<B")
 
 
@@ -186,6 +194,47 @@ def encode_object(obj: Any) -> bytes:
     return _KIND.pack(_SEGMENT) + path.encode()
 
 
+def encode_entry(entry: EntryRef) -> bytes | None:
+    """A snapshot entry's value for a worker, by new names of its segments; None when a
+    segment is gone already (a newer snapshot dropped it: encode the object instead)."""
+    directory = segments.kernel_dir()
+    links: dict[str, str] = {}
+    try:
+        for path in entry.segment_paths():
+            if path not in links:
+                links[path] = str(directory / f"{Path(path).name}-{secrets.token_hex(4)}")
+                os.link(path, links[path])
+    except OSError:
+        for link in links.values():
+            with contextlib.suppress(FileNotFoundError):
+                Path(link).unlink()
+        return None
+    meta = entry.meta
+    if isinstance(meta, tuple):
+        meta = (links[meta[0]], meta[1])
+    buffers = (
+        links[entry.buffers]
+        if isinstance(entry.buffers, str)
+        else tuple((links[path], index) for path, index in entry.buffers)
+    )
+    linked = entry._replace(meta=meta, buffers=buffers)
+    return _KIND.pack(_ENTRY) + pickle.dumps(tuple(linked), protocol=5)
+
+
+def _decode_entry(data: bytes) -> Any:
+    from mpkernel.snapshots.store import decode_entry
+
+    entry = EntryRef(*pickle.loads(data))
+    opened = {path: segments.Segment(path) for path in set(entry.segment_paths())}
+    try:
+        return decode_entry(entry, opened)
+    finally:
+        for path, segment in opened.items():
+            segment.close()
+            with contextlib.suppress(FileNotFoundError):
+                Path(path).unlink()
+
+
 def decode_object(payload: bytes) -> Any:
     """The object of `encode_object` (worker); a segment is unlinked once mapped."""
     if len(payload) < _KIND.size:
@@ -194,6 +243,8 @@ def decode_object(payload: bytes) -> Any:
     data = payload[_KIND.size :]
     if kind == _INLINE:
         return decode(data, [])
+    if kind == _ENTRY:
+        return _decode_entry(data)
     if kind != _SEGMENT:
         raise CodecError(f"unknown object payload kind {kind}")
     path = data.decode()

@@ -8,12 +8,13 @@ the first build after a consumer appears is complete, as for any new builder. Ma
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mpkernel.funnel.items import SnapshotReady
 
 if TYPE_CHECKING:
     from mpkernel.snapshots.builder import SnapshotBuilder
+    from mpkernel.snapshots.manifest import EntryRef
 
 
 class OnDemandBuilder:
@@ -40,3 +41,9 @@ class OnDemandBuilder:
     def now(self) -> SnapshotReady:
         """A snapshot with every name checked (a kernel request, a new consumer)."""
         return self._get().now()
+
+    def current_entry(self, name: str, value: Any) -> EntryRef | None:
+        """`name`'s entry in shared memory if it holds `value` now (never builds one)."""
+        if self._builder is None:
+            return None
+        return self._builder.current_entry(name, value)

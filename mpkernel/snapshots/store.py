@@ -133,7 +133,7 @@ class SnapshotStore:
             if entry.entry_id in self._values:
                 return self._values[entry.entry_id]
         try:
-            value = _decode(entry, opened)
+            value = decode_entry(entry, opened)
         except segments.SegmentError as e:
             value = codec.Unavailable(entry.type_name, entry.nbytes, "", str(e))
         with self._lock:
@@ -152,7 +152,8 @@ class SnapshotStore:
             self.current = None
 
 
-def _decode(entry: EntryRef, opened: Mapping[str, segments.Segment]) -> Any:
+def decode_entry(entry: EntryRef, opened: Mapping[str, segments.Segment]) -> Any:
+    """The value of `entry` from its opened segments (mapped, zero copy)."""
     if isinstance(entry.buffers, str):  # encoded in the background: one segment
         parts = opened[entry.buffers].parts()
         if not parts:

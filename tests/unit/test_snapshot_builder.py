@@ -300,3 +300,64 @@ def test_reading_a_value_whose_write_is_pending_keeps_the_write(
     finally:
         release.set()
         p.close()
+
+
+# -- a viewer's object from the snapshot's shared memory ------------------------------------
+def segment_files(pipe: Pipeline) -> set[Path]:
+    directory = pipe.builder._segment_dir()
+    return set(directory.iterdir())
+
+
+def test_a_viewer_gets_the_snapshot_entry_without_a_copy(pipe: Pipeline) -> None:
+    """A value the snapshot already holds crosses to a viewer by new names of its
+    segments (hard links, no data written); the worker unlinks them once mapped."""
+    from mpkernel.snapshots import codec
+
+    pipe.run("big = np.arange(2_000_000, dtype=np.float64)")
+    value = pipe.ns["big"]
+    entry = pipe.builder.current_entry("big", value)
+    assert entry is not None
+    before = segment_files(pipe)
+    payload = codec.encode_entry(entry)
+    assert payload is not None
+    assert len(payload) < 1000
+    linked = segment_files(pipe) - before
+    assert linked
+    assert all(p.stat().st_nlink == 2 for p in linked)
+    back = codec.decode_object(payload)
+    assert np.array_equal(back, value)
+    assert segment_files(pipe) == before  # the worker unlinked its names once mapped
+    assert all(Path(p).exists() for p in entry.segment_paths())  # the snapshot's stay
+
+
+def test_no_entry_for_a_value_the_snapshot_does_not_hold(pipe: Pipeline) -> None:
+    pipe.run("a = np.zeros(300_000)")
+    assert pipe.builder.current_entry("a", np.zeros(3)) is None  # another object
+    pipe.ns["a"] = np.ones(300_000)  # rebound since the last snapshot
+    assert pipe.builder.current_entry("a", pipe.ns["a"]) is None
+    assert pipe.builder.current_entry("nope", 1) is None
+
+
+def test_an_entry_whose_segments_are_gone_is_encoded_again(pipe: Pipeline) -> None:
+    from mpkernel.snapshots import codec
+
+    pipe.run("gone = np.arange(300_000)")
+    entry = pipe.builder.current_entry("gone", pipe.ns["gone"])
+    assert entry is not None
+    for path in entry.segment_paths():
+        Path(path).unlink()
+    before = segment_files(pipe)
+    assert codec.encode_entry(entry) is None
+    assert segment_files(pipe) == before  # no link left behind
+
+
+def test_an_on_demand_snapshot_makes_entries_current() -> None:
+    """A pane opened after the data was made asks for a snapshot of now: a viewer opened
+    right after it (no execution between) gets that snapshot's entry."""
+    p = Pipeline()
+    try:
+        exec("made_before = np.arange(300_000)", p.ns)
+        p.deliver(p.builder.now())
+        assert p.builder.current_entry("made_before", p.ns["made_before"]) is not None
+    finally:
+        p.close()
