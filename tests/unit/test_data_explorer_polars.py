@@ -154,3 +154,28 @@ def test_distinct_counts_match(kind: str, monkeypatch: pytest.MonkeyPatch) -> No
     arrow = profiles.num_unique(valid)  # below the threshold: pyarrow
     monkeypatch.setattr(profiles, "POLARS_MIN_ROWS", 1)
     assert profiles.num_unique(valid) == arrow
+
+
+def test_number_summaries_of_several_columns_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-query statistics of several columns (a request's profiles on a big table)
+    are each column's own; below the size threshold there are none (computed per column)."""
+    columns = []
+    for arr, nan_is_null in NUMBER_CASES.values():
+        display = "floating" if pa.types.is_floating(arr.type) else "integer"
+        columns.append(Column("c", arr, str(arr.type), display, 0, nan_is_null))  # type: ignore[arg-type]
+    assert profiles.number_summaries(columns, None) == []
+    monkeypatch.setattr(profiles, "POLARS_MIN_ROWS", 1)
+    rows = pa.array(range(0, ROWS, 2), pa.int64())  # a filtered view: every other row
+    together = profiles.number_summaries(columns, rows)
+    for column, got in zip(columns, together, strict=True):
+        alone = profiles._arrow_numbers(column, column.array.take(rows))
+        if alone is None:
+            assert got is None
+            continue
+        assert got is not None
+        assert (got.min, got.max) == (alone.min, alone.max)
+        for key in ("mean", "median", "stdev"):
+            a, b = getattr(alone, key), getattr(got, key)
+            assert (a is None) == (b is None), key
+            if a is not None:
+                assert b == pytest.approx(a, rel=1e-12), key

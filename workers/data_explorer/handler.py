@@ -11,9 +11,7 @@ the comm closes.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mpkernel_workers.api import (
@@ -24,8 +22,7 @@ from mpkernel_workers.api import (
     background,
 )
 from mpkernel_workers.data_explorer import code, export, features, schema
-from mpkernel_workers.data_explorer.jobs import ProfileQueue
-from mpkernel_workers.data_explorer.profiles import ProfileError, column_profile
+from mpkernel_workers.data_explorer.jobs import ProfileQueue, run_profiles
 from mpkernel_workers.data_explorer.protocol import (
     TARGET,
     FilterResult,
@@ -42,9 +39,6 @@ if TYPE_CHECKING:
     from mpkernel.snapshots.store import WorkerSnapshot
 
 log = logging.getLogger(__name__)
-
-# Threads computing one request's column profiles.
-PROFILE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class DataExplorerHandler(CommHandler):
@@ -144,35 +138,23 @@ class DataExplorerHandler(CommHandler):
         # The rows as they are now: a later filter or sort does not change this answer.
         table, rows = self.view.rows_snapshot()
 
-        def one(index: int, specs: list[dict[str, Any]], cancelled: threading.Event) -> Any:
-            """(result, error) for one column; nothing is computed once cancelled."""
-            if cancelled.is_set():
-                return {}, None
-            if not 0 <= index < table.num_columns:
-                return {}, f"column_index {index} is out of range"
-            try:
-                return column_profile(table.columns[index], rows, specs, options), None
-            except ProfileError as e:
-                return {}, str(e)
-
         def job(cancelled: threading.Event) -> None:
-            # Columns in parallel: pyarrow's kernels release the GIL, and one column's
-            # statistics mostly run on one core.
-            with ThreadPoolExecutor(PROFILE_THREADS, f"{self._profiles.name}-column") as pool:
-                done = list(pool.map(lambda r: one(r[0], r[1], cancelled), requests))
+            try:
+                done = run_profiles(table, rows, requests, options, cancelled, self._profiles.name)
+            except Exception as e:  # the frontend waits for an event: it gets one, saying so
+                log.exception("column profiles failed")
+                done = [({}, f"profiles failed: {type(e).__name__}: {e}")] * len(requests)
             if cancelled.is_set():
                 return
             results = [result for result, _ in done]
             errors = [error for _, error in done if error is not None]
-            error = errors[-1] if errors else None
             params: dict[str, Any] = {"callback_id": callback_id, "profiles": results}
-            if error is not None:
-                params["error_message"] = error
-            if not cancelled.is_set():
-                try:
-                    self.comm.send_event("return_column_profiles", params)
-                except RuntimeError:
-                    log.debug("comm %s closed before its profiles were sent", self.comm.comm_id)
+            if errors:
+                params["error_message"] = errors[-1]
+            try:
+                self.comm.send_event("return_column_profiles", params)
+            except RuntimeError:
+                log.debug("comm %s closed before its profiles were sent", self.comm.comm_id)
 
         self._profiles.submit(job)
         return {}

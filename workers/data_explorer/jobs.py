@@ -11,13 +11,27 @@ Closing the comm cancels what is queued and stops the running job between column
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+from mpkernel_workers.data_explorer import profiles as stats
+from mpkernel_workers.data_explorer.protocol import FormatOptions
+from mpkernel_workers.data_explorer.tables import Table
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[threading.Event], None]
+# (column index, its profile specs) as requested; (profile result, error or None)
+ProfileRequest = tuple[int, list[dict[str, Any]]]
+ProfileOutcome = tuple[Any, str | None]
+
+# Threads computing one request's column profiles.
+PROFILE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class ProfileQueue:
@@ -49,3 +63,68 @@ class ProfileQueue:
                 job(self.cancelled)
             except Exception:
                 log.exception("profile job failed")
+
+
+def run_profiles(
+    table: Table,
+    rows: pa.Array | None,
+    requests: list[ProfileRequest],
+    options: FormatOptions,
+    cancelled: threading.Event,
+    name: str,
+) -> list[ProfileOutcome]:
+    """Every requested column's profiles, in request order.
+
+    Columns in parallel: pyarrow's kernels release the GIL, and one column's statistics
+    mostly run on one core. The slowest columns start first, so that one of them is not
+    left running alone at the end. The numbers of a big table go to one polars query for
+    all of them (it spreads them over the cores) while the other columns are worked on.
+    """
+
+    def one(request: ProfileRequest, numbers: stats.Known = stats.UNKNOWN) -> ProfileOutcome:
+        index, specs = request
+        if cancelled.is_set():
+            return {}, None
+        if not 0 <= index < table.num_columns:
+            return {}, f"column_index {index} is out of range"
+        try:
+            return stats.column_profile(table.columns[index], rows, specs, options, numbers), None
+        except stats.ProfileError as e:
+            return {}, str(e)
+
+    batch = [
+        i
+        for i, (index, specs) in enumerate(requests)
+        if 0 <= index < table.num_columns
+        and any(s.get("profile_type") == "summary_stats" for s in specs)
+        and stats.batched(table.columns[index], rows)
+    ]
+    if len(batch) < 2:
+        batch = []
+    order = sorted(range(len(requests)), key=lambda i: -_cost(table, requests[i]))
+    futures: dict[int, Future[ProfileOutcome]] = {}
+    with ThreadPoolExecutor(PROFILE_THREADS, f"{name}-column") as pool:
+        summaries = (
+            pool.submit(
+                stats.number_summaries, [table.columns[requests[i][0]] for i in batch], rows
+            )
+            if batch
+            else None
+        )
+        for i in order:
+            if i not in batch:
+                futures[i] = pool.submit(one, requests[i])
+        if summaries is not None:
+            known = summaries.result()
+            for k, i in enumerate(batch):
+                futures[i] = pool.submit(one, requests[i], known[k] if known else stats.UNKNOWN)
+    return [futures[i].result() for i in range(len(requests))]
+
+
+def _cost(table: Table, request: ProfileRequest) -> int:
+    """A rough rank of how long a column's profiles take: hashing strings and counting
+    distinct timestamps cost several times a number's statistics."""
+    index, _ = request
+    if not 0 <= index < table.num_columns:
+        return 0
+    return 3 if table.columns[index].display in ("string", "datetime", "date", "object") else 1

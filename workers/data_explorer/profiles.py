@@ -12,10 +12,12 @@ counts of integers and timestamps (10M distinct timestamps: 0.2 s against pyarro
 
 from __future__ import annotations
 
+import enum
 import importlib.util
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -37,13 +39,25 @@ POLARS_MIN_ROWS = 200_000
 _HAVE_POLARS = importlib.util.find_spec("polars") is not None
 
 
+class _Unknown(enum.Enum):
+    UNKNOWN = 0
+
+
+UNKNOWN: Final = _Unknown.UNKNOWN
+
+
 class ProfileError(ValueError):
     """A profile that does not apply to its column."""
 
 
 def column_profile(
-    column: Column, rows: pa.Array | None, specs: list[dict[str, Any]], options: FormatOptions
+    column: Column,
+    rows: pa.Array | None,
+    specs: list[dict[str, Any]],
+    options: FormatOptions,
+    numbers: Known = UNKNOWN,
 ) -> ColumnProfileResult:
+    """`numbers`: this column's `number_summaries` when they were computed with others'."""
     arr = column.array if rows is None else column.array.take(rows)
     out = ColumnProfileResult()
     for spec in specs:
@@ -52,7 +66,7 @@ def column_profile(
         if kind == "null_count":
             out["null_count"] = null_count(column, arr)
         elif kind == "summary_stats":
-            out["summary_stats"] = summary_stats(column, arr, options)
+            out["summary_stats"] = summary_stats(column, arr, options, numbers)
         elif kind in ("small_histogram", "large_histogram"):
             out[kind] = histogram(column, arr, params, options)  # type: ignore[literal-required]
         elif kind in ("small_frequency_table", "large_frequency_table"):
@@ -76,11 +90,13 @@ def _valid(column: Column, arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.drop_null(arr)
 
 
-def summary_stats(column: Column, arr: pa.ChunkedArray, options: FormatOptions) -> dict[str, Any]:
+def summary_stats(
+    column: Column, arr: pa.ChunkedArray, options: FormatOptions, numbers: Known = UNKNOWN
+) -> dict[str, Any]:
     display = column.display
     out: dict[str, Any] = {"type_display": display}
     if display in NUMERIC_DISPLAY:
-        out["number_stats"] = _number_stats(column, arr, options)
+        out["number_stats"] = _number_stats(column, arr, options, numbers)
     elif display == "string":
         valid = pc.drop_null(arr)
         out["string_stats"] = {
@@ -114,7 +130,7 @@ def num_unique(valid: pa.ChunkedArray) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Numbers:
+class Numbers:
     """Raw statistics of a column's valid values (without NaN); the moments are None
     when an infinity makes them meaningless."""
 
@@ -125,11 +141,20 @@ class _Numbers:
     stdev: float | None
 
 
-def _number_stats(column: Column, arr: pa.ChunkedArray, options: FormatOptions) -> dict[str, str]:
-    try:
-        numbers = _polars_numbers(arr) if _polars_sized(arr) else _arrow_numbers(column, arr)
-    except _PolarsRefused:
-        numbers = _arrow_numbers(column, arr)
+# Statistics computed beforehand (None: no valid value), or UNKNOWN: compute them.
+Known: TypeAlias = "Numbers | _Unknown | None"
+
+
+def _number_stats(
+    column: Column, arr: pa.ChunkedArray, options: FormatOptions, known: Known
+) -> dict[str, str]:
+    if not isinstance(known, _Unknown):
+        numbers = known
+    else:
+        try:
+            numbers = _polars_numbers(arr) if _polars_sized(arr) else _arrow_numbers(column, arr)
+        except _PolarsRefused:
+            numbers = _arrow_numbers(column, arr)
     if numbers is None:
         return {}
     fmt = _number_text(column, options)
@@ -143,28 +168,27 @@ def _number_stats(column: Column, arr: pa.ChunkedArray, options: FormatOptions) 
 
 
 def _polars_sized(arr: pa.ChunkedArray) -> bool:
-    t = arr.type
-    return (
-        _HAVE_POLARS
-        and len(arr) >= POLARS_MIN_ROWS
-        and (pa.types.is_integer(t) or pa.types.is_floating(t))
-    )
+    return len(arr) >= POLARS_MIN_ROWS and _polars_sized_type(arr.type)
+
+
+def _polars_sized_type(t: pa.DataType) -> bool:
+    return _HAVE_POLARS and (pa.types.is_integer(t) or pa.types.is_floating(t))
 
 
 class _PolarsRefused(Exception):
     """polars would not take this data (a type of its own it lacks): pyarrow does."""
 
 
-def _arrow_numbers(column: Column, arr: pa.ChunkedArray) -> _Numbers | None:
+def _arrow_numbers(column: Column, arr: pa.ChunkedArray) -> Numbers | None:
     valid = _valid(column, arr)
     if len(valid) == 0:
         return None
     mm = pc.min_max(valid)
     low, high = mm["min"].as_py(), mm["max"].as_py()
     if column.display == "floating" and (math.isinf(low) or math.isinf(high)):
-        return _Numbers(low, high, None, None, None)
+        return Numbers(low, high, None, None, None)
     as_float = valid if column.display == "floating" else pc.cast(valid, pa.float64())
-    return _Numbers(
+    return Numbers(
         low,
         high,
         pc.mean(as_float).as_py(),
@@ -173,28 +197,64 @@ def _arrow_numbers(column: Column, arr: pa.ChunkedArray) -> _Numbers | None:
     )
 
 
-def _polars_numbers(arr: pa.ChunkedArray) -> _Numbers | None:
+def _polars_numbers(arr: pa.ChunkedArray) -> Numbers | None:
     """The same statistics with polars (multithreaded median, no copy to drop NaN)."""
+    return _polars_numbers_many([arr])[0]
+
+
+def _polars_numbers_many(arrays: Sequence[pa.ChunkedArray]) -> list[Numbers | None]:
+    """Several columns' statistics in one polars query, which spreads them over the
+    cores (7 columns of 10M: 0.47 s, against 0.2 s each when they compete one by one)."""
     import polars as pl
 
+    exprs = []
+    for k, arr in enumerate(arrays):
+        v = pl.col(f"c{k}").fill_nan(None) if pa.types.is_floating(arr.type) else pl.col(f"c{k}")
+        exprs += [
+            v.count().alias(f"n{k}"),
+            v.min().alias(f"min{k}"),
+            v.max().alias(f"max{k}"),
+            v.mean().alias(f"mean{k}"),
+            v.median().alias(f"median{k}"),
+            v.std(ddof=1).alias(f"std{k}"),
+        ]
     try:
-        values = pl.col("v").fill_nan(None) if pa.types.is_floating(arr.type) else pl.col("v")
-        frame: Any = pl.from_arrow(pa.table({"v": arr}))
-        count, low, high, mean, median, stdev = frame.select(
-            values.count(),
-            values.min().alias("min"),
-            values.max().alias("max"),
-            values.mean().alias("mean"),
-            values.median().alias("median"),
-            values.std(ddof=1).alias("std"),
-        ).row(0)
+        frame: Any = pl.from_arrow(pa.table({f"c{k}": arr for k, arr in enumerate(arrays)}))
+        row = frame.select(exprs).row(0)
     except Exception as e:
         raise _PolarsRefused(str(e)) from e
-    if count == 0:
-        return None
-    if isinstance(low, float) and (math.isinf(low) or math.isinf(high)):
-        return _Numbers(low, high, None, None, None)
-    return _Numbers(low, high, mean, median, stdev if count > 1 else None)
+    out: list[Numbers | None] = []
+    for k in range(len(arrays)):
+        count, low, high, mean, median, stdev = row[6 * k : 6 * k + 6]
+        if count == 0:
+            out.append(None)
+        elif isinstance(low, float) and (math.isinf(low) or math.isinf(high)):
+            out.append(Numbers(low, high, None, None, None))
+        else:
+            out.append(Numbers(low, high, mean, median, stdev if count > 1 else None))
+    return out
+
+
+def number_summaries(columns: Sequence[Column], rows: pa.Array | None) -> list[Numbers | None]:
+    """`summary_stats`' numbers for several numeric columns of a big table at once, for
+    `column_profile(numbers=...)`; [] when polars is not there or would not take them."""
+    arrays = [c.array if rows is None else c.array.take(rows) for c in columns]
+    if not arrays or not all(_polars_sized(a) for a in arrays):
+        return []
+    try:
+        return _polars_numbers_many(arrays)
+    except _PolarsRefused:
+        return []
+
+
+def batched(column: Column, rows: pa.Array | None) -> bool:
+    """Whether `number_summaries` takes this column's statistics."""
+    n = column.array.length() if rows is None else len(rows)
+    return (
+        column.display in NUMERIC_DISPLAY
+        and n >= POLARS_MIN_ROWS
+        and _polars_sized_type(column.array.type)
+    )
 
 
 _SPECIAL_TEXT = {VALUE_INF: "inf", VALUE_NEGINF: "-inf", VALUE_NAN: "NaN"}

@@ -114,7 +114,8 @@ class TableView:
             if not isinstance(f.get("filter_type"), str):
                 raise bad_params("every filter needs a filter_type")
         mask, held = apply_filters(self.table, filters)
-        filtered = None if mask is None else pc.indices_nonzero(mask).cast(pa.int64())
+        # uint64 positions, as computed: `take` accepts them, a cast would copy them all.
+        filtered = None if mask is None else pc.indices_nonzero(mask)
         with self._lock:
             self.row_filters = held
             self._filtered = filtered
