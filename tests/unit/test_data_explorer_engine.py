@@ -558,3 +558,19 @@ def test_convert_to_code_pandas_and_polars_run() -> None:
         assert [str(v) for v in scope["df"]["int"].to_list()] == expected
     with pytest.raises(RpcError):
         code.convert_to_code("df", [], [], "dplyr", names)
+
+
+def test_the_package_the_forkserver_preloads_does_not_import_pyarrow() -> None:
+    """Idle kernels do not pay for pyarrow: the forkserver preloads the handler's package,
+    and the handler (with pyarrow) loads in a table's worker, on first use."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, mpkernel_workers.data_explorer as de\n"
+        "assert 'pyarrow' not in sys.modules, 'pyarrow imported with the package'\n"
+        "assert de.DataExplorerHandler.__name__ == 'DataExplorerHandler'\n"
+        "assert 'pyarrow' in sys.modules\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr

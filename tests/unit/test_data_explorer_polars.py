@@ -134,15 +134,17 @@ def test_number_statistics_match(case: str) -> None:
     arr, nan_is_null = NUMBER_CASES[case]
     display = "floating" if pa.types.is_floating(arr.type) else "integer"
     column = Column("c", arr, str(arr.type), display, 0, nan_is_null)  # type: ignore[arg-type]
-    arrow = profiles._arrow_numbers(column, arr)
-    polars = profiles._polars_numbers(arr)
-    if arrow is None:
-        assert polars is None
+    assert_same_numbers(profiles._polars_numbers(arr), profiles._arrow_numbers(column, arr))
+
+
+def assert_same_numbers(got: profiles.Numbers | None, expected: profiles.Numbers | None) -> None:
+    if expected is None:
+        assert got is None
         return
-    assert polars is not None
-    assert (polars.min, polars.max) == (arrow.min, arrow.max)
+    assert got is not None
+    assert (got.min, got.max) == (expected.min, expected.max)
     for key in ("mean", "median", "stdev"):
-        a, b = getattr(arrow, key), getattr(polars, key)
+        a, b = getattr(expected, key), getattr(got, key)
         assert (a is None) == (b is None), key
         if a is not None:
             assert b == pytest.approx(a, rel=1e-12), key
@@ -168,14 +170,4 @@ def test_number_summaries_of_several_columns_at_once(monkeypatch: pytest.MonkeyP
     rows = pa.array(range(0, ROWS, 2), pa.int64())  # a filtered view: every other row
     together = profiles.number_summaries(columns, rows)
     for column, got in zip(columns, together, strict=True):
-        alone = profiles._arrow_numbers(column, column.array.take(rows))
-        if alone is None:
-            assert got is None
-            continue
-        assert got is not None
-        assert (got.min, got.max) == (alone.min, alone.max)
-        for key in ("mean", "median", "stdev"):
-            a, b = getattr(alone, key), getattr(got, key)
-            assert (a is None) == (b is None), key
-            if a is not None:
-                assert b == pytest.approx(a, rel=1e-12), key
+        assert_same_numbers(got, profiles._arrow_numbers(column, column.array.take(rows)))

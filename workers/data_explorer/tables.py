@@ -4,7 +4,9 @@ Why Arrow: polars and pyarrow data are Arrow already (zero copy), pandas' numeri
 datetime and (pandas 3) string columns map onto Arrow buffers without a copy, and
 `pyarrow.compute` gives sort, filters and statistics over all of them with one code path.
 Measured on a 10M x 10 frame: converting is a few milliseconds for pandas numerics
-(column views of the 2-D block) and for polars (`to_arrow`); see docs/data_explorer.md.
+(column views of the 2-D block) and polars numerics (`to_arrow`); polars strings are
+converted from views to large strings (about 60 ms a column), which pyarrow's kernels
+need. docs/data_explorer.md says how the table reaches the worker.
 
 Each table library is imported only when an object of its own is converted, so a worker
 without polars still serves pandas. pyarrow itself is required.
