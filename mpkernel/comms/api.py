@@ -11,12 +11,13 @@ execute request's idle waits for the worker to have handled the open (I3).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mpkernel.config.model import Config
 from mpkernel.funnel.items import OpenBackendComm
 from mpkernel.funnel.outbox import Outbox
+from mpkernel.snapshots import OPENED_AS_OF
 from mpkernel.wire import json_bytes
 
 if TYPE_CHECKING:
@@ -36,11 +37,13 @@ class BackendComms:
         context: RequestContext,
         config: Config,
         user_ns: Mapping[str, Any] | None = None,
+        viewer_as_of: Callable[[], int] = lambda: 0,
     ) -> None:
         self._outbox = outbox
         self._context = context
         self._config = config
         self._user_ns = user_ns if user_ns is not None else {}
+        self.viewer_as_of = viewer_as_of
 
     def variable_of(self, obj: Any) -> str | None:
         """The first user variable bound to `obj` itself (not a copy), if any."""
@@ -96,8 +99,11 @@ def view(obj: Any, title: str | None = None, *, target: str = DATA_EXPLORER_TARG
     data: dict[str, Any] = {"title": name}
     variable = backend.variable_of(obj)
     if variable is not None:
-        # The viewer follows that name across executions (data_update, schema_update).
+        # The viewer follows that name across executions (data_update, schema_update),
+        # from the snapshot that follows this execution on (OPENED_AS_OF); when no
+        # snapshots are made yet, from the first one (which may repeat what it has).
         data["variable"] = variable
+        data[OPENED_AS_OF] = backend.viewer_as_of()
     comm_id = backend.open(target, data, subject=obj)
     if target == DATA_EXPLORER_TARGET:
         from IPython.display import display

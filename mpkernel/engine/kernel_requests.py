@@ -22,6 +22,7 @@ from mpkernel.engine.execute import ExecutionEngine
 from mpkernel.funnel.items import KernelAnswerItem, OpenBackendComm, Publish, SnapshotReady
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.work import KernelWork
+from mpkernel.snapshots import OPENED_AS_OF
 from mpkernel.snapshots.on_demand import OnDemandBuilder
 from mpkernel.wire import Header, WireError, json_bytes
 
@@ -121,8 +122,10 @@ class KernelRequests:
         obj = resolve(self._engine.shell.user_ns, path)
         data = dict(params["data"]) if isinstance(params.get("data"), dict) else {}
         if len(path) == 1:
-            # A variable itself (not an item of one): the viewer can follow it.
+            # A variable itself (not an item of one): the viewer can follow it, from the
+            # latest snapshot on (no execution runs while this request is served).
             data.setdefault("variable", path[0])
+            data[OPENED_AS_OF] = self._snapshots.version if self._snapshots.following else 0
         from mpkernel.snapshots.codec import encode_entry, encode_object
 
         payload = None

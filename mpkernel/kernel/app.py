@@ -172,7 +172,13 @@ class Kernel:
         in_process = InProcessComms(outbox, engine.context, capture)
         in_process.install()
         comms.activate(
-            comms.BackendComms(outbox, engine.context, self.config, engine.shell.user_ns)
+            comms.BackendComms(
+                outbox,
+                engine.context,
+                self.config,
+                engine.shell.user_ns,
+                viewer_as_of=lambda: snapshots.viewer_as_of(),
+            )
         )
         shell = engine.shell
 

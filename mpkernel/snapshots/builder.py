@@ -89,10 +89,21 @@ class SnapshotBuilder:
         self._dirty: set[str] = set()  # to check again: their background work failed
         self._background = Background()
         self._dir: Path | None = None
+        self._force_next = False  # build after the next execution even if nothing changed
 
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def following(self) -> bool:
+        return self._active and self._wanted()
+
+    def version_after_this_execution(self) -> int:
+        """The version of the snapshot that will follow the running execution, made even
+        if the execution changes nothing (a viewer opened by it is as of that one)."""
+        self._force_next = True
+        return self._version + 1
 
     def after_execute(self, cell: str | None) -> SnapshotReady | None:
         """After an execution: the snapshot to send, or None when nothing changed.
@@ -105,10 +116,11 @@ class SnapshotBuilder:
             return None
         first = not self._active
         self._active = True
+        force, self._force_next = self._force_next, False
         try:
             if first:
                 return self._build(None, everything=True, force=True)
-            return self._build(cell, everything=False, force=False)
+            return self._build(cell, everything=False, force=force)
         except Exception:  # a snapshot bug must not fail the user's execution
             log.exception("snapshot after an execution failed; the next one checks every name")
             self._active = False

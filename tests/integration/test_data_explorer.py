@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.frontend import KernelHandle, describe
+from tests.frontend import KernelHandle, describe, parent_id
 from tests.integration.comm_client import (
     IOPubLog,
     call,
@@ -27,6 +27,7 @@ from tests.integration.comm_client import (
     is_response_to,
     kernel_children,
     msg_type,
+    open_comm,
     send_rpc,
 )
 from tests.unit.test_data_explorer_contract import PROTOCOL, Contract
@@ -82,7 +83,9 @@ class Explorer:
         opens = [m for m in msgs if msg_type(m) == "comm_open"]
         assert len(opens) == 1, describe(msgs)
         assert opens[0]["content"]["target_name"] == EXPLORER
-        assert opens[0]["content"]["data"] == {"title": name, "variable": name}
+        data = opens[0]["content"]["data"]
+        assert {k: data[k] for k in ("title", "variable")} == {"title": name, "variable": name}
+        assert isinstance(data["snapshot_version"], int)
         self.comm_id: str = comm_id_of(opens[0])  # type: ignore[assignment]
         self.checked = 0
 
@@ -108,9 +111,15 @@ class Explorer:
                 self.contract.check_message(m["content"]["data"])
         self.checked = len(self.log.msgs)
 
-    def event(self, method: str, what: str) -> dict[str, Any]:
+    def event(self, method: str, what: str, parent: str | None = None) -> dict[str, Any]:
+        """The first `method` event on this comm (`parent`: caused by that request)."""
+
         def match(m: Any) -> bool:
-            return is_event(m, self.comm_id) and m["content"]["data"]["method"] == method
+            return (
+                is_event(m, self.comm_id)
+                and m["content"]["data"]["method"] == method
+                and (parent is None or parent_id(m) == parent)
+            )
 
         msg = self.log.wait_for(match, timeout=TIMEOUT, what=what)
         self.check_events()
@@ -287,13 +296,13 @@ def test_live_data_update_schema_update_and_close(kernel: KernelHandle, contract
     ex.result("set_sort_columns", {"sort_keys": [{"column_index": 0, "ascending": False}]})
     assert ex.values(0) == ["3.00", "2.00"]
 
-    execute_ok(ex.log, "live.loc[1, 'x'] = 10.0")  # in place: same schema
-    ex.event("data_update", "data_update after a mutation")
+    msgs = execute_ok(ex.log, "live.loc[1, 'x'] = 10.0")  # in place: same schema
+    ex.event("data_update", "data_update after a mutation", parent=parent_id(msgs[0]))
     assert ex.values(0) == ["10.00", "3.00", "2.00"]  # filter and sort kept
 
     ex.checked = len(ex.log.msgs)
-    execute_ok(ex.log, "live = live.assign(extra=1)")  # a new column: schema changes
-    ex.event("schema_update", "schema_update after reassignment")
+    msgs = execute_ok(ex.log, "live = live.assign(extra=1)")  # a new column: schema changes
+    ex.event("schema_update", "schema_update after reassignment", parent=parent_id(msgs[0]))
     state = ex.result("get_state")
     assert state["table_shape"] == {"num_rows": 3, "num_columns": 3}
     assert state["sort_keys"] == [{"column_index": 0, "ascending": False}]
@@ -336,3 +345,32 @@ def test_a_crashed_table_worker_closes_only_its_comm(
     assert close["content"]["data"]["reason"] == "worker_crashed"
     assert first.result("get_state")["table_shape"]["num_rows"] == 4
     assert psutil.pid_exists(kernel.pid)
+
+
+SLOW_START = """
+[workers.data_explorer]
+start_method = "spawn"
+"""
+
+
+@pytest.mark.parametrize("with_pane", [False, True], ids=["no pane", "variables pane open"])
+def test_changes_made_while_the_worker_starts_reach_the_explorer(
+    tmp_path: Any, request: pytest.FixtureRequest, with_pane: bool
+) -> None:
+    """Cells that run while a table's worker is still starting (spawned: a few hundred ms)
+    change the table before the worker's first snapshot: that snapshot is newer than the
+    table the comm was opened with, and its change is not lost."""
+    with configured_kernels(request.node, tmp_path) as start:
+        log = IOPubLog(start(SLOW_START).kc)
+        execute_ok(log, "import mpkernel, polars as pl\nslow = pl.DataFrame({'a': [1, 2]})")
+        if with_pane:
+            open_comm(log, "positron.variables", timeout=TIMEOUT)
+        msgs = execute_ok(log, "mpkernel.view(slow, 'slow')")
+        (opened,) = [m for m in msgs if msg_type(m) == "comm_open"]
+        comm_id = comm_id_of(opened)
+        execute_ok(log, "slow = slow.with_columns(b=pl.lit(3))")  # a new column
+        log.wait_for(
+            lambda m: is_event(m, comm_id) and m["content"]["data"]["method"] == "schema_update",
+            timeout=TIMEOUT,
+            what="schema_update for the column added while the worker started",
+        )

@@ -174,11 +174,14 @@ def test_arrays_cross_out_of_band(pipe: Pipeline) -> None:
             "\npf = pl.DataFrame({'a': np.arange(400_000)})"
         )
     )
+    # pandas 3 strings are Arrow buffers; pandas 2's are Python objects, pickled in band.
+    small_streams = ("df", "pf") if int(pd.__version__.split(".")[0]) >= 3 else ("pf",)
     for name in ("df", "pf"):
         info = snap.info(name)
-        assert isinstance(info.meta, bytes)
-        assert len(info.meta) < 10_000
         assert info.buffers, f"{name}: no out-of-band buffer"
+        if name in small_streams:
+            assert isinstance(info.meta, bytes)
+            assert len(info.meta) < 10_000
     assert snap["df"]["s"].iloc[-1] == "399999"
     assert isinstance(snap["pf"], pl.DataFrame)
     assert snap["pf"]["a"].sum() == sum(range(400_000))

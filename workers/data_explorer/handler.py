@@ -5,7 +5,10 @@ name) and, when the table is a variable of the user's namespace, `variable` (its
 With `variable`, the explorer follows that name across executions through snapshots:
 a new value with the same columns -> `data_update`, other columns -> `schema_update`
 (filters and sort keys on columns that survive are kept), deleted or no longer a table ->
-the comm closes.
+the comm closes. `snapshot_version` (`OPENED_AS_OF`) says which snapshot the table it was
+opened with is as of: older snapshots are ignored, and a newer first one (cells ran while
+the worker started) is taken as a change. A viewer opened by a cell is as of the snapshot
+that follows that cell (made even if the cell changed nothing).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from mpkernel_workers.data_explorer.protocol import (
 from mpkernel_workers.data_explorer.tables import Table, UnsupportedTable, from_object, library_of
 from mpkernel_workers.data_explorer.view import TableView
 
+from mpkernel.snapshots import OPENED_AS_OF
+
 if TYPE_CHECKING:
     from mpkernel.snapshots.store import WorkerSnapshot
 
@@ -53,6 +58,8 @@ class DataExplorerHandler(CommHandler):
         self.title = title if isinstance(title, str) else (self.variable or "table")
         self._profiles = ProfileQueue(f"data-explorer-profiles-{self.comm.comm_id[:8]}")
         self._seen_snapshot = False
+        as_of = data.get(OPENED_AS_OF)
+        self._as_of: int | None = as_of if isinstance(as_of, int) else None
         self._closed = False
         try:
             table = from_object(self.comm.subject)
@@ -205,14 +212,21 @@ class DataExplorerHandler(CommHandler):
     def on_snapshot(self, snapshot: WorkerSnapshot) -> None:
         if self.variable is None or self._closed:
             return
+        as_of = self._as_of
+        if as_of is not None and snapshot.version < as_of:
+            return  # older than the table this comm was opened with
+        self._as_of = None  # only the first snapshot is compared with the open
         first, self._seen_snapshot = not self._seen_snapshot, True
         name = self.variable
         if name not in snapshot:
             self._close("variable_deleted")
             return
-        # The first snapshot this worker sees lists every name as changed; the table it
-        # holds came with the open, from the same execution.
-        if first or name not in snapshot.changed:
+        if first:
+            # It lists every name as changed. The table came with the open, as of
+            # `as_of`: a newer snapshot means cells ran while this worker started.
+            if as_of is None or snapshot.version <= as_of:
+                return
+        elif name not in snapshot.changed:
             return
         value = snapshot[name]
         if library_of(value) is None:
