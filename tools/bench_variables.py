@@ -171,7 +171,11 @@ def inspect_busy(r: Round) -> Samples:
     client = live.client
     busy = client.prepare("execute_request", _execute("time.sleep(1)"))
     client.send_prepared("shell", busy)
-    time.sleep(0.1)  # let the cell start
+    client.wait_iopub(
+        lambda m: m.parent_id == busy.msg_id and m.msg_type == "execute_input",
+        timeout_s=TIMEOUT_S,
+        what="the sleeping cell's start",
+    )
     answer = client.comm_request(
         live.state["pane"], "inspect", {"path": [FRAME_KEY]}, timeout_s=TIMEOUT_S
     )
