@@ -204,12 +204,12 @@ def _polars_numbers(arr: pa.ChunkedArray) -> Numbers | None:
 
 def _polars_numbers_many(arrays: Sequence[pa.ChunkedArray]) -> list[Numbers | None]:
     """Several columns' statistics in one polars query, which spreads them over the
-    cores (7 columns of 10M: 0.47 s, against 0.2 s each when they compete one by one)."""
+    cores (7 numeric columns of 10M: 0.43 s; medians are two thirds of it)."""
     import polars as pl
 
     exprs = []
-    for k, arr in enumerate(arrays):
-        v = pl.col(f"c{k}").fill_nan(None) if pa.types.is_floating(arr.type) else pl.col(f"c{k}")
+    for k in range(len(arrays)):
+        v = pl.col(f"c{k}")
         exprs += [
             v.count().alias(f"n{k}"),
             v.min().alias(f"min{k}"),
@@ -218,8 +218,16 @@ def _polars_numbers_many(arrays: Sequence[pa.ChunkedArray]) -> list[Numbers | No
             v.median().alias(f"median{k}"),
             v.std(ddof=1).alias(f"std{k}"),
         ]
+    floats = [f"c{k}" for k, arr in enumerate(arrays) if pa.types.is_floating(arr.type)]
     try:
         frame: Any = pl.from_arrow(pa.table({f"c{k}": arr for k, arr in enumerate(arrays)}))
+        if floats:
+            # NaN is skipped as missing: turned into nulls once, only where there is some
+            # (an expression per statistic would repeat the copy six times).
+            has_nan = frame.select(pl.col(c).is_nan().any() for c in floats).row(0)
+            with_nan = [c for c, found in zip(floats, has_nan, strict=True) if found]
+            if with_nan:
+                frame = frame.with_columns(pl.col(c).fill_nan(None) for c in with_nan)
         row = frame.select(exprs).row(0)
     except Exception as e:
         raise _PolarsRefused(str(e)) from e
