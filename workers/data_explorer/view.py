@@ -1,9 +1,10 @@
 """One explorer's view of a table: row filters, sort keys, and the row order they give.
 
-The view never copies the table: filtering yields the positions of the rows that pass,
-sorting yields those positions reordered (a stable sort, nulls and NaN last), and a page
-is `take` of only the requested rows through that order, so once the order is computed
-every page costs the same whatever the table's size (cached argsort paging).
+The view never copies the table: filtering yields the rows that pass (`FilteredRows`:
+their positions found block by block, as far as the pages asked for need), sorting yields
+those positions reordered (a stable sort, nulls and NaN last), and a page is `take` of
+only the requested rows through that order, so once the order is computed every page
+costs the same whatever the table's size (cached argsort paging).
 
 Thread model: the loop thread changes the view; profile jobs on another thread read
 `rows_snapshot()`, an immutable pair (table, row order) taken under the lock, so a filter
@@ -18,7 +19,6 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
-import pyarrow.compute as pc  # type: ignore[import-untyped]
 from mpkernel_workers.data_explorer import schema as schema_mod
 from mpkernel_workers.data_explorer.filters import apply_filters
 from mpkernel_workers.data_explorer.formatting import format_array
@@ -33,6 +33,7 @@ from mpkernel_workers.data_explorer.protocol import (
     require_int,
     require_list,
 )
+from mpkernel_workers.data_explorer.selection import FilteredRows
 from mpkernel_workers.data_explorer.sorting import sort_indices
 from mpkernel_workers.data_explorer.tables import Table
 
@@ -54,17 +55,22 @@ class TableView:
         self.table = table
         self.row_filters: list[RowFilter] = []
         self.sort_keys: list[ColumnSortKey] = []
-        self._filtered: Rows = None
-        self._order: Rows = None
+        self._filtered: FilteredRows | None = None
+        self._order: Rows = None  # sorted positions; None: unsorted
 
     # -- reading --------------------------------------------------------------------------------
     def rows_snapshot(self) -> tuple[Table, Rows]:
         with self._lock:
-            return self.table, self._order
+            table, order, filtered = self.table, self._order, self._filtered
+        if order is None and filtered is not None:
+            order = filtered.all()
+        return table, order
 
     @property
     def num_rows(self) -> int:
-        return self.table.num_rows if self._order is None else len(self._order)
+        if self._order is not None:
+            return len(self._order)
+        return self.table.num_rows if self._filtered is None else self._filtered.count
 
     def positions(self, spec: Any) -> pa.Array:
         """Table positions of the view rows an `array_selection` names (out-of-range ones
@@ -74,15 +80,19 @@ class TableView:
         if "indices" in spec:
             wanted = [require_int(i, "indices[]") for i in require_list(spec["indices"], "indices")]
             view_rows = int64_array([i for i in wanted if 0 <= i < n])
-            return view_rows if self._order is None else self._order.take(view_rows)
+            if self._order is not None:
+                return self._order.take(view_rows)
+            return view_rows if self._filtered is None else self._filtered.all().take(view_rows)
         first = require_int(spec.get("first_index"), "first_index")
         last = require_int(spec.get("last_index"), "last_index")
         first, stop = max(first, 0), min(last + 1, n)
         if stop <= first:
             return int64_array([])
-        if self._order is None:
-            return int64_array(np.arange(first, stop))
-        return self._order.slice(first, stop - first)
+        if self._order is not None:
+            return self._order.slice(first, stop - first)
+        if self._filtered is not None:
+            return self._filtered.slice(first, stop - first)
+        return int64_array(np.arange(first, stop))
 
     def column_values(
         self, index: int, rows: pa.Array, options: FormatOptions
@@ -114,8 +124,7 @@ class TableView:
             if not isinstance(f.get("filter_type"), str):
                 raise bad_params("every filter needs a filter_type")
         mask, held = apply_filters(self.table, filters)
-        # uint64 positions, as computed: `take` accepts them, a cast would copy them all.
-        filtered = None if mask is None else pc.indices_nonzero(mask)
+        filtered = None if mask is None else FilteredRows(mask)
         with self._lock:
             self.row_filters = held
             self._filtered = filtered
@@ -180,16 +189,20 @@ class TableView:
             self.set_sort_keys(keys)
         return changed
 
-    def _sorted(self, filtered: Rows, keys: list[ColumnSortKey] | None = None) -> Rows:
+    def _sorted(
+        self, filtered: FilteredRows | None, keys: list[ColumnSortKey] | None = None
+    ) -> Rows:
+        """The sorted positions, or None when there are no sort keys."""
         keys = self.sort_keys if keys is None else keys
         if not keys:
-            return filtered
+            return None
+        rows = None if filtered is None else filtered.all()
         columns = []
         for key in keys:
             arr = self.table.columns[key["column_index"]].array
-            columns.append((arr if filtered is None else arr.take(filtered), key["ascending"]))
+            columns.append((arr if rows is None else arr.take(rows), key["ascending"]))
         order = sort_indices(columns)
-        return order if filtered is None else filtered.take(order)
+        return order if rows is None else rows.take(order)
 
     # -- state ----------------------------------------------------------------------------------
     def schema(self, indices: Any) -> list[dict[str, Any]]:
