@@ -4,6 +4,7 @@ reproduces it on the user's variable."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from mpkernel_workers.data_explorer.protocol import (
@@ -76,90 +77,80 @@ def _literal(value: Any, f: dict[str, Any], pandas: bool) -> str:
     return repr(text)
 
 
+@dataclass(frozen=True, slots=True)
+class _Vocabulary:
+    """How one library spells what the filters need."""
+
+    pandas: bool
+    is_null: str
+    not_null: str
+    length: str
+    between: str
+    is_in: str
+
+
+_PANDAS = _Vocabulary(True, "isna()", "notna()", "str.len()", "between", "isin")
+_POLARS = _Vocabulary(False, "is_null()", "is_not_null()", "str.len_chars()", "is_between", "is_in")
+
+
 def _pandas_term(name: str, col: str, f: dict[str, Any]) -> str:
-    c = f"{name}[{col!r}]"
-    p = f.get("params") or {}
-    kind = f.get("filter_type")
-    if kind == "is_null":
-        return f"{c}.isna()"
-    if kind == "not_null":
-        return f"{c}.notna()"
-    if kind == "is_empty":
-        return f"{c}.str.len() == 0"
-    if kind == "not_empty":
-        return f"{c}.str.len() != 0"
-    if kind == "is_true":
-        return f"{c} == True"
-    if kind == "is_false":
-        return f"{c} == False"
-    if kind == "compare":
-        op = "==" if p.get("op") == "=" else p.get("op")
-        return f"{c} {op} {_literal(p.get('value'), f, True)}"
-    if kind == "between":
-        lo, hi = _literal(p.get("left_value"), f, True), _literal(p.get("right_value"), f, True)
-        return f"{c}.between({lo}, {hi})"
-    if kind == "not_between":
-        lo, hi = _literal(p.get("left_value"), f, True), _literal(p.get("right_value"), f, True)
-        return f"~{c}.between({lo}, {hi})"
-    if kind == "set_membership":
-        neg = "" if p.get("inclusive", True) else "~"
-        return f"{neg}{c}.isin([{', '.join(_literal(v, f, True) for v in p.get('values') or [])}])"
-    if kind == "search":
-        term, case = p.get("term"), bool(p.get("case_sensitive", False))
-        how = p.get("search_type")
-        if how in ("contains", "not_contains"):
-            neg = "~" if how == "not_contains" else ""
-            return f"{neg}{c}.str.contains({term!r}, case={case}, regex=False)"
-        if how == "regex_match":
-            return f"{c}.str.contains({term!r}, case={case}, regex=True)"
-        method = "startswith" if how == "starts_with" else "endswith"
-        if case:
-            return f"{c}.str.{method}({term!r})"
-        return f"{c}.str.lower().str.{method}({str(term).lower()!r})"
-    raise bad_params(f"unknown filter type {kind!r}")
+    return _term(f"{name}[{col!r}]", f, _PANDAS)
 
 
 def _polars_term(col: str, f: dict[str, Any]) -> str:
-    c = f"pl.col({json.dumps(col)})"
+    return _term(f"pl.col({json.dumps(col)})", f, _POLARS)
+
+
+def _term(c: str, f: dict[str, Any], say: _Vocabulary) -> str:
+    """One filter as a boolean expression over the column expression `c`."""
     p = f.get("params") or {}
     kind = f.get("filter_type")
-    if kind == "is_null":
-        return f"{c}.is_null()"
-    if kind == "not_null":
-        return f"{c}.is_not_null()"
-    if kind == "is_empty":
-        return f"{c}.str.len_chars() == 0"
-    if kind == "not_empty":
-        return f"{c}.str.len_chars() != 0"
-    if kind == "is_true":
-        return f"{c} == True"
-    if kind == "is_false":
-        return f"{c} == False"
+    if kind in ("is_null", "not_null"):
+        return f"{c}.{say.is_null if kind == 'is_null' else say.not_null}"
+    if kind in ("is_empty", "not_empty"):
+        return f"{c}.{say.length} {'==' if kind == 'is_empty' else '!='} 0"
+    if kind in ("is_true", "is_false"):
+        return f"{c} == {kind == 'is_true'}"
     if kind == "compare":
         op = "==" if p.get("op") == "=" else p.get("op")
-        return f"{c} {op} {_literal(p.get('value'), f, False)}"
-    if kind == "between":
-        lo, hi = _literal(p.get("left_value"), f, False), _literal(p.get("right_value"), f, False)
-        return f"{c}.is_between({lo}, {hi})"
-    if kind == "not_between":
-        lo, hi = _literal(p.get("left_value"), f, False), _literal(p.get("right_value"), f, False)
-        return f"~{c}.is_between({lo}, {hi})"
+        return f"{c} {op} {_literal(p.get('value'), f, say.pandas)}"
+    if kind in ("between", "not_between"):
+        lo = _literal(p.get("left_value"), f, say.pandas)
+        hi = _literal(p.get("right_value"), f, say.pandas)
+        return f"{'~' if kind == 'not_between' else ''}{c}.{say.between}({lo}, {hi})"
     if kind == "set_membership":
         neg = "" if p.get("inclusive", True) else "~"
-        return (
-            f"{neg}{c}.is_in([{', '.join(_literal(v, f, False) for v in p.get('values') or [])}])"
-        )
+        values = ", ".join(_literal(v, f, say.pandas) for v in p.get("values") or [])
+        return f"{neg}{c}.{say.is_in}([{values}])"
     if kind == "search":
-        term, case = str(p.get("term")), bool(p.get("case_sensitive", False))
-        how = p.get("search_type")
-        target = c if case else f"{c}.str.to_lowercase()"
-        t = term if case else term.lower()
-        if how in ("contains", "not_contains"):
-            neg = "~" if how == "not_contains" else ""
-            return f"{neg}{target}.str.contains({t!r}, literal=True)"
-        if how == "regex_match":
-            pattern = term if case else f"(?i){term}"
-            return f"{c}.str.contains({pattern!r})"
-        method = "starts_with" if how == "starts_with" else "ends_with"
-        return f"{target}.str.{method}({t!r})"
+        return _pandas_search(c, p) if say.pandas else _polars_search(c, p)
     raise bad_params(f"unknown filter type {kind!r}")
+
+
+def _pandas_search(c: str, p: dict[str, Any]) -> str:
+    term, case = p.get("term"), bool(p.get("case_sensitive", False))
+    how = p.get("search_type")
+    if how in ("contains", "not_contains"):
+        neg = "~" if how == "not_contains" else ""
+        return f"{neg}{c}.str.contains({term!r}, case={case}, regex=False)"
+    if how == "regex_match":
+        return f"{c}.str.contains({term!r}, case={case}, regex=True)"
+    method = "startswith" if how == "starts_with" else "endswith"
+    if case:
+        return f"{c}.str.{method}({term!r})"
+    return f"{c}.str.lower().str.{method}({str(term).lower()!r})"
+
+
+def _polars_search(c: str, p: dict[str, Any]) -> str:
+    term, case = str(p.get("term")), bool(p.get("case_sensitive", False))
+    how = p.get("search_type")
+    target = c if case else f"{c}.str.to_lowercase()"
+    t = term if case else term.lower()
+    if how in ("contains", "not_contains"):
+        neg = "~" if how == "not_contains" else ""
+        return f"{neg}{target}.str.contains({t!r}, literal=True)"
+    if how == "regex_match":
+        pattern = term if case else f"(?i){term}"
+        return f"{c}.str.contains({pattern!r})"
+    method = "starts_with" if how == "starts_with" else "ends_with"
+    return f"{target}.str.{method}({t!r})"
