@@ -1,10 +1,10 @@
-"""Data explorer scenarios: the issue's table (a 10M x 10 table, pandas and polars).
+"""Data explorer scenarios on a 10M x 10 table, pandas and polars.
 
 Run through `tools/bench.py` (`.venv/bin/python tools/bench.py data_explorer`, one
 scenario by name, or `--quick` for a smoke run with 100,000 rows). mpkernel only (side A's
 kernelspec with the default configuration: the variables pane and the data explorer on, and
 no user file read): the reference is Positron's own
-Python kernel, measured by the issue on this kind of machine (`POSITRON_MS` below, printed
+Python kernel, measured on this kind of machine on the same table (`POSITRON_MS` below, printed
 beside each figure as a note).
 
 The table: 10M rows, f0..f3 float64 (f3 with 10 % missing), i0..i2 int64, s0 and s1
@@ -50,7 +50,7 @@ FORMAT = {
 }
 PAGE = 100
 NUM_COLUMNS = 10
-# Positron's Python kernel on the same table (the issue's table, ms).
+# Positron's Python kernel on the same table, on this kind of machine (ms).
 POSITRON_MS = {
     ("view", "pandas"): 40,
     ("view", "polars"): 40,
@@ -177,7 +177,7 @@ def explorer(r: Round, lib: str) -> tuple[Live, str]:
 
 
 def positron_note(r: Round, what: str, lib: str) -> None:
-    r.note(f"Positron's Python kernel: {POSITRON_MS[(what, lib)]:,} ms (the issue's table)")
+    r.note(f"Positron's Python kernel: {POSITRON_MS[(what, lib)]:,} ms (same table)")
 
 
 def view_round(lib: str) -> Callable[[Round], Samples]:
