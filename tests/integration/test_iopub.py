@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
+from jupyter_client.session import Session
 
 from tests.conftest import KERNEL_NAME, register
 from tests.frontend import (
@@ -72,7 +73,14 @@ def test_first_subscriber_gets_welcome_then_starting(request: pytest.FixtureRequ
 def test_every_new_subscriber_gets_a_welcome(shared_kernel: KernelHandle) -> None:
     """DESIGN 5 (XPUB_VERBOSE): a second frontend subscribing to a running kernel gets its
     own iopub_welcome; the welcome is broadcast, so the first frontend sees one too."""
-    second = shared_kernel.km.client()
+    # A session of its own, as a second frontend has: `km.client()` would share the first
+    # client's, and `stop_channels` creates (and connects) the shell, stdin and control
+    # sockets it never started, with that session's routing id, which takes the first
+    # client's connections over (ROUTER_HANDOVER) and leaves it unserved.
+    km = shared_kernel.km
+    second = km.client(
+        session=Session(key=km.session.key, signature_scheme=km.session.signature_scheme)
+    )
     second.start_channels(shell=False, stdin=False, hb=False, control=False)
     try:
         welcome = recv(second, "iopub", is_welcome, timeout=30, what="iopub_welcome")
