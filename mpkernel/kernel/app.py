@@ -121,6 +121,9 @@ class Kernel:
             preload = ["mpkernel.supervision.runtime"]
             preload += sorted({w.handler.partition(":")[0] for w in forkserver_workers})
             start_forkserver(preload)
+        # Every thread started from here on (ours, zmq's, IPython's) inherits a mask with
+        # SIGINT blocked; the main thread unblocks it once they run (mpkernel.threads).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         sockets, info = bind_sockets(ctx, self.info)
         if info != self.info and self.connection_file is not None:
@@ -213,6 +216,7 @@ class Kernel:
 
         signal.signal(signal.SIGINT, on_sigint)
         signal.signal(signal.SIGTERM, on_sigterm)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         dispatcher = ShellDispatcher(
             engine,
             outbox,

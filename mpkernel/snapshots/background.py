@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpkernel.threads import start_without_sigint
+
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +47,7 @@ class Background:
     def submit(self, job: Job) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="mpkernel-snapshot", daemon=True)
-            self._thread.start()
+            start_without_sigint(self._thread)
         self._queue.put(job)
 
     def finished(self) -> list[Job]:

@@ -7,7 +7,9 @@ idle; the interrupt_request on control gets its own reply inside busy/idle).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +126,22 @@ def test_interrupt_loop_in_python_code(kernel_factory: Callable[..., KernelHandl
     interrupt(handle, "signal")
     assert_interrupted(handle, msg_id)
     assert_still_works(handle)
+
+
+@pytest.mark.mpkernel_only
+def test_only_the_main_thread_takes_sigint(kernel_factory: Callable[..., KernelHandle]) -> None:
+    """SIGINT to the process group must reach the main thread (user code): every other
+    thread of the kernel blocks it, so Linux cannot hand it to the io thread while the
+    main thread sleeps (the cell would then not be interrupted until it woke)."""
+    handle = kernel_factory()
+    run_ok(handle.kc, "pass")
+    sigint = 1 << (signal.SIGINT - 1)
+    tasks = Path(f"/proc/{handle.pid}/task")
+    blocked: dict[int, bool] = {}
+    for task in tasks.iterdir():
+        status = (task / "status").read_text()
+        (mask,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")]
+        blocked[int(task.name)] = bool(int(mask, 16) & sigint)
+    assert not blocked.pop(handle.pid), "the main thread blocks SIGINT"
+    assert blocked, "no other thread to check"
+    assert all(blocked.values()), f"threads not blocking SIGINT: {blocked}"
