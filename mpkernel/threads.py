@@ -12,21 +12,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-
-@contextmanager
-def sigint_blocked() -> Iterator[None]:
-    """SIGINT blocked in the calling thread meanwhile (and in threads it starts)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def start_without_sigint(thread: threading.Thread) -> None:
     """Start `thread` with SIGINT blocked in it from its first instruction."""
-    with sigint_blocked():
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
         thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -125,7 +125,7 @@ class KernelRequests:
             # A variable itself (not an item of one): the viewer can follow it, from the
             # latest snapshot on (no execution runs while this request is served).
             data.setdefault("variable", path[0])
-            data[OPENED_AS_OF] = self._snapshots.version if self._snapshots.following else 0
+            data[OPENED_AS_OF] = self._snapshots.viewer_as_of(in_execution=False)
         from mpkernel.snapshots.codec import encode_entry, encode_object
 
         payload = None

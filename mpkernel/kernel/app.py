@@ -180,7 +180,7 @@ class Kernel:
                 engine.context,
                 self.config,
                 engine.shell.user_ns,
-                viewer_as_of=lambda: snapshots.viewer_as_of(),
+                viewer_as_of=lambda: snapshots.viewer_as_of(in_execution=True),
             )
         )
         shell = engine.shell

@@ -29,7 +29,7 @@ import secrets
 import struct
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -221,18 +221,26 @@ def encode_entry(entry: EntryRef) -> bytes | None:
     return _KIND.pack(_ENTRY) + pickle.dumps(tuple(linked), protocol=5)
 
 
-def _decode_entry(data: bytes) -> Any:
-    from mpkernel.snapshots.store import decode_entry
-
-    entry = EntryRef(*pickle.loads(data))
-    opened = {path: segments.Segment(path) for path in set(entry.segment_paths())}
+@contextlib.contextmanager
+def _opened_once(paths: Iterable[str]) -> Iterator[dict[str, segments.Segment]]:
+    """The segments of one object for a worker, opened; then closed and unlinked: once
+    mapped, the data lives as long as the mapping, and nobody else needs the names."""
+    opened = {path: segments.Segment(path) for path in set(paths)}
     try:
-        return decode_entry(entry, opened)
+        yield opened
     finally:
         for path, segment in opened.items():
             segment.close()
             with contextlib.suppress(FileNotFoundError):
                 Path(path).unlink()
+
+
+def _decode_entry(data: bytes) -> Any:
+    from mpkernel.snapshots.store import decode_entry
+
+    entry = EntryRef(*pickle.loads(data))
+    with _opened_once(entry.segment_paths()) as opened:
+        return decode_entry(entry, opened)
 
 
 def decode_object(payload: bytes) -> Any:
@@ -248,14 +256,8 @@ def decode_object(payload: bytes) -> Any:
     if kind != _SEGMENT:
         raise CodecError(f"unknown object payload kind {kind}")
     path = data.decode()
-    segment = segments.Segment(path)
-    try:
-        parts = segment.parts()
-    finally:
-        segment.close()
-        # Once mapped, the data lives as long as the mapping; nobody else needs the name.
-        with contextlib.suppress(FileNotFoundError):
-            Path(path).unlink()
+    with _opened_once([path]) as opened:
+        parts = opened[path].parts()
     if not parts:
         raise CodecError(f"object segment {path} is empty")
     return decode(parts[0], parts[1:])

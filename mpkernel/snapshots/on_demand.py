@@ -42,24 +42,15 @@ class OnDemandBuilder:
         """A snapshot with every name checked (a kernel request, a new consumer)."""
         return self._get().now()
 
-    @property
-    def version(self) -> int:
-        """The version of the latest snapshot built (0: none yet)."""
-        return 0 if self._builder is None else self._builder.version
-
-    @property
-    def following(self) -> bool:
-        """Whether the builder follows the namespace now (a worker consumes snapshots), so
-        that the next execution's changes make the next version."""
-        return self._builder is not None and self._builder.following
-
-    def viewer_as_of(self) -> int:
-        """For a viewer a cell opens: the snapshot version its object is as of (the one
-        that follows this execution), or 0 when no worker follows the namespace yet (its
-        first snapshot will then be taken as news)."""
-        if self._builder is None or not self._builder.following:
+    def viewer_as_of(self, *, in_execution: bool) -> int:
+        """The snapshot version a viewer's object is as of: opened by a running cell, the
+        one that will follow it (made even if the cell changes nothing); opened between
+        executions, the latest. 0 when no worker follows the namespace yet (the viewer
+        then takes its first snapshot as news)."""
+        builder = self._builder
+        if builder is None or not builder.following:
             return 0
-        return self._builder.version_after_this_execution()
+        return builder.version_after_this_execution() if in_execution else builder.version
 
     def current_entry(self, name: str, value: Any) -> EntryRef | None:
         """`name`'s entry in shared memory if it holds `value` now (never builds one)."""

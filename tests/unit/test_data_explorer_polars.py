@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 import pytest
-from mpkernel_workers.data_explorer import profiles, sorting
+from mpkernel_workers.data_explorer import profiles, sorting, tables
 from mpkernel_workers.data_explorer.tables import Column
 from mpkernel_workers.data_explorer.view import TableView
 
@@ -93,7 +93,7 @@ def test_descending_floats_put_nan_then_null_last() -> None:
 
 def test_big_table_sorts_through_polars_like_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
     """A table past the threshold goes through polars (spied), with pyarrow's answer."""
-    monkeypatch.setattr(sorting, "POLARS_MIN_ROWS", ROWS)
+    monkeypatch.setattr(tables, "POLARS_MIN_ROWS", ROWS)
     used: list[int] = []
     real = sorting._polars_sort
 
@@ -154,7 +154,7 @@ def assert_same_numbers(got: profiles.Numbers | None, expected: profiles.Numbers
 def test_distinct_counts_match(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     valid = KEYS[kind].drop_null()
     arrow = profiles.num_unique(valid)  # below the threshold: pyarrow
-    monkeypatch.setattr(profiles, "POLARS_MIN_ROWS", 1)
+    monkeypatch.setattr(tables, "POLARS_MIN_ROWS", 1)
     assert profiles.num_unique(valid) == arrow
 
 
@@ -166,7 +166,7 @@ def test_number_summaries_of_several_columns_at_once(monkeypatch: pytest.MonkeyP
         display = "floating" if pa.types.is_floating(arr.type) else "integer"
         columns.append(Column("c", arr, str(arr.type), display, 0, nan_is_null))  # type: ignore[arg-type]
     assert profiles.number_summaries(columns, None) == []
-    monkeypatch.setattr(profiles, "POLARS_MIN_ROWS", 1)
+    monkeypatch.setattr(tables, "POLARS_MIN_ROWS", 1)
     rows = pa.array(range(0, ROWS, 2), pa.int64())  # a filtered view: every other row
     together = profiles.number_summaries(columns, rows)
     for column, got in zip(columns, together, strict=True):

@@ -13,7 +13,6 @@ counts of integers and timestamps (10M distinct timestamps: 0.2 s against pyarro
 from __future__ import annotations
 
 import enum
-import importlib.util
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,10 +32,7 @@ from mpkernel_workers.data_explorer.protocol import (
     ColumnProfileResult,
     FormatOptions,
 )
-from mpkernel_workers.data_explorer.tables import Column
-
-POLARS_MIN_ROWS = 200_000
-_HAVE_POLARS = importlib.util.find_spec("polars") is not None
+from mpkernel_workers.data_explorer.tables import Column, polars_for
 
 
 class _Unknown(enum.Enum):
@@ -119,7 +115,7 @@ def num_unique(valid: pa.ChunkedArray) -> int:
     t = valid.type
     # Not strings (pyarrow is quicker) nor floats (polars counts -0.0 and 0.0 as one).
     exact = pa.types.is_integer(t) or pa.types.is_temporal(t)
-    if _HAVE_POLARS and exact and len(valid) >= POLARS_MIN_ROWS:
+    if exact and polars_for(len(valid)):
         import polars as pl
 
         try:
@@ -168,11 +164,11 @@ def _number_stats(
 
 
 def _polars_sized(arr: pa.ChunkedArray) -> bool:
-    return len(arr) >= POLARS_MIN_ROWS and _polars_sized_type(arr.type)
+    return polars_for(len(arr)) and _plain_number(arr.type)
 
 
-def _polars_sized_type(t: pa.DataType) -> bool:
-    return _HAVE_POLARS and (pa.types.is_integer(t) or pa.types.is_floating(t))
+def _plain_number(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
 
 
 class _PolarsRefused(Exception):
@@ -258,11 +254,7 @@ def number_summaries(columns: Sequence[Column], rows: pa.Array | None) -> list[N
 def batched(column: Column, rows: pa.Array | None) -> bool:
     """Whether `number_summaries` takes this column's statistics."""
     n = column.array.length() if rows is None else len(rows)
-    return (
-        column.display in NUMERIC_DISPLAY
-        and n >= POLARS_MIN_ROWS
-        and _polars_sized_type(column.array.type)
-    )
+    return column.display in NUMERIC_DISPLAY and polars_for(n) and _plain_number(column.array.type)
 
 
 _SPECIAL_TEXT = {VALUE_INF: "inf", VALUE_NEGINF: "-inf", VALUE_NAN: "NaN"}

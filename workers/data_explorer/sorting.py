@@ -10,25 +10,21 @@ table order, as pyarrow does.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 import pyarrow.compute as pc  # type: ignore[import-untyped]
+from mpkernel_workers.data_explorer.tables import polars_for
 
 log = logging.getLogger(__name__)
-
-# Below this many rows pyarrow is quick enough and a worker need not import polars.
-POLARS_MIN_ROWS = 200_000
-_HAVE_POLARS = importlib.util.find_spec("polars") is not None
 
 
 def sort_indices(keys: Sequence[tuple[pa.ChunkedArray, bool]]) -> pa.Array:
     """Positions of the rows in sorted order; `keys` are (column, ascending), most
     significant first, all of the same length."""
-    if _HAVE_POLARS and len(keys[0][0]) >= POLARS_MIN_ROWS:
+    if polars_for(len(keys[0][0])):
         try:
             return _polars_sort(keys)
         except Exception as e:  # noqa: BLE001 - a type polars cannot sort: pyarrow can

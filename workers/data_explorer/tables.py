@@ -17,6 +17,7 @@ The original library's missing-value convention is kept per column (`null_code`,
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +34,17 @@ from mpkernel_workers.data_explorer.protocol import (
 )
 
 Kind = Literal["pandas", "polars", "arrow", "numpy"]
+
+# Where polars is installed, the heavy work on big tables (sorting, number statistics,
+# distinct counts) goes to it: about twice as fast on two cores, with the same answers.
+# Below this many rows pyarrow is quick enough and a worker need not import polars.
+POLARS_MIN_ROWS = 200_000
+HAVE_POLARS = importlib.util.find_spec("polars") is not None
+
+
+def polars_for(num_rows: int) -> bool:
+    """Whether work over `num_rows` rows goes to polars."""
+    return HAVE_POLARS and num_rows >= POLARS_MIN_ROWS
 
 
 class UnsupportedTable(TypeError):
