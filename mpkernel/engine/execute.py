@@ -170,28 +170,34 @@ class ExecutionEngine:
         store_history = bool(content.get("store_history", not silent))
         user_expressions = content.get("user_expressions") or {}
         self.context.allow_stdin = bool(content.get("allow_stdin", True))
-        if not silent:
-            self.outbox.put(
-                Publish(
-                    "execute_input",
-                    {"code": code, "execution_count": shell.execution_count},
-                    self.context.parent,
-                )
-            )
         shell.last_error = None
-        with self._stdin_hooks():
-            self.executing = True
-            try:
+        # Interruptible from before its execute_input: a frontend that saw the cell start
+        # and interrupts it must not find the SIGINT ignored because IPython had not yet
+        # begun to run it.
+        self.executing = True
+        try:
+            if not silent:
+                self.outbox.put(
+                    Publish(
+                        "execute_input",
+                        {"code": code, "execution_count": shell.execution_count},
+                        self.context.parent,
+                    )
+                )
+            with self._stdin_hooks():
                 result = shell.run_cell(code, store_history=store_history, silent=silent)
-            finally:
-                self.executing = False
+            success, exc = result.success, result.error_before_exec or result.error_in_exec
+        except KeyboardInterrupt as interrupt:
+            shell.showtraceback()  # the error goes out like any cell's, and is the reply's
+            success, exc = False, interrupt
+        finally:
+            self.executing = False
         reply: dict[str, Any]
-        if result.success:
+        if success:
             reply = {"status": "ok"}
         else:
             # Errors IPython reports without a traceback (UsageError from an unknown
             # magic, for one) are described from the exception itself.
-            exc = result.error_before_exec or result.error_in_exec
             error: dict[str, Any] = shell.last_error or {
                 "ename": type(exc).__name__ if exc is not None else "UnknownError",
                 "evalue": str(exc) if exc is not None else "",
