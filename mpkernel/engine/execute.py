@@ -25,12 +25,14 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.payload import PayloadManager
 from IPython.utils.tokenutil import token_at_cursor
 
+from mpkernel.engine.compat import without_kernel_frames
+from mpkernel.engine.kernel_object import header_of, message_as_dict
 from mpkernel.engine.magics import register_magics
-from mpkernel.funnel.capture import FdCapture
+from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import InputRequest, Publish
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.funnel.stdin import InputWaiter
-from mpkernel.wire import Header
+from mpkernel.wire import Header, Message
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,43 @@ log = logging.getLogger(__name__)
 class RequestContext:
     """The request the main thread is serving: where outputs and prompts belong."""
 
-    __slots__ = ("allow_stdin", "identities", "parent")
+    __slots__ = ("_adopted", "allow_stdin", "identities", "parent", "request", "writers")
 
     def __init__(self) -> None:
         self.parent: Header | None = None
         self.identities: tuple[bytes, ...] = ()
         self.allow_stdin = False
+        self.request: Message[dict[str, Any]] | None = None
+        # A parent set by user code (`get_ipython().set_parent`), as it gave it.
+        self._adopted: Mapping[str, Any] | None = None
+        #: sys.stdout and sys.stderr: their text belongs to the same request
+        self.writers: tuple[FunnelWriter, ...] = ()
+
+    def serve(self, msg: Message[dict[str, Any]]) -> None:
+        """From now on, outputs belong to `msg`."""
+        header = msg.header
+        self.parent = header
+        self.identities = msg.identities
+        self.request = msg
+        self._adopted = None
+        for writer in self.writers:
+            writer.parent = header
+
+    def adopt(self, parent: Mapping[str, Any]) -> None:
+        """Make outputs belong to `parent`, a message dict (ipykernel's `set_parent`)."""
+        header = header_of(parent)
+        if header is None:
+            raise ValueError("set_parent needs a message with a header holding a msg_id")
+        self.parent = header
+        self._adopted = parent
+        for writer in self.writers:
+            writer.parent = header
+
+    def parent_message(self) -> dict[str, Any]:
+        """The request outputs belong to, as a message dict ({} before the first)."""
+        if self._adopted is not None:
+            return dict(self._adopted)
+        return message_as_dict(self.request) if self.request is not None else {}
 
 
 class _Outputs:
@@ -110,13 +143,38 @@ class FunnelDisplayPublisher(DisplayPublisher):
         return outputs
 
 
-class MpShell(InteractiveShell):
-    """InteractiveShell whose outputs go to the funnel."""
+class ZMQInteractiveShell(InteractiveShell):
+    """InteractiveShell whose outputs go to the funnel.
+
+    Named as ipykernel names its shell, because that is what it is (a shell whose frontends
+    talk to it over ZMQ) and because libraries (rich, plotly) decide by this name whether
+    they render for a Jupyter frontend or a terminal.
+    """
 
     displayhook_class = FunnelDisplayHook
     display_pub_class = FunnelDisplayPublisher
     mp_outputs: _Outputs
     last_error: Any = None  # dict set by _showtraceback during run_cell
+    #: `get_ipython().kernel`: set once the kernel's parts exist (`kernel_object`)
+    kernel: Any = None
+
+    def get_parent(self) -> dict[str, Any]:
+        """The request being served, as a message dict (ipykernel's shell has this)."""
+        return self.mp_outputs.context.parent_message()
+
+    def set_parent(self, parent: Mapping[str, Any]) -> None:
+        """Make outputs belong to `parent` (ipywidgets' Output widget calls this)."""
+        self.mp_outputs.context.adopt(parent)
+
+    def _get_exc_info(self, exc_tuple: Any = None) -> tuple[Any, Any, Any]:
+        etype, value, tb = super()._get_exc_info(exc_tuple)
+        trimmed = without_kernel_frames(tb)
+        if trimmed is not tb:
+            # %debug and pdb.pm() start from the user's innermost frame too.
+            sys.last_traceback = trimmed
+            if value is not None:
+                value.__traceback__ = trimmed
+        return etype, value, trimmed
 
     def init_hooks(self) -> None:
         super().init_hooks()
@@ -157,7 +215,7 @@ class ExecutionEngine:
     def __init__(self, outbox: Outbox, capture: FdCapture) -> None:
         self.outbox = outbox
         self.context = RequestContext()
-        self.shell: MpShell = MpShell.instance()
+        self.shell: ZMQInteractiveShell = ZMQInteractiveShell.instance()
         self.shell.mp_outputs = _Outputs(outbox, self.context, capture)
         register_magics(self.shell)
         self.executing = False

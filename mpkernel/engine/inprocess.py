@@ -19,6 +19,7 @@ import comm
 from comm.base_comm import BaseComm, CommManager
 
 from mpkernel.engine.execute import RequestContext
+from mpkernel.engine.kernel_object import message_as_dict
 from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.items import Publish, RegisterComm, UnregisterComm
 from mpkernel.funnel.outbox import Outbox
@@ -75,18 +76,6 @@ class InProcessComms:
 
     # CommManager's handlers take ipykernel's (stream, ident, msg) signature; only msg is
     # used, so the first two are None here.
-    @staticmethod
-    def _as_dict(msg: Message[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "header": msg.header.as_dict(),
-            "msg_id": msg.msg_id,
-            "msg_type": msg.msg_type,
-            "parent_header": msg.parent_header.as_dict() if msg.parent_header else {},
-            "metadata": dict(msg.metadata),
-            "content": msg.content,
-            "buffers": list(msg.buffers),
-        }
-
     def comm_open(self, msg: Message[dict[str, Any]]) -> None:
         content: Mapping[str, Any] = msg.content
         comm_id = str(content.get("comm_id", ""))
@@ -107,14 +96,14 @@ class InProcessComms:
                 )
             )
             return
-        self.manager.comm_open(None, None, self._as_dict(msg))  # type: ignore[arg-type]
+        self.manager.comm_open(None, None, message_as_dict(msg))  # type: ignore[arg-type]
         if comm_id in self.manager.comms:
             self.outbox.put(RegisterComm(comm_id, target))
 
     def comm_msg(self, msg: Message[dict[str, Any]]) -> None:
-        self.manager.comm_msg(None, None, self._as_dict(msg))  # type: ignore[arg-type]
+        self.manager.comm_msg(None, None, message_as_dict(msg))  # type: ignore[arg-type]
 
     def comm_close(self, msg: Message[dict[str, Any]]) -> None:
         comm_id = str(msg.content.get("comm_id", ""))
-        self.manager.comm_close(None, None, self._as_dict(msg))  # type: ignore[arg-type]
+        self.manager.comm_close(None, None, message_as_dict(msg))  # type: ignore[arg-type]
         self.outbox.put(UnregisterComm(comm_id))

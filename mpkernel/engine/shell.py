@@ -71,6 +71,7 @@ class ShellDispatcher:
         self._outbox = outbox
         self._work = work
         self._writers = writers
+        engine.context.writers = writers
         self._aborting: AbortUntil | None = None
         self._handlers: dict[str, Handler] = {
             "execute_request": self._execute,
@@ -121,11 +122,7 @@ class ShellDispatcher:
         parent = msg.header
         # Text written to fd 1/2 since the last request belongs to that one.
         self._capture.collect(self._writers[0].parent)
-        ctx = self._engine.context
-        ctx.parent = parent
-        ctx.identities = msg.identities
-        for writer in self._writers:
-            writer.parent = parent
+        self._engine.context.serve(msg)
         self._outbox.put(Status("busy", parent))
         reply_type = reply_type_for(msg.msg_type)
         content: dict[str, Any] | None

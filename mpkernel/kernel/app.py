@@ -24,6 +24,7 @@ import zmq
 
 import mpkernel
 from mpkernel.config.model import Config
+from mpkernel.engine.compat import configure_environment, install_import_hooks, mark_kernel_app
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import Stop
 from mpkernel.funnel.outbox import Outbox
@@ -111,7 +112,7 @@ class Kernel:
     def run(self) -> int:
         if not self._check_transport():
             return 2
-        os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        configure_environment()
         forkserver_workers = [
             w for w in self.config.workers if w.enabled and w.start_method == "forkserver"
         ]
@@ -166,6 +167,7 @@ class Kernel:
         from mpkernel.comms import api as comms
         from mpkernel.engine.execute import ExecutionEngine
         from mpkernel.engine.inprocess import InProcessComms
+        from mpkernel.engine.kernel_object import KernelObject
         from mpkernel.engine.kernel_requests import KernelRequests
         from mpkernel.engine.shell import ShellDispatcher
         from mpkernel.snapshots.on_demand import OnDemandBuilder
@@ -174,6 +176,18 @@ class Kernel:
         engine = ExecutionEngine(outbox, capture)
         in_process = InProcessComms(outbox, engine.context, capture)
         in_process.install()
+        shell = engine.shell
+        shell.kernel = KernelObject(
+            shell,
+            in_process.manager,
+            outbox,
+            kernel_info,
+            self.session,
+            current_parent=engine.context.parent_message,
+            before_publish=capture.collect,
+        )
+        mark_kernel_app(shell.config, self.connection_file)
+        install_import_hooks()
         comms.activate(
             comms.BackendComms(
                 outbox,
@@ -183,7 +197,6 @@ class Kernel:
                 viewer_as_of=lambda: snapshots.viewer_as_of(in_execution=True),
             )
         )
-        shell = engine.shell
 
         def make_snapshot_builder() -> SnapshotBuilder:
             from mpkernel.snapshots.builder import SnapshotBuilder
