@@ -142,6 +142,8 @@ class Figure:
     target: Target | None = None
     ratio: bool = True
     spec: str = ".1f"
+    #: a target on A/C, the ratio to the run's peer kernel (C), when the scenario has one
+    target_c: Target | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ class Scenario:
 
     `size` is the scenario's own count (executes per round, lines printed, messages...);
     `quick_*` are the counts of `--quick`. `sides`, if given, picks the contenders from the
-    run's default (A, B), e.g. mpkernel alone or two mpkernel configurations.
+    run's default (A, B), e.g. mpkernel alone or two mpkernel configurations. `peer`: the
+    scenario also runs on the run's third kernel (C, e.g. xeus-python) when there is one.
     """
 
     name: str
@@ -164,6 +167,7 @@ class Scenario:
     quick_size: int = 0
     quick_warmup: int = 0
     sides: Callable[[Contender, Contender], tuple[Contender, ...]] | None = None
+    peer: bool = False
 
 
 @dataclass
@@ -337,16 +341,22 @@ def with_log(kernel: KernelProcess, exc: BaseException) -> BenchError:
 # --------------------------------------------------------------------------- running
 
 
-def sides_of(scenario: Scenario, a: Contender, b: Contender) -> tuple[Contender, ...]:
-    return scenario.sides(a, b) if scenario.sides is not None else (a, b)
+def sides_of(
+    scenario: Scenario, a: Contender, b: Contender, c: Contender | None = None
+) -> tuple[Contender, ...]:
+    """The scenario's contenders: its own pick or (A, B), then the peer C if it runs there."""
+    sides = scenario.sides(a, b) if scenario.sides is not None else (a, b)
+    return (*sides, c) if scenario.peer and c is not None else sides
 
 
-def run_scenario(run: Run, scenario: Scenario, a: Contender, b: Contender) -> ScenarioResult:
+def run_scenario(
+    run: Run, scenario: Scenario, a: Contender, b: Contender, c: Contender | None = None
+) -> ScenarioResult:
     rounds = scenario.quick_rounds if run.quick else scenario.rounds
     size = scenario.quick_size if run.quick else scenario.size
     warmup = scenario.quick_warmup if run.quick else scenario.warmup
-    contenders = sides_of(scenario, a, b)
-    sides = [SideResult(slot, c) for slot, c in zip("AB", contenders, strict=False)]
+    contenders = sides_of(scenario, a, b, c)
+    sides = [SideResult(slot, c) for slot, c in zip("ABC", contenders, strict=False)]
     result = ScenarioResult(scenario, rounds, size, sides)
     progress(f"{scenario.name}: {scenario.title.format(size=size, rounds=rounds)}")
     began = time.monotonic()
@@ -381,13 +391,14 @@ def drive(
     *,
     quick: bool,
     json_path: Path | None,
+    c: Contender | None = None,
 ) -> int:
     """Run the scenarios in order, print the report; the exit status (see the module doc)."""
     began = time.monotonic()
     env = environment_info()
-    contenders = {c.key: c for s in scenarios for c in sides_of(s, a, b)}
+    contenders = {k.key: k for s in scenarios for k in sides_of(s, a, b, c)}
     try:
-        argv = {key: kernelspec_argv(c.kernel_name) for key, c in contenders.items()}
+        argv = {key: kernelspec_argv(k.kernel_name) for key, k in contenders.items()}
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -399,8 +410,8 @@ def drive(
             run = Run(kernels, zmq.Context(), quick)
             try:
                 for i, scenario in enumerate(scenarios):
-                    results.append(run_scenario(run, scenario, a, b))
-                    later = {c.key for s in scenarios[i + 1 :] for c in sides_of(s, a, b)}
+                    results.append(run_scenario(run, scenario, a, b, c))
+                    later = {k.key for s in scenarios[i + 1 :] for k in sides_of(s, a, b, c)}
                     run.keep_only(later)
             finally:
                 try:
@@ -410,7 +421,7 @@ def drive(
     except KeyboardInterrupt:
         print("interrupted; every kernel started has been shut down", file=sys.stderr)
         return 130
-    print(report(env, a, b, quick, results, argv))
+    print(report(env, a, b, c, quick, results, argv))
     print(*(f"cleanup: {note}" for note in notes), sep="\n", end="\n" if notes else "")
     print(f"total run time: {time.monotonic() - began:.1f} s")
     if json_path is not None:
@@ -445,6 +456,7 @@ def environment_info() -> dict[str, str]:
         "libzmq": zmq.zmq_version(),
         "jupyter_client": _dist_version("jupyter_client"),
         "ipykernel": _dist_version("ipykernel"),
+        "xeus-python": _dist_version("xeus-python"),
         "ipython": _dist_version("ipython"),
         "mpkernel": _dist_version("mpkernel"),
         "loadavg_1m": f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a",
@@ -470,6 +482,8 @@ class Line:
     target: str
     verdict: str
     spec: str
+    c: float = math.nan
+    a_over_c: float = math.nan
 
 
 def lines(result: ScenarioResult) -> list[Line]:
@@ -478,16 +492,22 @@ def lines(result: ScenarioResult) -> list[Line]:
     for figure in result.scenario.figures:
         a = sides[0].stat(figure)
         b = sides[1].stat(figure) if len(sides) > 1 else math.nan
+        c = sides[2].stat(figure) if len(sides) > 2 else math.nan
         a_over_b = ratio(a, b) if figure.ratio else math.nan
-        target = figure.target
-        verdict = ""
-        if target is not None:
-            verdict = target.judge(a_over_b if target.on_ratio else a)
-            if sides[0].problems:
-                verdict = "FAIL"
+        a_over_c = ratio(a, c) if figure.ratio else math.nan
+        texts: list[str] = []
+        verdicts: list[str] = []
+        if figure.target is not None:
+            texts.append(figure.target.text())
+            verdicts.append(figure.target.judge(a_over_b if figure.target.on_ratio else a))
+        if figure.target_c is not None and len(sides) > 2:
+            texts.append(figure.target_c.text() + " of C")
+            verdicts.append(figure.target_c.judge(a_over_c) + " (C)")
+        verdict = "; ".join(verdicts)
+        if verdicts and sides[0].problems:
+            verdict = "FAIL"
         label = figure.label.format(size=result.size, rounds=result.rounds)
-        text = target.text() if target else ""
-        out.append(Line(label, a, b, a_over_b, text, verdict, figure.spec))
+        out.append(Line(label, a, b, a_over_b, "; ".join(texts), verdict, figure.spec, c, a_over_c))
     return out
 
 
@@ -513,6 +533,7 @@ def report(
     env: dict[str, str],
     a: Contender,
     b: Contender,
+    c: Contender | None,
     quick: bool,
     results: Sequence[ScenarioResult],
     argv: dict[tuple[str, str, str], list[str]],
@@ -527,28 +548,37 @@ def report(
             rows.append([f"  ERROR: {result.error.splitlines()[0]}"])
             notes.append(f"error in {result.scenario.name}: {result.error}")
         for line in lines(result):
-            cells = [fmt(line.a, line.spec), "" if len(sides) < 2 else fmt(line.b, line.spec)]
+            cells = [
+                fmt(line.a, line.spec),
+                "" if len(sides) < 2 else fmt(line.b, line.spec),
+                "" if len(sides) < 3 else fmt(line.c, line.spec),
+            ]
             for i, side in enumerate(sides):
                 if side.problems:
                     cells[i] += " FAIL"
-            ratio_text = "" if math.isnan(line.a_over_b) else f"{line.a_over_b:.2f}x"
-            rows.append(["  " + line.label, *cells, ratio_text, line.target, line.verdict])
+            ratios = [
+                "" if math.isnan(value) else f"{value:.2f}x"
+                for value in (line.a_over_b, line.a_over_c)
+            ]
+            rows.append(["  " + line.label, *cells, *ratios, line.target, line.verdict])
         for side in sides:
             kind = "FAIL" if side.contender.checked else "note"
             notes += [f"{kind} {result.scenario.name} {side.label}: {p}" for p in side.problems]
             notes += [f"note {result.scenario.name} {side.label}: {n}" for n in side.notes]
     header = [
-        "mpkernel benchmarks: A and B side by side in one run, alternating A B A B ..., one "
-        "client (mpkernel.wire) for every kernel; ratios are A/B",
+        "mpkernel benchmarks: A, B (and C, the peer) side by side in one run, alternating "
+        "A B C A B C ..., one client (mpkernel.wire) for every kernel; ratios are A/B and A/C",
         f"host: {env['cpu_count']} CPUs, {env['platform']}, Python {env['python']}, "
         f"load average {env['loadavg_1m']} at start",
         f"pyzmq {env['pyzmq']} / libzmq {env['libzmq']}, jupyter_client {env['jupyter_client']}, "
-        f"ipykernel {env['ipykernel']}, IPython {env['ipython']}, mpkernel {env['mpkernel']}",
-        f"sides unless a scenario names its own: A = {a.label}, B = {b.label}",
+        f"ipykernel {env['ipykernel']}, xeus-python {env['xeus-python']}, "
+        f"IPython {env['ipython']}, mpkernel {env['mpkernel']}",
+        f"sides unless a scenario names its own: A = {a.label}, B = {b.label}"
+        + (f", C = {c.label} (the scenarios marked peer)" if c is not None else ""),
         *sorted({f"kernelspec {k[0]}: {shlex.join(v)}" for k, v in argv.items()}),
         "counts: " + ("--quick (a smoke run; the figures mean little)" if quick else "defaults"),
     ]
-    table = render_table(["scenario / figure", "A", "B", "A/B", "target", ""], rows)
+    table = render_table(["scenario / figure", "A", "B", "C", "A/B", "A/C", "target", ""], rows)
     return "\n".join([*header, "", table, "", *notes])
 
 
@@ -591,6 +621,8 @@ def write_json(
                         "a": clean(line.a),
                         "b": clean(line.b),
                         "a_over_b": clean(line.a_over_b),
+                        "c": clean(line.c),
+                        "a_over_c": clean(line.a_over_c),
                         "target": line.target or None,
                         "verdict": line.verdict or None,
                     }

@@ -174,6 +174,23 @@ class KernelProcess:
                 count += 1
         return total, count
 
+    def memory(self) -> tuple[int, list[int]]:
+        """(PSS bytes of the kernel and all its descendants, USS bytes of each descendant).
+
+        PSS counts a page shared by n processes as 1/n in each, so the tree's sum is what
+        the tree costs the machine; RSS would count pages shared with the forkserver again
+        in every worker. USS is what a process alone holds: what one more worker costs.
+        """
+        pss = 0
+        children: list[int] = []
+        for i, proc in enumerate(self.processes()):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                info = proc.memory_full_info()
+                pss += info.pss
+                if i > 0:
+                    children.append(info.uss)
+        return pss, children
+
     def cpu_seconds(self) -> float:
         """user+system CPU time of the kernel process and its live descendants."""
         total = 0.0

@@ -7,6 +7,7 @@ does it, or `.venv/bin/mpkernel install --sys-prefix --name mpkernel`):
     .venv/bin/python tools/bench.py --quick             # every scenario, smallest counts (smoke)
     .venv/bin/python tools/bench.py execute comm_echo   # some scenarios (or groups: comms...)
     .venv/bin/python tools/bench.py --kernels python3,python3   # noise floor: A against A
+    .venv/bin/python tools/bench.py --kernels mpkernel,python3  # without the peer (C) column
     .venv/bin/python tools/bench.py --list              # the scenarios and their counts
 
 Layout (each module has one job):
@@ -59,10 +60,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from _benchdriver import Scenario, drive
-from _benchkernels import Contender
+from _benchkernels import BenchError, Contender, kernelspec_argv
 
 TOOLS = Path(__file__).resolve().parent
 FIRST = ("bench_kernel", "bench_comms")  # the shared kernels warm up on the simple ones
+DEFAULT_KERNELS = ("mpkernel", "python3")  # A: mpkernel, B: ipykernel
+PEER = "xpython"  # C: xeus-python, the fastest Python kernel there is
 
 
 def discover() -> dict[str, list[Scenario]]:
@@ -86,17 +89,26 @@ def parse_args(argv: Sequence[str] | None, groups: dict[str, list[Scenario]]) ->
     parser.add_argument("only", nargs="*", metavar="SCENARIO", help="scenarios or groups to run")
     parser.add_argument(
         "--kernels",
-        default="mpkernel,python3",
-        help="kernelspecs A,B; ratios are A/B; failed checks on A set the exit status "
-        "(default: %(default)s)",
+        default=None,
+        help="kernelspecs A,B[,C]; ratios are A/B and A/C; C (a peer kernel) runs the "
+        "scenarios marked peer; failed checks on A set the exit status (default: "
+        f"{','.join(DEFAULT_KERNELS)}, with {PEER} when that kernelspec is installed)",
     )
     parser.add_argument("--quick", action="store_true", help="smallest counts: a smoke run")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every sample here")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.kernels.split(",") if n.strip()]
-    if len(names) != 2:
-        parser.error("--kernels takes exactly two kernelspec names, e.g. mpkernel,python3")
+    if args.kernels is None:
+        names = list(DEFAULT_KERNELS)
+        try:
+            kernelspec_argv(PEER)
+            names.append(PEER)
+        except BenchError:
+            print(f"no {PEER} kernelspec (pip install xeus-python): no C column", file=sys.stderr)
+    else:
+        names = [n.strip() for n in args.kernels.split(",") if n.strip()]
+    if len(names) not in (2, 3):
+        parser.error("--kernels takes two or three kernelspec names, e.g. mpkernel,python3")
     args.kernels = names
     known = {s.name for ss in groups.values() for s in ss} | set(groups)
     unknown = [n for n in args.only if n not in known]
@@ -126,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b = Contender(args.kernels[1], args.kernels[1], checked=False)
     if a.key == b.key:  # A/A: two kernels, not one shared
         b = Contender(f"{b.label}'", b.kernel_name, config="# B\n", checked=False)
-    return drive(picked, a, b, quick=args.quick, json_path=args.json)
+    c = Contender(args.kernels[2], args.kernels[2], checked=False) if args.kernels[2:] else None
+    return drive(picked, a, b, quick=args.quick, json_path=args.json, c=c)
 
 
 if __name__ == "__main__":
