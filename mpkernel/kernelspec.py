@@ -20,14 +20,19 @@ DEFAULT_NAME = "mpkernel"
 DEFAULT_DISPLAY_NAME = "Python 3 (mpkernel)"
 
 
-def kernel_metadata(curve: bool | None = None) -> dict[str, Any]:
-    """`metadata` of kernel.json; `curve` defaults to what this libzmq supports."""
+def kernel_metadata(curve: bool | None = None, debugger: bool | None = None) -> dict[str, Any]:
+    """`metadata` of kernel.json; `curve` defaults to what this libzmq supports, `debugger`
+    to whether debugpy is installed (the kernel's own kernel_info also heeds the config)."""
     if curve is None:
         import zmq
 
         curve = zmq.has("curve")
-    # No debugger yet: jupyter_client and JupyterLab read this flag.
-    metadata: dict[str, Any] = {"debugger": False}
+    if debugger is None:
+        from mpkernel.debugger.door import debugpy_installed
+
+        debugger = debugpy_installed()
+    # JupyterLab reads this flag (and kernel_info's) to offer its debugger.
+    metadata: dict[str, Any] = {"debugger": debugger}
     if curve:
         metadata["supported_encryption"] = ["curve"]
     return metadata

@@ -172,6 +172,14 @@ def pending(kc: BlockingKernelClient, channel: Channel) -> list[Msg]:
     return list(_mailbox(kc).pending[channel])
 
 
+def claim(kc: BlockingKernelClient, channel: Channel, match: Callable[[Msg], bool]) -> list[Msg]:
+    """Take every message in the mailbox of ``channel`` for which ``match`` is true."""
+    box = _mailbox(kc).pending[channel]
+    taken = [m for m in box if match(m)]
+    box[:] = [m for m in box if not match(m)]
+    return taken
+
+
 def _channel(kc: BlockingKernelClient, channel: Channel) -> Any:
     return getattr(kc, f"{channel}_channel")
 

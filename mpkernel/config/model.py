@@ -120,6 +120,7 @@ class KernelConfig:
     on_frontend_disconnect: str = "close-comms"
     disconnect_grace_s: float = 0.0
     interrupt_mode: str = "signal"
+    debugger: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +284,7 @@ def _kernel(src: _Source, raw: object) -> KernelConfig:
         ),
         disconnect_grace_s=get("disconnect_grace_s", expect_duration, base.disconnect_grace_s),
         interrupt_mode=get("interrupt_mode", choice(INTERRUPT_MODES), base.interrupt_mode),
+        debugger=get("debugger", expect_bool, base.debugger),
     )
 
 
@@ -562,6 +564,7 @@ def dump_config(config: Config) -> str:
         f"on_frontend_disconnect = {toml_string(k.on_frontend_disconnect)}",
         f"disconnect_grace_s = {toml_float(k.disconnect_grace_s)}",
         f"interrupt_mode = {toml_string(k.interrupt_mode)}",
+        f"debugger = {'true' if k.debugger else 'false'}",
     ]
     for w in config.workers:
         lines += [

@@ -212,10 +212,13 @@ class ZMQInteractiveShell(InteractiveShell):
 class ExecutionEngine:
     """Runs requests that need the interpreter; one method per shell request type."""
 
-    def __init__(self, outbox: Outbox, capture: FdCapture) -> None:
+    def __init__(
+        self, outbox: Outbox, capture: FdCapture, compiler_class: type | None = None
+    ) -> None:
         self.outbox = outbox
         self.context = RequestContext()
-        self.shell: ZMQInteractiveShell = ZMQInteractiveShell.instance()
+        options = {"compiler_class": compiler_class} if compiler_class is not None else {}
+        self.shell: ZMQInteractiveShell = ZMQInteractiveShell.instance(**options)
         self.shell.mp_outputs = _Outputs(outbox, self.context, capture)
         register_magics(self.shell)
         self.executing = False

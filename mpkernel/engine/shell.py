@@ -24,6 +24,7 @@ from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.work import (
     AbortUntil,
     KernelWork,
+    MainCall,
     SnapshotWork,
     StopWork,
     WorkItem,
@@ -105,6 +106,8 @@ class ShellDispatcher:
                     self._kernel_requests.serve(item)
                 elif isinstance(item, SnapshotWork):
                     self._snapshot_now()
+                elif isinstance(item, MainCall):
+                    item.fn()
                 else:
                     self.handle(item.message)
             except KeyboardInterrupt:

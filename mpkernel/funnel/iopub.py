@@ -32,6 +32,7 @@ from mpkernel.funnel.items import (
     Flush,
     FunnelItem,
     InputRequest,
+    IoCall,
     KernelAnswerItem,
     OpenBackendComm,
     Publish,
@@ -144,6 +145,8 @@ class IOPubFunnel:
                 self._sink.request_input(item)
             case DrainShell(marker=marker):
                 self._sink.drain_shell(marker)
+            case IoCall(fn=fn):
+                fn()
             case Stop():
                 self._sink.stop()
             case (

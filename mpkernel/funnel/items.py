@@ -9,7 +9,7 @@ immutable values so that the ordering logic can be tested without sockets.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -165,6 +165,14 @@ class DrainShell:
 
 
 @dataclass(frozen=True, slots=True)
+class IoCall:
+    """Run `fn` on the io thread once everything queued before it has been sent (the main
+    thread's answer to something the io thread asked of it, e.g. a debugger request)."""
+
+    fn: Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """The main thread has finished: the io thread sends what is left and exits."""
 
@@ -184,6 +192,7 @@ FunnelItem = (
     | Barrier
     | InputRequest
     | DrainShell
+    | IoCall
     | Stop
     | CommItem
 )

@@ -24,9 +24,10 @@ import zmq
 
 import mpkernel
 from mpkernel.config.model import Config
+from mpkernel.debugger.cells import CellFiles
 from mpkernel.engine.compat import configure_environment, install_import_hooks, mark_kernel_app
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
-from mpkernel.funnel.items import Stop
+from mpkernel.funnel.items import IoCall, Stop
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, write_connection_file
 from mpkernel.kernel.heartbeat import Heartbeat
@@ -158,6 +159,7 @@ class Kernel:
             config=self.config,
             snapshots=snapshot_dispatch,
         )
+        kernel_info["debugger"] = io.debugger.enabled
         hb = Heartbeat(sockets.hb)
         hb.start()
         io.start()
@@ -165,6 +167,8 @@ class Kernel:
         # Imported here: IPython is the slowest part of start-up and the io thread is
         # already answering control requests while it loads.
         from mpkernel.comms import api as comms
+        from mpkernel.debugger.namespace import in_debugger
+        from mpkernel.engine.debugging import cell_compiler, debugger_parts
         from mpkernel.engine.execute import ExecutionEngine
         from mpkernel.engine.inprocess import InProcessComms
         from mpkernel.engine.kernel_object import KernelObject
@@ -173,7 +177,9 @@ class Kernel:
         from mpkernel.snapshots.on_demand import OnDemandBuilder
         from mpkernel.snapshots.segments import remove_kernel_dir
 
-        engine = ExecutionEngine(outbox, capture)
+        debugging = io.debugger.enabled
+        cells = CellFiles() if debugging else None
+        engine = ExecutionEngine(outbox, capture, cell_compiler(cells) if cells else None)
         in_process = InProcessComms(outbox, engine.context, capture)
         in_process.install()
         shell = engine.shell
@@ -188,6 +194,9 @@ class Kernel:
         )
         mark_kernel_app(shell.config, self.connection_file)
         install_import_hooks()
+        if cells is not None:
+            parts = debugger_parts(shell, cells)
+            outbox.put(IoCall(lambda: io.debugger.open(parts)))
         comms.activate(
             comms.BackendComms(
                 outbox,
@@ -217,14 +226,19 @@ class Kernel:
         )
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
-            if engine.executing:
+            if not engine.executing:
+                log.info("SIGINT with no user code running: ignored")
+            elif in_debugger(frame):
+                outbox.put(IoCall(lambda: io.debugger.resume_then(interrupt_main)))
+            else:
                 raise KeyboardInterrupt
-            log.info("SIGINT with no user code running: ignored")
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             log.info("SIGTERM: stopping children and exiting")
             terminate_children(grace_s=0.5)
             remove_kernel_dir()  # the workers are gone: nobody maps the snapshots any more
+            if cells is not None:
+                cells.remove()
             os._exit(0)
 
         signal.signal(signal.SIGINT, on_sigint)
@@ -253,6 +267,8 @@ class Kernel:
             engine.close()
         except Exception:
             log.exception("IPython shutdown failed")
+        if cells is not None:
+            cells.remove()
         outbox.put(Stop())
         io.join(timeout=5)
         if io.reaper is not None:

@@ -13,12 +13,15 @@ import threading
 
 import zmq
 
+from mpkernel.threads import hidden_from_debugger
+
 log = logging.getLogger(__name__)
 
 
 class Heartbeat(threading.Thread):
     def __init__(self, socket: zmq.Socket[bytes]) -> None:
         super().__init__(name="mpkernel-hb", daemon=True)
+        hidden_from_debugger(self)
         self._socket = socket
 
     def run(self) -> None:

@@ -34,18 +34,21 @@ from zmq.utils.monitor import recv_monitor_message
 
 from mpkernel.comms.router import CommRouter
 from mpkernel.config.model import Config
+from mpkernel.debugger.door import DebuggerDoor, DebuggerParts, debugpy_installed
+from mpkernel.debugger.session import DebugSession
 from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.iopub import IOPubFunnel
-from mpkernel.funnel.items import CommItem, InputRequest, Publish, PublishRaw, Reply
+from mpkernel.funnel.items import CommItem, InputRequest, IoCall, Publish, PublishRaw, Reply
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.control import ControlHandler
 from mpkernel.kernel.presence import FrontendPresence
 from mpkernel.kernel.sockets import KernelSockets, close_sockets
 from mpkernel.kernel.stdin_channel import StdinChannel
-from mpkernel.kernel.work import ShellWork, StopWork, WorkItem
+from mpkernel.kernel.work import MainCall, ShellWork, StopWork, WorkItem
 from mpkernel.kernel.worker_link import WorkerLink
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
+from mpkernel.threads import hidden_from_debugger
 from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,7 @@ class KernelIO(threading.Thread):
         snapshots: SnapshotDispatcher,
     ) -> None:
         super().__init__(name="mpkernel-io", daemon=True)
+        hidden_from_debugger(self)
         self._sockets = sockets
         self._signer = signer
         self._session = session
@@ -132,6 +136,10 @@ class KernelIO(threading.Thread):
         self.restart_requested = False
         self._main_stuck = False
         self.reaper: threading.Thread | None = None
+        self._poller: zmq.Poller | None = None
+        self.debugger = DebuggerDoor(
+            config.kernel.debugger and debugpy_installed(), self._funnel.handle, self._debug_session
+        )
 
     # -- thread body -------------------------------------------------------------------
     def run(self) -> None:
@@ -149,7 +157,45 @@ class KernelIO(threading.Thread):
             os._exit(0)
 
     def _close_sockets(self) -> None:
+        self.debugger.close()
         close_sockets(self._sockets)
+
+    # -- debugger ------------------------------------------------------------------------
+    def _debug_session(self, parts: DebuggerParts) -> DebugSession:
+        assert self._poller is not None, "parts arrive through the outbox, drained by the loop"
+        return DebugSession(
+            self._ctx,
+            self._poller,
+            self._funnel.handle,
+            self._run_on_main,
+            self._before_debug_event,
+            parts.start_debugpy,
+            parts.view,
+            parts.rich_repr,
+            parts.kernel_files,
+            parts.cells,
+        )
+
+    def _run_on_main(
+        self, fn: Callable[[], Any], then: Callable[[Any, BaseException | None], None]
+    ) -> None:
+        outbox = self._outbox
+
+        def call() -> None:
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                result = fn()
+            except BaseException as exc:  # noqa: BLE001 - an interrupt too: the answer
+                error = exc
+            outbox.put(IoCall(lambda: then(result, error)))
+
+        self._work.put(MainCall(call))
+
+    def _before_debug_event(self) -> None:
+        # What the main thread wrote before it stopped goes out before the stop (I1, I2).
+        self._capture.collect(self._fd_parent())
+        self._drain_outbox()
 
     def _health_extra(self) -> dict[str, Any]:
         return {
@@ -159,7 +205,7 @@ class KernelIO(threading.Thread):
 
     def _loop(self) -> None:
         s = self._sockets
-        poller = zmq.Poller()
+        poller = self._poller = zmq.Poller()
         supervisor = self.supervisor = WorkerSupervisor(
             self._ctx, poller, self._link, self._config.kernel.log_level
         )
@@ -201,6 +247,7 @@ class KernelIO(threading.Thread):
                 # outlives its cell): it joins the queue behind what is already there.
                 self._capture.collect(self._fd_parent())
             self._drain_outbox()
+            self.debugger.on_events(events)
             if s.shell in events:
                 self._recv_all(s.shell, self._on_shell)
             if s.stdin in events:
@@ -271,7 +318,11 @@ class KernelIO(threading.Thread):
     # -- inbound -----------------------------------------------------------------------
     def _on_control(self, frames: list[bytes]) -> None:
         msg = self._decode("control", frames)
-        if msg is not None:
+        if msg is None:
+            return
+        if msg.msg_type == "debug_request":
+            self.debugger.request(msg)
+        else:
             self._control.handle(msg, self._funnel.handle)
 
     def _on_shell(self, frames: list[bytes]) -> None:
@@ -473,7 +524,7 @@ class KernelIO(threading.Thread):
                 self.supervisor.stop(handle, "kernel_shutdown")
         self._interrupt_main()
         self._stdin.fail("the kernel is shutting down")
-        self.reaper = threading.Thread(
-            target=terminate_children, name="mpkernel-reaper", daemon=True
+        self.reaper = hidden_from_debugger(
+            threading.Thread(target=terminate_children, name="mpkernel-reaper", daemon=True)
         )
         self.reaper.start()

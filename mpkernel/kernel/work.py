@@ -7,6 +7,7 @@ while IPython is still being imported on the main thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,13 @@ class KernelWork:
     deadline: float  # time.monotonic(); past it the request is answered with an error
 
 
+@dataclass(frozen=True, slots=True)
+class MainCall:
+    """Run `fn` on the main thread between requests (the debugger's namespace questions)."""
+
+    fn: Callable[[], None]
+
+
 class SnapshotWork:
     """A worker that consumes snapshots is ready and there is none to give it: build a
     complete one between executions."""
@@ -43,7 +51,7 @@ class AbortUntil:
     """Marker that ends an abort window (see `DrainShell`)."""
 
 
-WorkItem = ShellWork | KernelWork | SnapshotWork | StopWork | AbortUntil
+WorkItem = ShellWork | KernelWork | MainCall | SnapshotWork | StopWork | AbortUntil
 
 
 def reply_type_for(msg_type: str) -> str | None:

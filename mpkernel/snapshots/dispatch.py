@@ -26,6 +26,7 @@ from pathlib import Path
 
 from mpkernel.funnel.items import SnapshotReady
 from mpkernel.supervision import ipc
+from mpkernel.threads import hidden_from_debugger
 from mpkernel.wire import json_bytes
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,9 @@ class _Reaper:
 
     def unlink(self, paths: set[str]) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="mpkernel-shm-free", daemon=True)
+            self._thread = hidden_from_debugger(
+                threading.Thread(target=self._run, name="mpkernel-shm-free", daemon=True)
+            )
             self._thread.start()
         self._queue.put(frozenset(paths))
 

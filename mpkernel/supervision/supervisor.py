@@ -36,6 +36,7 @@ from mpkernel.config.model import WorkerConfig
 from mpkernel.supervision import ipc
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
+from mpkernel.threads import hidden_from_debugger
 from mpkernel.wakeup import WakeupPipe
 
 log = logging.getLogger(__name__)
@@ -223,8 +224,13 @@ class WorkerSupervisor:
         self.handles[key] = handle
         self._by_token[token] = handle
         self.record(config.name).starts += 1
-        threading.Thread(
-            target=self._spawn, args=(handle, alive_r), name=f"mpkernel-spawn-{wid}", daemon=True
+        hidden_from_debugger(
+            threading.Thread(
+                target=self._spawn,
+                args=(handle, alive_r),
+                name=f"mpkernel-spawn-{wid}",
+                daemon=True,
+            )
         ).start()
         return handle
 
