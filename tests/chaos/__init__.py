@@ -1,0 +1,1 @@
+"""Chaos: the kernel under load while its workers are killed at random."""
