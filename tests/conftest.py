@@ -4,7 +4,8 @@ At import, before jupyter_client reads any path:
 
 - a temporary directory holding the kernelspecs ``mpkernel-test`` (``interrupt_mode:
   signal``) and ``mpkernel-test-message`` (``interrupt_mode: message``) is prepended to
-  ``JUPYTER_PATH``; both run ``sys.executable -m mpkernel run -f {connection_file}``;
+  ``JUPYTER_PATH``; both run ``sys.executable -m mpkernel run -f {connection_file}``; a third,
+  ``ipykernel-reference``, always runs ipykernel (the reference of tests/drop_in);
 - ``IPYTHONDIR`` points to a fresh directory (empty history, no user profile), runtime and
   config dirs are private too, and ``MPKERNEL_CONFIG`` is unset.
 
@@ -42,6 +43,8 @@ if TARGET not in ("mpkernel", "ipykernel", "ipykernel-all"):
 #: kernelspec names the tests use
 KERNEL_NAME = "mpkernel-test"
 KERNEL_NAME_MESSAGE_INTERRUPT = "mpkernel-test-message"
+#: always ipykernel, whatever the target: the reference of the drop-in comparison (tests/drop_in)
+KERNEL_NAME_IPYKERNEL = "ipykernel-reference"
 
 
 def _write_kernelspecs(root: Path) -> None:
@@ -60,6 +63,16 @@ def _write_kernelspecs(root: Path) -> None:
             "metadata": {},
         }
         (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    spec_dir = root / "kernels" / KERNEL_NAME_IPYKERNEL
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"{KERNEL_NAME_IPYKERNEL} (ipykernel)",
+        "language": "python",
+        "interrupt_mode": "signal",
+        "metadata": {},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
 
 
 def _private_environment() -> None:

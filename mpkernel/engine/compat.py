@@ -138,6 +138,21 @@ class ImportHooks(importlib.abc.MetaPathFinder):
         return spec
 
 
+def use_interruptible_pdb() -> None:
+    """`pdb.set_trace()` and `breakpoint()` open IPython's debugger, which an interrupt
+    leaves cleanly (the standard one, stopped in its prompt, leaves the cell stuck), as
+    under ipykernel."""
+    import pdb
+
+    from IPython.core import debugger
+
+    interruptible = getattr(debugger, "InterruptiblePdb", None)
+    if interruptible is not None:
+        debugger.Pdb = interruptible  # type: ignore[misc]
+        pdb.Pdb = interruptible  # type: ignore[misc]
+        pdb.set_trace = debugger.set_trace
+
+
 def install_import_hooks() -> ImportHooks:
     hooks = ImportHooks(
         before={"tqdm.autonotebook": _import_ipykernel_shell},

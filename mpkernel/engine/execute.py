@@ -289,8 +289,9 @@ class ExecutionEngine:
 
     def _ask(self, prompt: str, password: bool) -> str:
         if not self.context.allow_stdin or self.context.parent is None:
+            # ipykernel's words: people search for this message.
             raise StdinNotImplementedError(
-                "input() is not supported: the frontend does not allow stdin for this request"
+                "raw_input was called, but this frontend does not support input requests."
             )
         sys.stdout.flush()
         sys.stderr.flush()

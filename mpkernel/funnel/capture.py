@@ -51,7 +51,7 @@ class FunnelWriter(io.TextIOBase):
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return "utf-8"
+        return "UTF-8"  # spelled as ipykernel's streams spell it
 
     @property
     def errors(self) -> str:  # type: ignore[override]

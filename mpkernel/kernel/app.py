@@ -25,7 +25,12 @@ import zmq
 import mpkernel
 from mpkernel.config.model import Config
 from mpkernel.debugger.cells import CellFiles
-from mpkernel.engine.compat import configure_environment, install_import_hooks, mark_kernel_app
+from mpkernel.engine.compat import (
+    configure_environment,
+    install_import_hooks,
+    mark_kernel_app,
+    use_interruptible_pdb,
+)
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import IoCall, Stop
 from mpkernel.funnel.outbox import Outbox
@@ -194,6 +199,7 @@ class Kernel:
         )
         mark_kernel_app(shell.config, self.connection_file)
         install_import_hooks()
+        use_interruptible_pdb()
         if cells is not None:
             parts = debugger_parts(shell, cells)
             outbox.put(IoCall(lambda: io.debugger.open(parts)))
