@@ -6,7 +6,16 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/python -bb -m pytest "$@"
+# The end-to-end tests (tests/e2e, marker e2e) take minutes and need Chromium and tmux: a
+# developer's run leaves them out unless -m or -k says what to run; CI (CI=true) runs them.
+deselect=()
+if [ "${CI:-}" != "true" ]; then
+  deselect=(-m "not e2e")
+  for arg in "$@"; do
+    case "$arg" in -m | -m* | -k | -k*) deselect=() ;; esac
+  done
+fi
+.venv/bin/python -bb -m pytest "$@" ${deselect[@]+"${deselect[@]}"}
 
 # With no arguments (the whole suite): the panes' tests again against the table libraries'
 # previous major versions (pandas 2, polars 1), in a venv of their own.

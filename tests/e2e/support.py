@@ -1,0 +1,417 @@
+"""What the end-to-end tests share: the tools they need (skip or, with CI=true, fail without
+them), the JupyterLab server they drive (start, REST, shutdown proven with psutil), a second
+client of one of its kernels, and where screenshots go.
+
+The server runs from this interpreter (``python -m jupyterlab``) with the private
+JUPYTER_PATH / IPYTHONDIR of tests/conftest.py, plus its own config, data and runtime dirs,
+so that lab settings, workspaces and connection files never touch the user's. Its
+``mpkernel-test`` kernelspec is the one tests/conftest.py writes with ``metadata.debugger``
+set, as ``mpkernel install`` writes it: JupyterLab 4 offers its debugger only for kernelspecs
+that declare it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
+
+from tests.conftest import KERNEL_NAME
+from tests.frontend import (
+    PROCESS_EXIT_TIMEOUT,
+    STARTUP_TIMEOUT,
+    collect_until_idle,
+    describe,
+    process_tree,
+    request,
+    sync,
+    wait_gone,
+)
+from tests.integration.comm_client import (
+    ECHO,
+    is_response_to,
+    new_rpc_id,
+    send_close,
+    send_open,
+    send_rpc,
+)
+
+#: CI must run these tests: a missing browser or tmux there is a failure, not a skip.
+CI = os.environ.get("CI", "").lower() == "true"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # runs as root in CI
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+#: Hang guards (seconds); none of them is a speed assertion.
+SERVER_START_TIMEOUT = 60.0
+#: The server shuts its kernels down on SIGTERM before exiting.
+SERVER_STOP_TIMEOUT = 30.0
+#: Between two looks at something that offers nothing to block on (HTTP status, tmux screen).
+POLL_INTERVAL = 0.1
+
+
+def missing(*needs: str) -> list[str]:
+    """The tools among ``needs`` (chromium, playwright, tmux) that this machine lacks."""
+    absent = []
+    for need in needs:
+        if need == "chromium" and not os.access(CHROMIUM, os.X_OK):
+            absent.append(f"{CHROMIUM} (Debian package chromium)")
+        elif need == "playwright" and importlib.util.find_spec("playwright") is None:
+            absent.append("the Python package playwright (pip install playwright)")
+        elif need == "tmux" and shutil.which("tmux") is None:
+            absent.append("tmux (Debian package tmux)")
+        elif need not in ("chromium", "playwright", "tmux"):
+            raise ValueError(f"unknown requirement {need!r}")
+    return absent
+
+
+def require(*needs: str) -> None:
+    """Skip the calling test module (or fixture) when a tool it needs is missing; under
+    CI=true fail instead, so that a CI machine without them cannot pass by skipping."""
+    absent = missing(*needs)
+    if not absent:
+        return
+    reason = "end-to-end tests need " + ", ".join(absent)
+    if CI:
+        pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def artifact_name(nodeid: str) -> str:
+    """A file name for a test's screenshots and logs: its node id without the path."""
+    name = nodeid.split("::", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        return f"pid {proc.pid}: {' '.join(proc.cmdline())[:200]}"
+    except psutil.Error:
+        return f"pid {proc.pid}"
+
+
+def _kill(procs: list[psutil.Process]) -> None:
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    wait_gone(procs, PROCESS_EXIT_TIMEOUT)
+
+
+def _write_kernelspec(jupyter_path: Path) -> str:
+    """The test kernelspec with the debugger flag, under ``jupyter_path``; returns its
+    display name (the launcher card's title)."""
+    spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME).to_dict()
+    spec["metadata"] = {**spec.get("metadata", {}), "debugger": True}
+    spec_dir = jupyter_path / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    display_name: str = spec["display_name"]
+    return display_name
+
+
+def _write_lab_settings(config_dir: Path) -> None:
+    # A fresh config asks about Jupyter news in a toast that can cover what a test clicks.
+    settings = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}), encoding="utf-8"
+    )
+
+
+@dataclass
+class LabServer:
+    """A running JupyterLab server, its REST API, and the proof that it is gone."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    root_dir: Path
+    runtime_dir: Path
+    log_path: Path
+    display_name: str
+    _opener: urllib.request.OpenerDirector = field(repr=False)
+    _cookies: http.cookiejar.CookieJar = field(repr=False)
+    _xsrf: str | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    # -- REST ---------------------------------------------------------------------------
+
+    def get(self, path: str) -> Any:
+        with self._opener.open(self.url + path, timeout=30) as resp:
+            return json.load(resp)
+
+    def _xsrf_token(self) -> str:
+        # Without a token the server still wants the _xsrf cookie echoed in a header on
+        # every state-changing request; GET /lab sets it.
+        if self._xsrf is None:
+            with self._opener.open(self.url + "/lab", timeout=30) as resp:
+                resp.read()
+            tokens = [c.value for c in self._cookies if c.name == "_xsrf" and c.value]
+            assert tokens, "GET /lab set no _xsrf cookie"
+            self._xsrf = tokens[0]
+        return self._xsrf
+
+    def delete(self, path: str) -> None:
+        req = urllib.request.Request(
+            self.url + path, method="DELETE", headers={"X-XSRFToken": self._xsrf_token()}
+        )
+        with self._opener.open(req, timeout=60) as resp:
+            assert resp.status == 204, f"DELETE {path}: HTTP {resp.status}"
+
+    def sessions(self) -> list[dict[str, Any]]:
+        sessions: list[dict[str, Any]] = self.get("/api/sessions")
+        return sessions
+
+    def only_kernel_id(self) -> str:
+        """The kernel of the one session a test opened."""
+        sessions = self.sessions()
+        assert len(sessions) == 1, f"expected one session, found {sessions}"
+        kernel_id: str = sessions[0]["kernel"]["id"]
+        return kernel_id
+
+    def connection_file(self, kernel_id: str) -> Path:
+        path = self.runtime_dir / f"kernel-{kernel_id}.json"
+        assert path.is_file(), f"no connection file {path} for kernel {kernel_id}"
+        return path
+
+    def wait_no_connections(self, timeout: float = 30.0) -> None:
+        """Until the server has seen every browser websocket close."""
+        deadline = time.monotonic() + timeout
+        while (status := self.get("/api/status"))["connections"] != 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"websockets still open after {timeout}s: {status}")
+            self._wait_exit(POLL_INTERVAL)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until ``/api/status`` answers; fails at once if the server exits."""
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"JupyterLab did not answer /api/status within {timeout}s; "
+                    f"log:\n{self.log_tail()}"
+                )
+            self._wait_exit(POLL_INTERVAL)
+
+    def _answers(self) -> bool:
+        try:
+            self.get("/api/status")
+        except (urllib.error.URLError, ConnectionError):
+            return False
+        return True
+
+    # -- processes ----------------------------------------------------------------------
+
+    def _wait_exit(self, timeout: float) -> None:
+        """Block up to ``timeout`` on the server's exit; an exit is an error here."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+        if self.process.returncode is not None:
+            raise AssertionError(
+                f"the JupyterLab server exited ({self.process.returncode}); "
+                f"log: {self.log_path}\n{self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def descendants(self) -> list[psutil.Process]:
+        return process_tree(self.pid)[1:]
+
+    def shutdown_sessions(self) -> None:
+        """Shut every session and kernel down via REST and prove their processes are gone."""
+        procs = self.descendants()
+        for session in self.sessions():
+            self.delete(f"/api/sessions/{session['id']}")
+        for kernel in self.get("/api/kernels"):
+            self.delete(f"/api/kernels/{kernel['id']}")
+        survivors = wait_gone(procs, PROCESS_EXIT_TIMEOUT)
+        survivors += [p for p in self.descendants() if p not in survivors]
+        if survivors:
+            desc = [_describe(p) for p in survivors]
+            _kill(survivors)
+            raise AssertionError(f"kernel processes left after their sessions' shutdown: {desc}")
+
+    def stop(self) -> None:
+        """SIGTERM, SIGKILL after a deadline; then the server, every kernel it started and
+        their children must be gone (checked with psutil, survivors killed and reported)."""
+        procs = process_tree(self.pid)
+        problems = []
+        if self.process.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=SERVER_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                problems.append(f"the server ignored SIGTERM for {SERVER_STOP_TIMEOUT}s")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.process.wait(timeout=PROCESS_EXIT_TIMEOUT)
+        survivors = wait_gone(procs, PROCESS_EXIT_TIMEOUT)
+        # A kernel that left the tree (reparented) still names its connection file.
+        runtime = str(self.runtime_dir)
+        for p in psutil.process_iter(["cmdline"]):
+            cmdline = p.info["cmdline"] or []
+            if p not in survivors and any(runtime in arg for arg in cmdline):
+                survivors.append(p)
+        if survivors:
+            problems.append(f"processes left behind: {[_describe(p) for p in survivors]}")
+            _kill(survivors)
+        if problems:
+            raise AssertionError("; ".join(problems) + f" (server log {self.log_path})")
+
+
+def start_lab_server(base: Path, log_path: Path) -> LabServer:
+    """Start JupyterLab under ``base`` (root, config, data, runtime dirs) on a free port and
+    wait until ``/api/status`` answers."""
+    dirs = {name: base / name for name in ("root", "config", "data", "runtime", "jupyter")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    display_name = _write_kernelspec(dirs["jupyter"])
+    _write_lab_settings(dirs["config"])
+    old_path = os.environ.get("JUPYTER_PATH")
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(dirs["jupyter"]) + (os.pathsep + old_path if old_path else ""),
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+    }
+    port = _free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        # The port was free a moment ago; if it is taken now, fail rather than move on to
+        # another port the tests would not know.
+        "--ServerApp.port_retries=0",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--allow-root",
+        f"--ServerApp.root_dir={dirs['root']}",
+        # window.jupyterapp: how a test reaches the page's kernel connection, as an
+        # extension would, to open a comm from the frontend side.
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        # A session of its own: a last-resort SIGKILL reaches every process of the server.
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    cookies = http.cookiejar.CookieJar()
+    server = LabServer(
+        url=f"http://127.0.0.1:{port}",
+        process=process,
+        root_dir=dirs["root"],
+        runtime_dir=dirs["runtime"],
+        log_path=log_path,
+        display_name=display_name,
+        _opener=urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies)),
+        _cookies=cookies,
+    )
+    try:
+        server.wait_ready(SERVER_START_TIMEOUT)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+class KernelPeer:
+    """A second client of a kernel the server started, on shell and IOPub, as another
+    frontend would connect with the kernel's connection file."""
+
+    def __init__(self, connection_file: Path) -> None:
+        self.kc = BlockingKernelClient(connection_file=str(connection_file))
+        self.kc.load_connection_file()
+        self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+        try:
+            self.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
+            sync(self.kc)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> KernelPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+
+    def comm_info(self) -> dict[str, Any]:
+        reply, _ = request(self.kc, "comm_info_request")
+        assert reply["content"]["status"] == "ok", reply["content"]
+        comms: dict[str, Any] = reply["content"]["comms"]
+        return comms
+
+    def close_comm(self, comm_id: str) -> None:
+        header = send_close(self.kc, comm_id)
+        collect_until_idle(self.kc, header["msg_id"])
+
+    def echo_journal(self) -> list[dict[str, Any]]:
+        """What the echo worker's handlers went through (``on_close`` calls with their
+        reason...), read over a comm of this client's own, closed afterwards."""
+        comm_id, header = send_open(self.kc, ECHO)
+        opened = collect_until_idle(self.kc, header["msg_id"])
+        refused = [m for m in opened if m["header"]["msg_type"] == "comm_close"]
+        assert not refused, f"the echo worker refused a comm:\n{describe(refused)}"
+        try:
+            rpc, header = send_rpc(self.kc, comm_id, "journal", rpc_id=new_rpc_id())
+            msgs = collect_until_idle(self.kc, header["msg_id"])
+            replies = [m for m in msgs if is_response_to(m, rpc, comm_id)]
+            assert len(replies) == 1, f"one reply to journal expected:\n{describe(msgs)}"
+            data = replies[0]["content"]["data"]
+            assert "result" in data, f"journal failed: {data}"
+            journal: list[dict[str, Any]] = data["result"]
+            return journal
+        finally:
+            self.close_comm(comm_id)
