@@ -37,6 +37,7 @@ from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, write_connection_file
 from mpkernel.kernel.heartbeat import Heartbeat
 from mpkernel.kernel.io_loop import KernelIO, terminate_children
+from mpkernel.kernel.parent import ParentWatch
 from mpkernel.kernel.sockets import bind_sockets, check_curve_keys
 from mpkernel.kernel.work import WorkItem
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
@@ -168,6 +169,10 @@ class Kernel:
         hb = Heartbeat(sockets.hb)
         hb.start()
         io.start()
+        ParentWatch(
+            lambda: outbox.put(IoCall(lambda: io.begin_shutdown(restart=False))),
+            io.shutdown_requested,
+        ).start()
 
         # Imported here: IPython is the slowest part of start-up and the io thread is
         # already answering control requests while it loads.

@@ -511,6 +511,10 @@ class KernelIO(threading.Thread):
         self._running = False
 
     # -- shutdown ------------------------------------------------------------------------
+    def begin_shutdown(self, restart: bool) -> None:
+        """Shut down as a shutdown_request would (io thread)."""
+        self._begin_shutdown(restart)
+
     def _begin_shutdown(self, restart: bool) -> None:
         if self._shutdown_deadline is not None:
             return

@@ -41,7 +41,10 @@ from tests.frontend import PROCESS_EXIT_TIMEOUT, STARTUP_TIMEOUT, wait_gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only, pytest.mark.slow]
 
-DURATION_S = float(os.environ.get("MPKERNEL_CHAOS_SECONDS", "60"))
+# A minute in CI; a developer's run gets a shorter taste unless it asks for more.
+DURATION_S = float(
+    os.environ.get("MPKERNEL_CHAOS_SECONDS", "60" if os.environ.get("CI") == "true" else "15")
+)
 KILL_EVERY_S = 0.2
 ANSWER_TIMEOUT_S = 30.0
 RSS_GROWTH_LIMIT_MIB = 100

@@ -7,14 +7,19 @@ the process rules of DESIGN section 1 (no process survives the kernel).
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.connect import write_connection_file
 
 from tests.frontend import (
     PROCESS_EXIT_TIMEOUT,
+    STARTUP_TIMEOUT,
     KernelHandle,
     assert_sequence,
     kind,
@@ -133,3 +138,52 @@ def test_shutdown_request_with_restart_flag(kernel_factory: Callable[..., Kernel
     assert_bracketed_shutdown(iopub)
     assert popen.wait(timeout=PROCESS_EXIT_TIMEOUT) == 0
     handle.km.shutdown_kernel()
+
+
+LAUNCHER = """
+import subprocess, sys, time
+kernel = subprocess.Popen([sys.executable, "-m", "mpkernel", "run", "-f", sys.argv[1]])
+print(kernel.pid, flush=True)
+time.sleep(600)  # until the test kills this launcher
+"""
+
+
+@pytest.mark.crash
+@pytest.mark.mpkernel_only
+def test_kernel_ends_when_the_process_that_started_it_dies(tmp_path: Path) -> None:
+    """A frontend killed without a shutdown_request (a closed terminal) must not leave its
+    kernel and workers running: once the launcher is SIGKILLed, they all go."""
+    connection_file = tmp_path / "kernel.json"
+    write_connection_file(str(connection_file))
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(connection_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    kernel: psutil.Process | None = None
+    try:
+        assert launcher.stdout is not None
+        kernel = psutil.Process(int(launcher.stdout.readline()))
+        client = BlockingKernelClient(connection_file=str(connection_file))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=STARTUP_TIMEOUT)
+            client.execute("import mpkernel, pandas; mpkernel.view(pandas.DataFrame({'a': [1]}))")
+            client.get_shell_msg(timeout=STARTUP_TIMEOUT)
+            tree = [kernel, *kernel.children(recursive=True)]
+            assert len(tree) >= 3, "a worker runs (and the forkserver)"
+        finally:
+            client.stop_channels()
+        launcher.kill()
+        launcher.wait()
+        assert wait_gone(tree, PROCESS_EXIT_TIMEOUT) == []
+    finally:
+        launcher.kill()
+        launcher.wait()
+        if launcher.stdout is not None:
+            launcher.stdout.close()
+        if kernel is not None:
+            for proc in [kernel, *kernel.children(recursive=True)] if kernel.is_running() else []:
+                proc.kill()
