@@ -2,11 +2,13 @@
 
 Usage::
 
-    python examples/run_notebook.py PATH [--kernel NAME] [--timeout SECONDS]
+    python examples/run_notebook.py PATH [--kernel NAME] [--timeout SECONDS] [--panes]
 
 The kernel defaults to ``mpkernel`` (the kernelspec ``mpkernel install`` creates). Text
 outputs are printed as they are; images are summarised as ``[image/png N bytes]``; errors as
-``ename: evalue``. The notebook file is not modified. Exit status: 0 when every cell ran, 1
+``ename: evalue``. With ``--panes`` a second frontend acts as Positron's panes beside nbclient
+(``pane_client.py``) and what it saw is printed under each cell. The notebook file is not
+modified. Exit status: 0 when every cell ran, 1
 when a cell raised, 2 when the notebook could not be read or the kernel not started.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
+from pane_client import PaneClient
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
 TEXT_PREFERENCE = ("text/plain", "text/markdown", "text/latex", "text/html")
@@ -63,7 +66,7 @@ def render_output(output: dict[str, Any]) -> list[str]:
     return [f"[{kind}]"]
 
 
-def print_notebook(nb: Any) -> None:
+def print_notebook(nb: Any, panes: dict[int, list[str]]) -> None:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -72,6 +75,8 @@ def print_notebook(nb: Any) -> None:
         for output in cell.get("outputs", []):
             for line in render_output(output):
                 print(f"    {line}")
+        for line in panes.get(index, []):
+            print(f"    {line}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", type=Path, help="the notebook to run")
     parser.add_argument("--kernel", default="mpkernel", help="kernelspec name (default mpkernel)")
     parser.add_argument("--timeout", type=float, default=120, help="per-cell timeout in seconds")
+    parser.add_argument("--panes", action="store_true", help="also act as Positron's panes")
     args = parser.parse_args(argv)
 
     try:
@@ -92,16 +98,46 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         resources={"metadata": {"path": str(args.path.resolve().parent)}},
     )
+    panes: dict[int, list[str]] = {}
+    pane_client: list[PaneClient] = []
+    cell_requests: dict[str, int] = {}
+    if args.panes:
+
+        def start_panes(notebook: Any) -> None:
+            assert client.km is not None
+            pane_client.append(PaneClient(client.km.get_connection_info(session=False)))
+
+        last = max(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code")
+
+        def after_cell(cell: Any, cell_index: int, execute_reply: Any) -> None:
+            msg_id = execute_reply["parent_header"]["msg_id"]
+            cell_requests[msg_id] = cell_index
+            pane_client[0].after_cell(msg_id)
+            if cell_index == last:
+                finish()
+
+        def finish() -> None:
+            # After the last cell, while the kernel still runs: what the panes are owed.
+            for msg_id, lines in pane_client[0].finish().items():
+                index = cell_requests.get(msg_id or "")
+                if index is not None:
+                    panes[index] = [f"[panes] {line}" for line in lines]
+
+        client.on_notebook_start = start_panes
+        client.on_cell_executed = after_cell
     status = 0
     try:
         client.execute()
     except CellExecutionError as exc:
         print(f"a cell raised: {exc.ename}: {exc.evalue}", file=sys.stderr)
         status = 1
-    except (DeadKernelError, RuntimeError) as exc:
+    except (DeadKernelError, RuntimeError, TimeoutError) as exc:
         print(f"kernel {args.kernel!r} failed: {exc}", file=sys.stderr)
         return 2
-    print_notebook(nb)
+    finally:
+        for pane in pane_client:
+            pane.close()
+    print_notebook(nb, panes)
     return status
 
 

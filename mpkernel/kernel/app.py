@@ -126,7 +126,7 @@ class Kernel:
         if forkserver_workers:
             # Before any thread or zmq context exists, and before fd 1/2 are captured:
             # workers fork from this clean process, never from the kernel itself.
-            preload = ["mpkernel.supervision.runtime"]
+            preload = ["mpkernel.supervision.forkserver_signals", "mpkernel.supervision.runtime"]
             preload += sorted({w.handler.partition(":")[0] for w in forkserver_workers})
             start_forkserver(preload)
         # Every thread started from here on (ours, zmq's, IPython's) inherits a mask with

@@ -113,3 +113,35 @@ def test_ipywidgets_slider_round_trip_under_nbclient() -> None:
     assert model["model_name"] == "IntSliderModel"
     assert model["state"]["value"] == 7, model["state"]
     assert nb.cells[1].outputs[0]["text"] == "7\n"
+
+
+def test_panes_example_shows_the_mission() -> None:
+    """run_notebook.py --panes on panes.ipynb: a second frontend acting as Positron's panes
+    sees the variables pane follow the cells, a data explorer page, and a worker crash that
+    closes its comm cleanly while the kernel and the namespace go on."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "run_notebook.py"),
+            str(EXAMPLES / "panes.ipynb"),
+            "--kernel",
+            KERNEL_NAME,
+            "--panes",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    for expected in (
+        "[panes] variables pane update: sales = [6 rows x 3 columns]",
+        "removed units",
+        "[panes] data explorer 'sales by total': 6 rows x 4 columns",
+        "coffee   3.00     30  90.00",
+        "[panes] the request got a JSON-RPC error: worker echo crashed",
+        "[panes] then comm_close: worker_crashed",
+        "still here: 6 rows, total 263.5",
+    ):
+        assert expected in out, f"{expected!r} not in:\n{out}"
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
