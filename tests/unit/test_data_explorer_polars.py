@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from mpkernel_workers.data_explorer import profiles, sorting, tables
 from mpkernel_workers.data_explorer.tables import Column
@@ -171,3 +172,23 @@ def test_number_summaries_of_several_columns_at_once(monkeypatch: pytest.MonkeyP
     together = profiles.number_summaries(columns, rows)
     for column, got in zip(columns, together, strict=True):
         assert_same_numbers(got, profiles._arrow_numbers(column, column.array.take(rows)))
+
+
+@pytest.mark.parametrize("kind", ["int", "datetime", "nanoseconds"])
+def test_lower_median_matches(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dates' medians: polars' selection on a big column, pyarrow's quantile below, and
+    for values beyond float64's exact integers (nanoseconds since 1970)."""
+    if kind == "nanoseconds":
+        values = np.random.default_rng(3).integers(
+            1_600_000_000 * 10**9, 1_700_000_000 * 10**9, ROWS
+        )
+        column = pa.chunked_array([pa.array(values, pa.int64())])
+    else:
+        column = pa.chunked_array([pc.cast(KEYS[kind].drop_null(), pa.int64())])
+    for n in (1, 2, 3, ROWS):
+        valid = column.slice(0, n)
+        expected = int(np.sort(valid.to_numpy())[(len(valid) - 1) // 2])
+        monkeypatch.setattr(tables, "POLARS_MIN_ROWS", 200_000)
+        assert profiles._lower_median(valid) == expected
+        monkeypatch.setattr(tables, "POLARS_MIN_ROWS", 1)
+        assert profiles._lower_median(valid) == expected

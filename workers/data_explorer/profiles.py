@@ -3,11 +3,11 @@ frequency tables, over the rows of the view (filters applied), on full data.
 
 Computed with `pyarrow.compute` (numpy for histogram edges), which is columnar whatever
 library the table came from; numbers are formatted with the request's format options.
-On big tables, when polars is installed, two statistics go to it, with the same answers
+On big tables, when polars is installed, three statistics go to it, with the same answers
 (tests/unit/test_data_explorer_polars.py): the numbers' summary (one multithreaded query,
-NaN skipped without a copy: 40-90 ms a column of 10M against 150-200 ms) and distinct
-counts of integers and timestamps (10M distinct timestamps: 0.2 s against pyarrow's
-1.7 s; for strings pyarrow is the quicker).
+NaN skipped without a copy: 30-40 ms a column of 10M against 150-200 ms), distinct counts
+of integers and timestamps (10M distinct timestamps: 0.16 s against pyarrow's 1.2 s; for
+strings pyarrow is the quicker) and the median of dates (20 ms against 80 ms).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def summary_stats(
     elif display == "string":
         valid = pc.drop_null(arr)
         out["string_stats"] = {
-            "num_empty": int(pc.sum(pc.equal(pc.utf8_length(valid), 0)).as_py() or 0),
+            "num_empty": int(pc.sum(pc.equal(valid, "")).as_py() or 0),
             "num_unique": num_unique(valid),
         }
     elif display == "boolean":
@@ -122,7 +122,8 @@ def num_unique(valid: pa.ChunkedArray) -> int:
             return int(pl.from_arrow(valid).n_unique())
         except Exception:  # noqa: BLE001 - a type polars does not take: pyarrow does
             pass
-    return int(pc.count_distinct(valid).as_py())
+    # `unique` is a quarter quicker than `count_distinct` on 10M strings, same count.
+    return len(pc.unique(valid))
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,8 @@ def _polars_numbers_many(arrays: Sequence[pa.ChunkedArray]) -> list[Numbers | No
             v.min().alias(f"min{k}"),
             v.max().alias(f"max{k}"),
             v.mean().alias(f"mean{k}"),
-            v.median().alias(f"median{k}"),
+            # Without drop_nulls polars' median of a column with nulls is 6x slower.
+            v.drop_nulls().median().alias(f"median{k}"),
             v.std(ddof=1).alias(f"std{k}"),
         ]
     floats = [f"c{k}" for k, arr in enumerate(arrays) if pa.types.is_floating(arr.type)]
@@ -282,7 +284,7 @@ def _date_stats(column: Column, valid: pa.ChunkedArray) -> dict[str, Any]:
         else pc.cast(pc.cast(valid, pa.date32()), pa.int32())
     )
     mean = pc.mean(as_int).as_py()
-    median = pc.quantile(as_int, q=0.5, interpolation="lower")[0].as_py()
+    median = _lower_median(as_int)
     t = valid.type
 
     def back(v: float) -> str:
@@ -299,6 +301,24 @@ def _date_stats(column: Column, valid: pa.ChunkedArray) -> dict[str, Any]:
     if column.display == "datetime" and column.timezone:
         out["timezone"] = column.timezone
     return out
+
+
+# polars' quantiles go through float64, exact for integers up to 2**53 only (not
+# nanosecond timestamps of today).
+_EXACT_IN_FLOAT: Final = 2**53
+
+
+def _lower_median(valid: pa.ChunkedArray) -> int:
+    """The lower median of integers without nulls: polars' selection is 4x quicker than
+    pyarrow's quantile on 10M values, with the same answer when it is exact."""
+    if polars_for(len(valid)):
+        bounds = pc.min_max(valid)
+        if max(-bounds["min"].as_py(), bounds["max"].as_py()) < _EXACT_IN_FLOAT:
+            import polars as pl
+
+            median: Any = pl.from_arrow(valid).quantile(0.5, "lower")
+            return int(median)
+    return int(pc.quantile(valid, q=0.5, interpolation="lower")[0].as_py())
 
 
 def histogram(
