@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from IPython.core import page, payloadpage
 from IPython.core.completer import provisionalcompleter, rectify_completions
@@ -28,6 +28,7 @@ from IPython.utils.tokenutil import token_at_cursor
 from mpkernel.engine.compat import without_kernel_frames
 from mpkernel.engine.kernel_object import header_of, message_as_dict
 from mpkernel.engine.magics import register_magics
+from mpkernel.engine.stream_history import StreamHistory
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import InputRequest, Publish
 from mpkernel.funnel.outbox import Outbox
@@ -175,6 +176,21 @@ class ZMQInteractiveShell(InteractiveShell):
             if value is not None:
                 value.__traceback__ = trimmed
         return etype, value, trimmed
+
+    @contextmanager
+    def _tee(self, channel: Literal["stdout", "stderr"]) -> Iterator[None]:
+        """IPython's recording of a cell's stream text (see `stream_history`)."""
+        stream = getattr(sys, channel)
+        if not isinstance(stream, FunnelWriter):
+            with super()._tee(channel):
+                yield
+            return
+        outer = stream.tee
+        stream.tee = StreamHistory(self, channel, outer)
+        try:
+            yield
+        finally:
+            stream.tee = outer
 
     def init_hooks(self) -> None:
         super().init_hooks()

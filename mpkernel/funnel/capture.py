@@ -1,8 +1,8 @@
 """Output capture: Python-level stdout/stderr writers and fd 1/2 pipes.
 
 Two paths, one destination (the funnel):
-- `FunnelWriter` replaces `sys.stdout`/`sys.stderr`. Each write becomes a `Stream` item
-  in the outbox, tagged with the writer's current parent (I1: one sender, one order).
+- `FunnelWriter` replaces `sys.stdout`/`sys.stderr`. Each write is stream text in the
+  outbox, tagged with the writer's current parent (I1: one sender, one order).
   It is written by any thread; it never blocks on I/O.
 - `FdCapture` points fd 1 and 2 at pipes so that writes from C code and subprocesses
   (e.g. `os.system`) are seen too. Their text is moved into the outbox by `collect`:
@@ -21,6 +21,7 @@ import io
 import os
 import select
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from threading import get_ident
 from typing import TYPE_CHECKING
@@ -39,11 +40,13 @@ class FunnelWriter(io.TextIOBase):
         super().__init__()
         self._name: StreamName = name
         self._outbox = outbox
-        self._put = outbox.put
+        self._put_text = outbox.put_text
         self._fd = fd
         self._capture = capture
         self._main_ident = threading.main_thread().ident
         self.parent: Header | None = None
+        #: called with each write's text while set (the shell's output history)
+        self.tee: Callable[[str], None] | None = None
 
     @property
     def name(self) -> str:
@@ -76,7 +79,9 @@ class FunnelWriter(io.TextIOBase):
             # that text comes first (I1).
             self._capture.collect(self.parent)
         if text:
-            self._put(Stream(self._name, text, self.parent))
+            self._put_text(self._name, text, self.parent)
+            if self.tee is not None:
+                self.tee(text)
         return len(text)
 
     def flush(self) -> None:

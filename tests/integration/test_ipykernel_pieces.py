@@ -9,6 +9,7 @@ pieces one by one, including what ipykernel does not promise (ordering through t
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Callable
@@ -214,3 +215,34 @@ def test_magic_error_shows_no_kernel_frames(kc: BlockingKernelClient) -> None:
     (error,) = of_type(ex.iopub, "error")
     assert error["content"]["ename"] == "NameError"
     assert "mpkernel" not in plain_traceback(error)
+
+
+def test_cell_outputs_are_in_ipythons_history(kc: BlockingKernelClient) -> None:
+    """Stream text reaches `history_manager.outputs` as IPython's own recording puts it
+    there (`%notebook` reads it): one entry per run of one stream, displays not recorded
+    (ipykernel's default), nothing while a traceback is shown, and a cell run from a cell
+    counted in both."""
+    first = run_ok(
+        kc,
+        "import sys\nprint('a'); print('b', file=sys.stderr); print('c')\n"
+        "display('shown'); print('d', end=''); print('e')\n",
+    )
+    failed = run(kc, "print('before'); 1/0")
+    nested = run_ok(kc, "get_ipython().run_cell(\"print('inner')\"); print('outer')")
+    counts = [ex.content["execution_count"] for ex in (first, failed, nested)]
+    code = f"""
+def entries(n):
+    return [
+        (o.output_type, "".join(o.bundle["stream"]) if "stream" in o.bundle else sorted(o.bundle))
+        for o in get_ipython().history_manager.outputs[n]
+    ]
+print(repr([entries(n) for n in {counts}]))
+"""
+    got = ast.literal_eval(run_ok(kc, code).stdout())
+    assert got[0] == [
+        ("out_stream", "a\n"),
+        ("err_stream", "b\n"),
+        ("out_stream", "c\nde\n"),
+    ]
+    assert got[1] == [("out_stream", "before\n")]
+    assert got[2] == [("out_stream", "inner\nouter\n")]
