@@ -349,3 +349,61 @@ def test_comm_items_reach_the_router_after_earlier_text(
         ("stream", "stdout", "before\n", HDR.msg_id),
         ("comm_item", type(item).__name__, None, None),
     ]
+
+
+def test_i1_text_runs_keep_per_thread_order_under_contention() -> None:
+    """Writers' text joins runs in the outbox; each thread's text still comes out in its
+    order, none lost, and no wakeup is lost while a run is open."""
+    outbox = Outbox()
+    n_threads, per_thread = 4, 5000
+    start = threading.Barrier(n_threads)
+
+    def produce(tid: int) -> None:
+        start.wait()
+        for i in range(per_thread):
+            outbox.put_text("stdout", f"{tid}:{i};", None)
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(n_threads)]
+    for t in threads:
+        t.start()
+    seen: dict[int, list[int]] = {t: [] for t in range(n_threads)}
+    total = 0
+    while total < n_threads * per_thread:
+        ready, _, _ = select.select([outbox.fileno()], [], [], 10)
+        assert ready, "lost wakeup: text outstanding but the outbox fd never fired"
+        for item in outbox.drain():
+            assert isinstance(item, Stream)
+            for piece in item.text.split(";")[:-1]:
+                tid, i = map(int, piece.split(":"))
+                seen[tid].append(i)
+                total += 1
+    for t in threads:
+        t.join()
+    outbox.close()
+    for tid in range(n_threads):
+        assert seen[tid] == list(range(per_thread))
+
+
+def test_i1_an_item_closes_the_text_run() -> None:
+    """Text written after another item comes after it: it starts a new run instead of
+    joining the one queued before the item; a new parent starts a new run too."""
+    outbox = Outbox()
+    p, q = header("r1"), header("r2")
+    outbox.put_text("stdout", "a", p)
+    outbox.put_text("stdout", "b", p)
+    outbox.put(Flush())
+    outbox.put_text("stdout", "c", p)
+    outbox.put_text("stdout", "d", q)
+    outbox.put_text("stderr", "e", q)
+    got = outbox.drain()
+    outbox.put_text("stderr", "f", q)  # after a drain: a new run, not the drained one
+    got += outbox.drain()
+    outbox.close()
+    assert got == [
+        Stream("stdout", "ab", p),
+        Flush(),
+        Stream("stdout", "c", p),
+        Stream("stdout", "d", q),
+        Stream("stderr", "e", q),
+        Stream("stderr", "f", q),
+    ]
