@@ -123,6 +123,7 @@ class FdCapture:
         self.captured: list[CapturedFd] = []
         # Used by the main thread only: a poll object must not be polled concurrently.
         self._main_poll = select.poll()
+        self._main_ident = threading.main_thread().ident
 
     def pending(self) -> bool:
         """Is there fd-level text to collect? (main thread only)"""
@@ -134,6 +135,10 @@ class FdCapture:
 
     def collect(self, parent: Header | None) -> None:
         """Queue what was written to fd 1/2 so far as stream text for `parent`."""
+        if get_ident() == self._main_ident and not self.pending():
+            # The usual case at a sync point: one poll instead of a failing read per pipe
+            # (each raises BlockingIOError).
+            return
         with self._lock:
             for cap in self.captured:
                 text = cap.read_text()
