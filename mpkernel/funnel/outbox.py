@@ -69,8 +69,12 @@ class Outbox:
                 # Queued after the last drain: its wakeup is pending or the timer armed.
                 run.chunks.append(text)
                 return
-            self._run = _TextRun(name, text, parent)
-            self._items.append(self._run)
+            # In this order: a KeyboardInterrupt raised between two of these lines never
+            # leaves an open run that is not in the queue (its later text would be lost).
+            self._run = None
+            run = _TextRun(name, text, parent)
+            self._items.append(run)
+            self._run = run
         if self.stream_timer_armed:
             return
         if not self._wake_pending:
