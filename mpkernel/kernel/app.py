@@ -41,7 +41,7 @@ from mpkernel.kernel.parent import ParentWatch
 from mpkernel.kernel.sockets import bind_sockets, check_curve_keys
 from mpkernel.kernel.work import WorkItem
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
-from mpkernel.supervision.supervisor import start_forkserver
+from mpkernel.supervision import zygote
 from mpkernel.wire import Signer
 
 if TYPE_CHECKING:
@@ -120,15 +120,10 @@ class Kernel:
         if not self._check_transport():
             return 2
         configure_environment()
-        forkserver_workers = [
-            w for w in self.config.workers if w.enabled and w.start_method == "forkserver"
-        ]
-        if forkserver_workers:
-            # Before any thread or zmq context exists, and before fd 1/2 are captured:
-            # workers fork from this clean process, never from the kernel itself.
-            preload = ["mpkernel.supervision.forkserver_signals", "mpkernel.supervision.runtime"]
-            preload += sorted({w.handler.partition(":")[0] for w in forkserver_workers})
-            start_forkserver(preload)
+        # Before any thread or zmq context exists, and before fd 1/2 are captured:
+        # workers fork from this clean process, never from the kernel itself.
+        server = zygote.start_for(self.config.workers)
+        zygote.adopt(server)
         # Every thread started from here on (ours, zmq's, IPython's) inherits a mask with
         # SIGINT blocked; the main thread unblocks it once they run (mpkernel.threads).
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -248,6 +243,8 @@ class Kernel:
             log.info("SIGTERM: stopping children and exiting")
             terminate_children(grace_s=0.5)
             remove_kernel_dir()  # the workers are gone: nobody maps the snapshots any more
+            if server is not None:
+                server.remove()
             if cells is not None:
                 cells.remove()
             os._exit(0)
@@ -286,6 +283,8 @@ class Kernel:
             io.reaper.join(timeout=5)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         capture.stop()
+        if server is not None:
+            server.remove()
         ctx.term()
         hb.join(timeout=1)
         return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,12 @@ def test_kernel_ends_when_the_process_that_started_it_dies(tmp_path: Path) -> No
             client.wait_for_ready(timeout=STARTUP_TIMEOUT)
             client.execute("import mpkernel, pandas; mpkernel.view(pandas.DataFrame({'a': [1]}))")
             client.get_shell_msg(timeout=STARTUP_TIMEOUT)
+            # The worker starts in the background of the view: wait until it is there.
+            deadline = time.monotonic() + STARTUP_TIMEOUT
             tree = [kernel, *kernel.children(recursive=True)]
+            while len(tree) < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+                tree = [kernel, *kernel.children(recursive=True)]
             assert len(tree) >= 3, "a worker runs (and the forkserver)"
         finally:
             client.stop_channels()

@@ -1,0 +1,129 @@
+"""The forkserver, forked from the kernel at its very start.
+
+multiprocess starts its forkserver by exec'ing a fresh interpreter, which imports
+everything again (its own 16-17 MiB of memory, measured as USS) and starts a resource
+tracker process beside it (about 12 MiB of PSS). Forked instead, from the kernel before
+any thread or zmq context exists (DESIGN: workers never fork from a process holding
+either), the server shares the interpreter's pages with the kernel, and it imports its
+preload on the other core while the kernel goes on starting. It then runs multiprocess'
+own server loop (`multiprocess.forkserver.main`), so `Process.start()` works unchanged
+once `adopt` has told multiprocess where the server listens.
+
+(Forked from the command line, before the kernel's modules are imported, it broke the
+debugger's interrupt-while-paused test for a reason not yet found; the kernel forks it at
+the start of `Kernel.run`, where the exec'd server was started before.)
+
+The resource tracker is not started at all: mpkernel creates none of the named
+semaphores or shared memory it tracks (snapshot segments have their own cleanup), and the
+processes multiprocess starts get /dev/null as its channel.
+
+The listening socket is a file in a 0700 directory: whoever can connect to it can have the
+server run code as this user, so no abstract socket. The directory goes when the server
+ends (every user of it has closed the "alive" pipe) or with the kernel (`remove`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mpkernel.config.model import WorkerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Forkserver:
+    address: str
+    alive_w: int
+    pid: int
+    preload: tuple[str, ...]
+
+    def remove(self) -> None:
+        """Remove the listening socket's directory (the kernel is ending)."""
+        shutil.rmtree(Path(self.address).parent, ignore_errors=True)
+
+
+def start(preload: Sequence[str]) -> Forkserver:
+    """Fork the server now; the caller must have no thread and no zmq context yet."""
+    # The worker runtime's imports (zmq, multiprocess, psutil, cloudpickle, the ipc and
+    # funnel types) are the kernel's too: imported before the fork, their pages are shared.
+    importlib.import_module("mpkernel.supervision.runtime")
+    directory = tempfile.mkdtemp(prefix="mpk-fs-")  # 0700
+    address = str(Path(directory) / "listener")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(address)
+    listener.listen()
+    alive_r, alive_w = os.pipe()
+    # Objects that exist now stay out of the collector's reach in both processes: a
+    # collection writes to every object it visits, which would copy the shared pages.
+    gc.freeze()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the server process; tested through worker starts
+        _serve(listener, alive_r, alive_w, directory, list(preload))
+    listener.close()
+    os.close(alive_r)
+    return Forkserver(address, alive_w, pid, tuple(preload))
+
+
+def _serve(
+    listener: socket.socket, alive_r: int, alive_w: int, directory: str, preload: list[str]
+) -> None:
+    code = 0
+    own_pid = os.getpid()
+    try:
+        os.close(alive_w)
+        from multiprocess import forkserver
+
+        forkserver.main(listener.fileno(), alive_r, preload)
+    except SystemExit:
+        pass  # every user closed the alive pipe
+    except BaseException:  # noqa: BLE001 - the server's last words, then it exits
+        traceback.print_exc(file=sys.__stderr__)
+        code = 1
+    finally:
+        # Forked children leave through os._exit inside the server loop; only the
+        # server itself gets here.
+        if os.getpid() == own_pid:
+            shutil.rmtree(directory, ignore_errors=True)
+        os._exit(code)
+
+
+def start_for(workers: Sequence[WorkerConfig]) -> Forkserver | None:
+    """The server for the enabled `forkserver` workers (None: there is none), preloading
+    the worker runtime and their handler modules."""
+    forked = [w for w in workers if w.enabled and w.start_method == "forkserver"]
+    if not forked:
+        return None
+    handlers = {w.handler.partition(":")[0] for w in forked}
+    # The signals module first: the server and every worker ignore SIGINT from the start.
+    preload = ["mpkernel.supervision.forkserver_signals", "mpkernel.supervision.runtime"]
+    return start(preload + sorted(handlers))
+
+
+def adopt(server: Forkserver | None) -> None:
+    """Make multiprocess use `server` for its forkserver context, and no resource tracker
+    (in the kernel, once, before the first worker starts)."""
+    from multiprocess import forkserver, resource_tracker
+
+    if server is not None:
+        state = forkserver._forkserver
+        state._forkserver_address = server.address
+        state._forkserver_alive_fd = server.alive_w
+        state._forkserver_pid = server.pid
+        state._preload_modules = list(server.preload)
+    tracker = resource_tracker._resource_tracker
+    with contextlib.suppress(AttributeError):
+        if tracker._fd is None:
+            # Its liveness probe writes here and succeeds; nothing is ever tracked.
+            tracker._fd = os.open(os.devnull, os.O_WRONLY)
