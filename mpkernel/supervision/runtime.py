@@ -166,6 +166,13 @@ def worker_entry(spec: WorkerSpec, alive: Any) -> None:
     _exit_with_parent(alive.fileno())
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     forwarder = _redirect_output(ctx, spec)
+    # Forked from the kernel's process image, the `mpkernel` logger still writes to the
+    # kernel's stderr: a worker's records go through the root logger to its own pipe.
+    kernel_logger = logging.getLogger("mpkernel")
+    for handler in list(kernel_logger.handlers):
+        kernel_logger.removeHandler(handler)
+    kernel_logger.propagate = True
+    kernel_logger.setLevel(logging.NOTSET)
     logging.basicConfig(
         level=spec.log_level.upper(),
         format=f"worker {spec.name}[%(process)d] %(levelname)s %(name)s: %(message)s",
