@@ -263,6 +263,7 @@ class Kernel:
             snapshots=snapshots,
             kernel_requests=kernel_requests,
         )
+        io.shell_ready = True
         log.info(
             "mpkernel %s ready (session %s, pid %d)",
             mpkernel.__version__,

@@ -30,7 +30,6 @@ from typing import Any
 
 import psutil
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from mpkernel.comms.router import CommRouter
 from mpkernel.config.model import Config
@@ -50,6 +49,7 @@ from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.threads import hidden_from_debugger
 from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
+from mpkernel.zmq_monitor import recv_monitor_event
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,9 @@ class KernelIO(threading.Thread):
         self._snapshots = snapshots
         self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False
+        #: set by the main thread once it takes shell requests (until then the io thread
+        #: answers kernel_info itself)
+        self.shell_ready = False
         self._main_stuck = False
         self.reaper: threading.Thread | None = None
         self._poller: zmq.Poller | None = None
@@ -335,6 +338,11 @@ class KernelIO(threading.Thread):
             return
         if msg.msg_type in COMM_TYPES and self.router.route_shell(msg, time.monotonic()):
             return
+        if msg.msg_type == "kernel_info_request" and not self.shell_ready and self._work.empty():
+            # Start-up: the main thread is still building the shell (IPython), nothing is
+            # queued ahead of this request, and what kernel_info says is known already.
+            self._control.handle(msg, self._shell_reply_emitter)
+            return
         self._work.put(ShellWork(msg))
 
     def _shell_reply_emitter(self, item: Publish | Reply) -> None:
@@ -364,18 +372,18 @@ class KernelIO(threading.Thread):
         """Connection events of the IOPub socket: the frontends present, in real time."""
         while True:
             try:
-                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+                event = recv_monitor_event(monitor, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            kind = event["event"]
+            kind = event.event
             if kind == zmq.EVENT_ACCEPTED:
-                self._presence.accepted(event["value"])
+                self._presence.accepted(event.value)
             elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._presence.handshake_succeeded()
             elif kind & HANDSHAKE_FAILED:
                 self._presence.handshake_failed()
             elif kind == zmq.EVENT_DISCONNECTED:
-                self._presence.disconnected(event["value"], time.monotonic())
+                self._presence.disconnected(event.value, time.monotonic())
 
     @property
     def subscribers(self) -> int:

@@ -193,3 +193,38 @@ def test_kernel_ends_when_the_process_that_started_it_dies(tmp_path: Path) -> No
         if kernel is not None:
             for proc in [kernel, *kernel.children(recursive=True)] if kernel.is_running() else []:
                 proc.kill()
+
+
+@pytest.mark.mpkernel_only
+def test_kernel_info_while_starting_keeps_shell_order() -> None:
+    """Requests sent before the kernel is up: replies in request order, kernel_info bracketed
+    by busy and idle. Which thread answers kernel_info depends on when the client's
+    connection lands (the io thread while IPython loads, else the main thread); the order
+    and the bracket must hold either way."""
+    from jupyter_client.manager import KernelManager
+
+    from tests.conftest import KERNEL_NAME
+
+    for first in ("kernel_info", "execute"):
+        km = KernelManager(kernel_name=KERNEL_NAME)
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            if first == "execute":
+                sent = [kc.execute("x = 1"), kc.kernel_info()]
+            else:
+                sent = [kc.kernel_info(), kc.execute("x = 1")]
+            replies = [kc.get_shell_msg(timeout=STARTUP_TIMEOUT) for _ in sent]
+            assert [r["parent_header"]["msg_id"] for r in replies] == sent
+            info = next(r for r in replies if r["msg_type"] == "kernel_info_reply")
+            assert info["content"]["implementation"] == "mpkernel"
+            states: list[str] = []
+            while "idle" not in states:
+                msg = kc.get_iopub_msg(timeout=STARTUP_TIMEOUT)
+                if msg["parent_header"].get("msg_id") == info["parent_header"]["msg_id"]:
+                    states.append(msg["content"].get("execution_state", msg["msg_type"]))
+            assert states == ["busy", "idle"]
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
