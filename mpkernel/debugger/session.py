@@ -466,10 +466,14 @@ class DebugSession:
     def resume_all(self) -> None:
         """Let every paused thread run (for an interrupt to reach it in the user's code)."""
         for thread in sorted(self.stopped_threads):
+            own = next(self._seq)
+            # Answered like a frontend's continue (`_resumed`): the thread runs, and
+            # debugInfo must not report it stopped (debugpy sends no `continued` event).
+            self._pending[own] = _Pending(None, own, _answer_wanted_by_nobody)
             self._send(
                 {
                     "type": "request",
-                    "seq": next(self._seq),
+                    "seq": own,
                     "command": "continue",
                     "arguments": {"threadId": thread},
                 }
@@ -521,3 +525,7 @@ class DebugSession:
     def _publish_event(self, event: Dap) -> None:
         self._before_event()
         self._emit(Publish("debug_event", event, self._event_parent))
+
+
+def _answer_wanted_by_nobody(answer: Dap) -> None:
+    """The `then` of a request whose answer only updates the session's state."""

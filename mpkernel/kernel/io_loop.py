@@ -30,6 +30,7 @@ from typing import Any
 
 import psutil
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from mpkernel.comms.router import CommRouter
 from mpkernel.config.model import Config
@@ -49,7 +50,6 @@ from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.threads import hidden_from_debugger
 from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
-from mpkernel.zmq_monitor import recv_monitor_event
 
 log = logging.getLogger(__name__)
 
@@ -372,18 +372,18 @@ class KernelIO(threading.Thread):
         """Connection events of the IOPub socket: the frontends present, in real time."""
         while True:
             try:
-                event = recv_monitor_event(monitor, zmq.NOBLOCK)
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            kind = event.event
+            kind = event["event"]
             if kind == zmq.EVENT_ACCEPTED:
-                self._presence.accepted(event.value)
+                self._presence.accepted(event["value"])
             elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._presence.handshake_succeeded()
             elif kind & HANDSHAKE_FAILED:
                 self._presence.handshake_failed()
             elif kind == zmq.EVENT_DISCONNECTED:
-                self._presence.disconnected(event.value, time.monotonic())
+                self._presence.disconnected(event["value"], time.monotonic())
 
     @property
     def subscribers(self) -> int:

@@ -30,14 +30,14 @@ from typing import Any, Protocol
 
 import psutil
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from mpkernel.config.model import WorkerConfig
-from mpkernel.supervision import ipc
+from mpkernel.supervision import ipc, zygote
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
 from mpkernel.threads import hidden_from_debugger
 from mpkernel.wakeup import WakeupPipe
-from mpkernel.zmq_monitor import recv_monitor_event
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class WorkerSupervisor:
         """
         import multiprocess
 
+        zygote.use_in_multiprocess()
         self._counter += 1
         wid = f"{config.name}-{self._counter}"
         token = os.urandom(16)
@@ -360,13 +361,13 @@ class WorkerSupervisor:
     def _read_monitor(self) -> None:
         while True:
             try:
-                event = recv_monitor_event(self.monitor, zmq.NOBLOCK)
+                event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            endpoint = event.endpoint.decode()
-            if event.event == zmq.EVENT_ACCEPTED:
+            endpoint = event["endpoint"].decode()
+            if event["event"] == zmq.EVENT_ACCEPTED:
                 self._connections[endpoint] = self._connections.get(endpoint, 0) + 1
-            elif event.event == zmq.EVENT_DISCONNECTED:
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
                 self._connections[endpoint] = self._connections.get(endpoint, 0) - 1
 
     def _on_sentinel(self, fd: int, handle: WorkerHandle) -> None:

@@ -56,9 +56,11 @@ class Forkserver:
 
 def start(preload: Sequence[str]) -> Forkserver:
     """Fork the server now; the caller must have no thread and no zmq context yet."""
-    # The worker runtime's imports (zmq, multiprocess, psutil, cloudpickle, the ipc and
-    # funnel types) are the kernel's too: imported before the fork, their pages are shared.
+    # What both sides need (the worker runtime's modules; multiprocess with dill, 30 ms of
+    # imports and 5 MiB, which the kernel needs to start a worker) is imported before the
+    # fork: its pages are shared, and the first worker starts without that import.
     importlib.import_module("mpkernel.supervision.runtime")
+    importlib.import_module("multiprocess.forkserver")
     directory = tempfile.mkdtemp(prefix="mpk-fs-")  # 0700
     address = str(Path(directory) / "listener")
     listener = socket.socket(socket.AF_UNIX)
@@ -111,9 +113,22 @@ def start_for(workers: Sequence[WorkerConfig]) -> Forkserver | None:
     return start(preload + sorted(handlers))
 
 
+# The server `adopt` was given, until `use_in_multiprocess` hands it over.
+_adopted: list[Forkserver | None] = []
+
+
 def adopt(server: Forkserver | None) -> None:
-    """Make multiprocess use `server` for its forkserver context, and no resource tracker
-    (in the kernel, once, before the first worker starts)."""
+    """Have multiprocess use `server` for its forkserver context, and no resource tracker
+    (in the kernel, once). Applied when the first worker starts (without a forkserver,
+    multiprocess is not imported before)."""
+    _adopted[:] = [server]
+
+
+def use_in_multiprocess() -> None:
+    """Apply what `adopt` said (before multiprocess starts a process; idempotent)."""
+    if not _adopted:
+        return
+    server = _adopted.pop()
     from multiprocess import forkserver, resource_tracker
 
     if server is not None:
