@@ -29,6 +29,7 @@ import gc
 import importlib
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -81,6 +82,9 @@ def start(preload: Sequence[str]) -> Forkserver:
 def _serve(
     listener: socket.socket, alive_r: int, alive_w: int, directory: str, preload: list[str]
 ) -> None:
+    # An interrupt sent to the kernel's process group before the preload's signals module
+    # is imported must not end the server.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = 0
     own_pid = os.getpid()
     try:
