@@ -469,7 +469,7 @@ class DebugSession:
             own = next(self._seq)
             # Answered like a frontend's continue (`_resumed`): the thread runs, and
             # debugInfo must not report it stopped (debugpy sends no `continued` event).
-            self._pending[own] = _Pending(None, own, _answer_wanted_by_nobody)
+            self._pending[own] = _Pending(None, own, None)
             self._send(
                 {
                     "type": "request",
@@ -525,7 +525,3 @@ class DebugSession:
     def _publish_event(self, event: Dap) -> None:
         self._before_event()
         self._emit(Publish("debug_event", event, self._event_parent))
-
-
-def _answer_wanted_by_nobody(answer: Dap) -> None:
-    """The `then` of a request whose answer only updates the session's state."""

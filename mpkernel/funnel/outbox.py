@@ -75,14 +75,8 @@ class Outbox:
             run = _TextRun(name, text, parent)
             self._items.append(run)
             self._run = run
-        if self.stream_timer_armed:
-            return
-        if not self._wake_pending:
-            self._wake_pending = True
-            try:  # noqa: SIM105 - see `put`
-                os.write(self._write_fd, b"\0")
-            except BlockingIOError:
-                pass
+        if not self.stream_timer_armed:
+            self._wake()
 
     def put(self, item: FunnelItem) -> None:
         with self._lock:
@@ -92,6 +86,10 @@ class Outbox:
             # The funnel's stream timer will drain the queue within its interval: a
             # burst of prints costs no wakeups (and no GIL hand-offs) at all.
             return
+        self._wake()
+
+    def _wake(self) -> None:
+        """Write the wakeup byte unless one is pending since the last drain."""
         if not self._wake_pending:
             self._wake_pending = True
             # No Python-level call between setting the flag and the write: a signal

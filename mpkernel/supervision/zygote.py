@@ -25,7 +25,6 @@ ends (every user of it has closed the "alive" pipe) or with the kernel (`remove`
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import os
 import shutil
@@ -68,9 +67,6 @@ def start(preload: Sequence[str]) -> Forkserver:
     listener.bind(address)
     listener.listen()
     alive_r, alive_w = os.pipe()
-    # Objects that exist now stay out of the collector's reach in both processes: a
-    # collection writes to every object it visits, which would copy the shared pages.
-    gc.freeze()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the server process; tested through worker starts
         _serve(listener, alive_r, alive_w, directory, list(preload))

@@ -263,8 +263,10 @@ def test_i1_i2_any_interleaving_keeps_text_and_item_order(
     assert got == expected
 
 
-def test_i1_outbox_keeps_per_thread_order_under_contention() -> None:
-    """Items from several producer threads come out in each producer's order."""
+@pytest.mark.parametrize("producer", ["put", "put_text"])
+def test_i1_outbox_keeps_per_thread_order_under_contention(producer: str) -> None:
+    """Items (`put`) or writers' text joining runs (`put_text`) from several producer
+    threads come out in each producer's order, none lost, and no wakeup is lost."""
     outbox = Outbox()
     n_threads, per_thread = 4, 5000
     start = threading.Barrier(n_threads)
@@ -272,7 +274,10 @@ def test_i1_outbox_keeps_per_thread_order_under_contention() -> None:
     def produce(tid: int) -> None:
         start.wait()
         for i in range(per_thread):
-            outbox.put(Stream("stdout", f"{tid}:{i}", None))
+            if producer == "put":
+                outbox.put(Stream("stdout", f"{tid}:{i};", None))
+            else:
+                outbox.put_text("stdout", f"{tid}:{i};", None)
 
     threads = [threading.Thread(target=produce, args=(t,)) for t in range(n_threads)]
     for t in threads:
@@ -286,9 +291,10 @@ def test_i1_outbox_keeps_per_thread_order_under_contention() -> None:
         assert ready, "lost wakeup: items outstanding but the outbox fd never fired"
         for item in outbox.drain():
             assert isinstance(item, Stream)
-            tid, i = map(int, item.text.split(":"))
-            seen[tid].append(i)
-            total += 1
+            for piece in item.text.split(";")[:-1]:
+                tid, i = map(int, piece.split(":"))
+                seen[tid].append(i)
+                total += 1
     for t in threads:
         t.join()
     outbox.close()
@@ -349,39 +355,6 @@ def test_comm_items_reach_the_router_after_earlier_text(
         ("stream", "stdout", "before\n", HDR.msg_id),
         ("comm_item", type(item).__name__, None, None),
     ]
-
-
-def test_i1_text_runs_keep_per_thread_order_under_contention() -> None:
-    """Writers' text joins runs in the outbox; each thread's text still comes out in its
-    order, none lost, and no wakeup is lost while a run is open."""
-    outbox = Outbox()
-    n_threads, per_thread = 4, 5000
-    start = threading.Barrier(n_threads)
-
-    def produce(tid: int) -> None:
-        start.wait()
-        for i in range(per_thread):
-            outbox.put_text("stdout", f"{tid}:{i};", None)
-
-    threads = [threading.Thread(target=produce, args=(t,)) for t in range(n_threads)]
-    for t in threads:
-        t.start()
-    seen: dict[int, list[int]] = {t: [] for t in range(n_threads)}
-    total = 0
-    while total < n_threads * per_thread:
-        ready, _, _ = select.select([outbox.fileno()], [], [], 10)
-        assert ready, "lost wakeup: text outstanding but the outbox fd never fired"
-        for item in outbox.drain():
-            assert isinstance(item, Stream)
-            for piece in item.text.split(";")[:-1]:
-                tid, i = map(int, piece.split(":"))
-                seen[tid].append(i)
-                total += 1
-    for t in threads:
-        t.join()
-    outbox.close()
-    for tid in range(n_threads):
-        assert seen[tid] == list(range(per_thread))
 
 
 def test_i1_an_item_closes_the_text_run() -> None:
