@@ -28,7 +28,7 @@ def kernel_metadata(curve: bool | None = None, debugger: bool | None = None) -> 
 
         curve = zmq.has("curve")
     if debugger is None:
-        from mpkernel.debugger.door import debugpy_installed
+        from mpkernel.debugger import debugpy_installed
 
         debugger = debugpy_installed()
     # JupyterLab reads this flag (and kernel_info's) to offer its debugger.

@@ -8,6 +8,19 @@ io thread except `api`, which user code calls on the main thread.
 
 from __future__ import annotations
 
-from mpkernel.comms.api import open
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mpkernel.comms.api import open
 
 __all__ = ["open"]
+
+
+def __getattr__(name: str) -> Any:
+    # `open` is the kernel's (it needs the funnel); workers import this package for
+    # `jsonrpc` only and do not pay for it.
+    if name == "open":
+        from mpkernel.comms.api import open
+
+        return open
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,6 @@ funnel and the supervisor; unit tests record it). Time comes in as arguments.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -497,9 +496,7 @@ class CommRouter:
         sends = self._snapshots.worker_ready(handle.key, ready.snapshots)
         for key, msg in sends:
             # Old news for a new consumer: not part of the execution it once followed.
-            self._sink.send(
-                key, dataclasses.replace(msg, parent_json=ipc.NO_PARENT, request_id=None)
-            )
+            self._sink.send(key, msg._replace(parent_json=ipc.NO_PARENT, request_id=None))
         if ready.snapshots and not sends:
             # A first consumer (or none fresh to give): it gets the whole namespace now,
             # not after the user's next execution.

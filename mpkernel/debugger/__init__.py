@@ -8,3 +8,12 @@ source (`cells`), as JupyterLab computes them, so a breakpoint set in a cell mat
 code that runs. What needs the interpreter while nothing is paused (variables of the
 namespace, rich reprs) runs on the main thread between requests (`namespace`).
 """
+
+from __future__ import annotations
+
+import importlib.util
+
+
+def debugpy_installed() -> bool:
+    """Whether debugpy can be imported here (without importing it)."""
+    return importlib.util.find_spec("debugpy") is not None

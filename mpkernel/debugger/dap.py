@@ -1,7 +1,8 @@
 """DAP over a byte stream, sans-I/O: `Content-Length` framed JSON messages.
 
 debugpy's adapter speaks the Debug Adapter Protocol over TCP. `DapReader` turns the bytes
-that arrive (in any chunking) into messages; `frame` turns a message into bytes.
+that arrive (in any chunking) into messages; `frame` turns a message into bytes;
+`response` builds the answer to a request.
 """
 
 from __future__ import annotations
@@ -11,8 +12,21 @@ from typing import Any
 
 from mpkernel.wire import json_bytes
 
+Dap = dict[str, Any]
+
 _HEADER_END = b"\r\n\r\n"
 _LENGTH = b"content-length:"
+
+
+def response(request: Dap, success: bool = True, **fields: Any) -> Dap:
+    out: Dap = {
+        "type": "response",
+        "request_seq": request.get("seq"),
+        "success": success,
+        "command": request.get("command"),
+    }
+    out.update(fields)
+    return out
 
 
 class DapError(ValueError):

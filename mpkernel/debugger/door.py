@@ -8,28 +8,26 @@ debugger = false`, or debugpy not installed) every request gets a DAP error resp
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpkernel.debugger.cells import CellFiles
+from mpkernel.debugger.dap import response
 from mpkernel.debugger.namespace import NamespaceView
-from mpkernel.debugger.session import DebugSession, Emit, response
 from mpkernel.funnel.items import Publish, Reply
 from mpkernel.threads import hidden_from_debugger
 from mpkernel.wire import Message
+
+if TYPE_CHECKING:
+    from mpkernel.debugger.session import DebugSession, Emit
 
 log = logging.getLogger(__name__)
 
 #: how soon an interrupt deferred by `resume_then` is sent again
 INTERRUPT_RETRY_S = 0.02
-
-
-def debugpy_installed() -> bool:
-    return importlib.util.find_spec("debugpy") is not None
 
 
 @dataclass(frozen=True)

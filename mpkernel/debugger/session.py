@@ -26,14 +26,13 @@ from typing import Any
 import zmq
 
 from mpkernel.debugger.cells import HASH_SEED, CellFiles
-from mpkernel.debugger.dap import DapError, DapReader, frame
+from mpkernel.debugger.dap import Dap, DapError, DapReader, frame, response
 from mpkernel.debugger.namespace import NamespaceView, shown_name
 from mpkernel.funnel.items import Publish, Reply
 from mpkernel.wire import Header, Message
 
 log = logging.getLogger(__name__)
 
-Dap = dict[str, Any]
 Emit = Callable[[Publish | Reply], None]
 #: run a function on the main thread between requests; then call back on the io thread
 RunOnMain = Callable[[Callable[[], Any], Callable[[Any, BaseException | None], None]], None]
@@ -50,17 +49,6 @@ class _Pending:
     request: Message[dict[str, Any]] | None  # the debug_request; None: the kernel's own
     seq: int  # the frontend's seq (the response's request_seq)
     then: Callable[[Dap], None] | None
-
-
-def response(request: Dap, success: bool = True, **fields: Any) -> Dap:
-    out: Dap = {
-        "type": "response",
-        "request_seq": request.get("seq"),
-        "success": success,
-        "command": request.get("command"),
-    }
-    out.update(fields)
-    return out
 
 
 class DebugSession:

@@ -1,9 +1,12 @@
 """Kernel assembly: bind sockets, capture output, start threads, serve, wind down.
 
 Runs on the main thread, which afterwards becomes the thread that executes user code.
-Start order matters: logging keeps a copy of the real stderr before fd 1/2 are captured;
-the io thread starts before IPython is imported so control requests (and the heartbeat)
-are answered during the slowest part of start-up.
+Start order matters: the forkserver is forked before any thread or zmq context exists;
+logging keeps a copy of the real stderr before fd 1/2 are captured; the io thread starts
+as soon as the sockets are bound, from this module's few imports, and answers kernel_info
+(and the heartbeat thread pings) while the rest of the kernel is imported and built
+(`io_thread`); the modules for that are imported in `Kernel.run`, after the io thread
+started.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import queue
 import signal
 import sys
 import threading
@@ -23,28 +25,18 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 import mpkernel
-from mpkernel.config.model import Config
-from mpkernel.debugger.cells import CellFiles
-from mpkernel.engine.compat import (
-    configure_environment,
-    install_import_hooks,
-    mark_kernel_app,
-    use_interruptible_pdb,
-)
-from mpkernel.funnel.capture import FdCapture, FunnelWriter
-from mpkernel.funnel.items import IoCall, Stop
-from mpkernel.funnel.outbox import Outbox
+from mpkernel.debugger import debugpy_installed
+from mpkernel.engine.compat import configure_environment
 from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, write_connection_file
+from mpkernel.kernel.frontend import FrontendSender
 from mpkernel.kernel.heartbeat import Heartbeat
-from mpkernel.kernel.io_loop import KernelIO, terminate_children
-from mpkernel.kernel.parent import ParentWatch
+from mpkernel.kernel.io_thread import IoThread
 from mpkernel.kernel.sockets import bind_sockets, check_curve_keys
-from mpkernel.kernel.work import WorkItem
-from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import zygote
 from mpkernel.wire import Signer
 
 if TYPE_CHECKING:
+    from mpkernel.config.model import Config
     from mpkernel.snapshots.builder import SnapshotBuilder
 
 log = logging.getLogger(__name__)
@@ -52,9 +44,9 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = "5.5"
 
 
-def build_kernel_info() -> dict[str, Any]:
-    import IPython
-
+def build_kernel_info(debugger: bool) -> dict[str, Any]:
+    """The kernel_info_reply content, known before IPython is imported (so without its
+    version, which the banner therefore does not name)."""
     python = platform.python_version()
     return {
         "status": "ok",
@@ -72,8 +64,8 @@ def build_kernel_info() -> dict[str, Any]:
         },
         "banner": (
             f"Python {sys.version}\n"
-            f"IPython {IPython.__version__} on mpkernel {mpkernel.__version__}: comm handlers "
-            "run in worker processes.\n"
+            f"IPython on mpkernel {mpkernel.__version__}: comm handlers run in worker "
+            "processes.\n"
         ),
         "help_links": [
             {
@@ -83,7 +75,7 @@ def build_kernel_info() -> dict[str, Any]:
             {"text": "IPython Reference", "url": "https://ipython.readthedocs.io/en/stable/"},
         ],
         "supported_features": [],
-        "debugger": False,
+        "debugger": debugger,
     }
 
 
@@ -132,6 +124,28 @@ class Kernel:
         if info != self.info and self.connection_file is not None:
             write_connection_file(self.connection_file, info)
         signer = Signer(info.key, info.signature_scheme)
+        sender = FrontendSender(sockets.shell, sockets.control, sockets.iopub, signer, self.session)
+        debugging = self.config.kernel.debugger and debugpy_installed()
+        kernel_info = build_kernel_info(debugging)
+        hb = Heartbeat(sockets.hb)
+        hb.start()
+        io_thread = IoThread(
+            sockets.shell, sockets.control, sockets.iopub, sender, signer, kernel_info
+        )
+        io_thread.start()
+
+        # The rest of the kernel is imported while the io thread already answers: first
+        # its own loop (comms and workers can be served from then on), then IPython.
+        import queue
+
+        from mpkernel.funnel.capture import FdCapture, FunnelWriter
+        from mpkernel.funnel.items import IoCall, Stop
+        from mpkernel.funnel.outbox import Outbox
+        from mpkernel.kernel.io_loop import KernelIO, terminate_children
+        from mpkernel.kernel.parent import ParentWatch
+        from mpkernel.kernel.work import WorkItem
+        from mpkernel.snapshots.dispatch import SnapshotDispatcher
+
         outbox = Outbox()
         work: queue.SimpleQueue[WorkItem] = queue.SimpleQueue()
         capture = FdCapture(outbox)
@@ -139,7 +153,6 @@ class Kernel:
         stdout = FunnelWriter("stdout", outbox, 1, capture)
         stderr = FunnelWriter("stderr", outbox, 2, capture)
         sys.stdout, sys.stderr = stdout, stderr
-        kernel_info = build_kernel_info()
         main_ident = threading.get_ident()
 
         def interrupt_main() -> None:
@@ -148,8 +161,8 @@ class Kernel:
         snapshot_dispatch = SnapshotDispatcher()
         io = KernelIO(
             sockets,
+            sender,
             signer,
-            self.session,
             outbox,
             work,
             capture,
@@ -159,20 +172,22 @@ class Kernel:
             ctx=ctx,
             config=self.config,
             snapshots=snapshot_dispatch,
+            debugger_enabled=debugging,
         )
-        kernel_info["debugger"] = io.debugger.enabled
-        hb = Heartbeat(sockets.hb)
-        hb.start()
-        io.start()
+        io_thread.hand_over(io.serve)
         ParentWatch(
             lambda: outbox.put(IoCall(lambda: io.begin_shutdown(restart=False))),
             io.shutdown_requested,
         ).start()
 
-        # Imported here: IPython is the slowest part of start-up and the io thread is
-        # already answering control requests while it loads.
         from mpkernel.comms import api as comms
+        from mpkernel.debugger.cells import CellFiles
         from mpkernel.debugger.namespace import in_debugger
+        from mpkernel.engine.compat import (
+            install_import_hooks,
+            mark_kernel_app,
+            use_interruptible_pdb,
+        )
         from mpkernel.engine.debugging import cell_compiler, debugger_parts
         from mpkernel.engine.execute import ExecutionEngine
         from mpkernel.engine.inprocess import InProcessComms
@@ -182,7 +197,6 @@ class Kernel:
         from mpkernel.snapshots.on_demand import OnDemandBuilder
         from mpkernel.snapshots.segments import remove_kernel_dir
 
-        debugging = io.debugger.enabled
         cells = CellFiles() if debugging else None
         engine = ExecutionEngine(outbox, capture, cell_compiler(cells) if cells else None)
         in_process = InProcessComms(outbox, engine.context, capture)
@@ -279,7 +293,7 @@ class Kernel:
         if cells is not None:
             cells.remove()
         outbox.put(Stop())
-        io.join(timeout=5)
+        io_thread.join(timeout=5)
         if io.reaper is not None:
             io.reaper.join(timeout=5)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__

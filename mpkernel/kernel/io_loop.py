@@ -1,5 +1,6 @@
-"""The io thread (`mpkernel-io`): the only thread that touches shell, control, stdin and
-IOPub. It polls them together with the outbox wakeup fd and the captured fd 1/2 pipes.
+"""The io thread's loop once the kernel is assembled (`io_thread` starts the thread and
+hands it this loop): the only code that touches shell, control, stdin and IOPub from then
+on. It polls them together with the outbox wakeup fd and the captured fd 1/2 pipes.
 
 One loop iteration, in this order:
 1. handle control requests (never wait for the main thread),
@@ -10,10 +11,10 @@ One loop iteration, in this order:
 5. welcome each IOPub subscription (I7); count the frontends present (`presence`),
 6. flush the stream buffer if its timer ran out (I2).
 
-Errors: a `WireError` (the peer's fault) is logged and the frames dropped. Any other
-exception while handling one message is logged and the loop goes on (the one
-per-message `except Exception` of the main process). If the loop itself dies, ordering
-can no longer be guaranteed, so the process exits.
+Requests the io thread kept while the kernel was being assembled are handled first, as
+if they had just arrived. Errors: a `WireError` (the peer's fault) is logged and the
+frames dropped. Any other exception while handling one message is logged and the loop
+goes on (the one per-message `except Exception` of the main process).
 """
 
 from __future__ import annotations
@@ -22,38 +23,39 @@ import contextlib
 import logging
 import os
 import queue
-import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import psutil
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from mpkernel.comms.router import CommRouter
 from mpkernel.config.model import Config
-from mpkernel.debugger.door import DebuggerDoor, DebuggerParts, debugpy_installed
-from mpkernel.debugger.session import DebugSession
+from mpkernel.debugger.door import DebuggerDoor, DebuggerParts
 from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.iopub import IOPubFunnel
 from mpkernel.funnel.items import CommItem, InputRequest, IoCall, Publish, PublishRaw, Reply
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.control import ControlHandler
+from mpkernel.kernel.frontend import FrontendSender, decode_or_log, describe
+from mpkernel.kernel.io_thread import Kept
 from mpkernel.kernel.presence import FrontendPresence
 from mpkernel.kernel.sockets import KernelSockets, close_sockets
 from mpkernel.kernel.stdin_channel import StdinChannel
 from mpkernel.kernel.work import MainCall, ShellWork, StopWork, WorkItem
 from mpkernel.kernel.worker_link import WorkerLink
+from mpkernel.monitor_events import recv_event
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.threads import hidden_from_debugger
-from mpkernel.wire import Header, HeaderFactory, Signer, WireError, decode, encode_raw, json_bytes
+from mpkernel.wire import Header, Message, Signer
+
+if TYPE_CHECKING:
+    from mpkernel.debugger.session import DebugSession
 
 log = logging.getLogger(__name__)
 
-EMPTY = b"{}"
 COMM_TYPES = frozenset(("comm_open", "comm_msg", "comm_close"))
 SHUTDOWN_GRACE_S = 3.0
 HANDSHAKE_FAILED = (
@@ -63,13 +65,10 @@ HANDSHAKE_FAILED = (
 )
 
 
-def _describe(frames: Sequence[bytes]) -> str:
-    head = b" | ".join(f[:32] for f in frames[:6])
-    return f"{len(frames)} frames, {sum(map(len, frames))} bytes: {head!r}"
-
-
 def terminate_children(grace_s: float = 1.0) -> None:
     """Terminate every descendant of this process, then kill what is left; reap all."""
+    import psutil  # at the end of the kernel only
+
     try:
         children = psutil.Process().children(recursive=True)
     except psutil.Error:
@@ -84,14 +83,14 @@ def terminate_children(grace_s: float = 1.0) -> None:
     psutil.wait_procs(alive, timeout=grace_s)
 
 
-class KernelIO(threading.Thread):
-    """Owner of the frontend sockets and consumer of the outbox."""
+class KernelIO:
+    """Owner of the frontend sockets and consumer of the outbox (on the io thread)."""
 
     def __init__(
         self,
         sockets: KernelSockets,
+        sender: FrontendSender,
         signer: Signer,
-        session: str,
         outbox: Outbox,
         work: queue.SimpleQueue[WorkItem],
         capture: FdCapture,
@@ -101,13 +100,11 @@ class KernelIO(threading.Thread):
         ctx: zmq.Context[zmq.Socket[bytes]],
         config: Config,
         snapshots: SnapshotDispatcher,
+        debugger_enabled: bool,
     ) -> None:
-        super().__init__(name="mpkernel-io", daemon=True)
-        hidden_from_debugger(self)
         self._sockets = sockets
+        self._sender = sender
         self._signer = signer
-        self._session = session
-        self._headers = HeaderFactory(session, "mpkernel")
         self._outbox = outbox
         self._work = work
         self._capture = capture
@@ -115,10 +112,7 @@ class KernelIO(threading.Thread):
         self._funnel = IOPubFunnel(self)
         self._control = ControlHandler(kernel_info, interrupt_main, self._begin_shutdown)
         self._interrupt_main = interrupt_main
-        self._topics: dict[str, bytes] = {}
         self._running = True
-        self._subscribed_once = False
-        self._held: list[list[bytes]] = []
         self._shutdown_deadline: float | None = None
         self.shutdown_requested = threading.Event()
         self._ctx = ctx
@@ -130,7 +124,7 @@ class KernelIO(threading.Thread):
         self._presence = FrontendPresence(
             config.kernel, self._frontend_gone, self.router.close_for_disconnect
         )
-        self._stdin = StdinChannel(sockets.stdin, self._frames)
+        self._stdin = StdinChannel(sockets.stdin, sender.frames)
         self._snapshots = snapshots
         self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False
@@ -140,19 +134,12 @@ class KernelIO(threading.Thread):
         self._main_stuck = False
         self.reaper: threading.Thread | None = None
         self._poller: zmq.Poller | None = None
-        self.debugger = DebuggerDoor(
-            config.kernel.debugger and debugpy_installed(), self._funnel.handle, self._debug_session
-        )
+        self.debugger = DebuggerDoor(debugger_enabled, self._funnel.handle, self._debug_session)
 
     # -- thread body -------------------------------------------------------------------
-    def run(self) -> None:
-        # Process-directed SIGINT must land on the main thread, where user code runs.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            self._loop()
-        except BaseException:
-            log.critical("the io thread failed; output ordering is lost, exiting", exc_info=True)
-            os._exit(1)
+    def serve(self, kept: list[Kept]) -> None:
+        """The io thread's work from the hand-over to the end of the kernel."""
+        self._loop(kept)
         self._close_sockets()
         if self._main_stuck:
             # User code ignored the interrupt; everything owed was sent long ago.
@@ -165,6 +152,8 @@ class KernelIO(threading.Thread):
 
     # -- debugger ------------------------------------------------------------------------
     def _debug_session(self, parts: DebuggerParts) -> DebugSession:
+        from mpkernel.debugger.session import DebugSession  # once the debugger is used
+
         assert self._poller is not None, "parts arrive through the outbox, drained by the loop"
         return DebugSession(
             self._ctx,
@@ -206,7 +195,7 @@ class KernelIO(threading.Thread):
             "iopub_departures": self._presence.departures,
         }
 
-    def _loop(self) -> None:
+    def _loop(self, kept: list[Kept]) -> None:
         s = self._sockets
         poller = self._poller = zmq.Poller()
         supervisor = self.supervisor = WorkerSupervisor(
@@ -224,6 +213,12 @@ class KernelIO(threading.Thread):
         for fd in self._capture.read_fds:
             poller.register(fd, zmq.POLLIN)
         funnel = self._funnel
+        for channel, msg in kept:
+            handle = self._on_control_message if channel == "control" else self._on_shell_message
+            try:
+                handle(msg)
+            except Exception:
+                log.exception("failed to handle a %s on %s", msg.msg_type, channel)
         while self._running:
             timeout = funnel.timeout_ms()
             for other in (
@@ -258,7 +253,7 @@ class KernelIO(threading.Thread):
             if peers_monitor in events:
                 self._on_iopub_peers(peers_monitor)
             if s.iopub in events:
-                self._on_subscriptions()
+                self._sender.on_subscriptions()
             supervisor.handle_events(events)
             supervisor.on_timer()
             self._link.kill_overdue()
@@ -303,35 +298,26 @@ class KernelIO(threading.Thread):
             try:
                 handle(frames)
             except Exception:
-                log.exception("failed to handle a message (%s)", _describe(frames))
-
-    def _decode(self, channel: str, frames: list[bytes]) -> Any:
-        try:
-            return decode(frames, self._signer)
-        except WireError as e:
-            log.warning(
-                "dropped a message on %s: %s: %s (%s)",
-                channel,
-                type(e).__name__,
-                e,
-                _describe(frames),
-            )
-            return None
+                log.exception("failed to handle a message (%s)", describe(frames))
 
     # -- inbound -----------------------------------------------------------------------
     def _on_control(self, frames: list[bytes]) -> None:
-        msg = self._decode("control", frames)
-        if msg is None:
-            return
+        msg = decode_or_log("control", frames, self._signer)
+        if msg is not None:
+            self._on_control_message(msg)
+
+    def _on_control_message(self, msg: Message[dict[str, Any]]) -> None:
         if msg.msg_type == "debug_request":
             self.debugger.request(msg)
         else:
             self._control.handle(msg, self._funnel.handle)
 
     def _on_shell(self, frames: list[bytes]) -> None:
-        msg = self._decode("shell", frames)
-        if msg is None:
-            return
+        msg = decode_or_log("shell", frames, self._signer)
+        if msg is not None:
+            self._on_shell_message(msg)
+
+    def _on_shell_message(self, msg: Message[dict[str, Any]]) -> None:
         if msg.msg_type == "shutdown_request":
             # Deprecated on shell since 5.4 but still sent by old clients.
             self._control.handle(msg, self._shell_reply_emitter)
@@ -353,37 +339,26 @@ class KernelIO(threading.Thread):
         self._funnel.handle(item)
 
     def _on_stdin(self, frames: list[bytes]) -> None:
-        msg = self._decode("stdin", frames)
-        if msg is None:
-            return
-        self._stdin.on_reply(msg)
-
-    def _on_subscriptions(self) -> None:
-        """Subscription messages (XPUB_VERBOSE): each subscription gets a welcome."""
-        while True:
-            try:
-                frame = self._sockets.iopub.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if frame and frame[0] == 1:
-                self._welcome(frame[1:])
+        msg = decode_or_log("stdin", frames, self._signer)
+        if msg is not None:
+            self._stdin.on_reply(msg)
 
     def _on_iopub_peers(self, monitor: zmq.Socket[bytes]) -> None:
         """Connection events of the IOPub socket: the frontends present, in real time."""
         while True:
             try:
-                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+                event = recv_event(monitor)
             except zmq.Again:
                 return
-            kind = event["event"]
+            kind = event.event
             if kind == zmq.EVENT_ACCEPTED:
-                self._presence.accepted(event["value"])
+                self._presence.accepted(event.value)
             elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._presence.handshake_succeeded()
             elif kind & HANDSHAKE_FAILED:
                 self._presence.handshake_failed()
             elif kind == zmq.EVENT_DISCONNECTED:
-                self._presence.disconnected(event["value"], time.monotonic())
+                self._presence.disconnected(event.value, time.monotonic())
 
     @property
     def subscribers(self) -> int:
@@ -394,113 +369,17 @@ class KernelIO(threading.Thread):
         self._stdin.fail("input() cannot be answered: the frontend disconnected")
         self.router.frontend_gone("frontend_disconnected")
 
-    def _welcome(self, topic: bytes) -> None:
-        log.info("IOPub subscription %r (%d subscribers)", topic, self.subscribers)
-        subscription = topic.decode("utf-8", "replace")
-        frames = self._frames([topic], "iopub_welcome", {"subscription": subscription}, None)
-        self._sockets.iopub.send_multipart(frames)
-        if not self._subscribed_once:
-            self._subscribed_once = True
-            self._sockets.iopub.send_multipart(
-                self._frames(
-                    [self._topic("status")], "status", {"execution_state": "starting"}, None
-                )
-            )
-            held, self._held = self._held, []
-            for held_frames in held:
-                self._sockets.iopub.send_multipart(held_frames)
-
     # -- FunnelSink --------------------------------------------------------------------
-    def _topic(self, msg_type: str) -> bytes:
-        topic = self._topics.get(msg_type)
-        if topic is None:
-            topic = self._topics[msg_type] = f"kernel.{self._session}.{msg_type}".encode()
-        return topic
-
-    def _frames(
-        self,
-        identities: Sequence[bytes],
-        msg_type: str,
-        content: Mapping[str, Any],
-        parent: Header | None,
-        metadata: Mapping[str, Any] | None = None,
-        buffers: Sequence[bytes] = (),
-    ) -> list[bytes]:
-        header = self._headers.make(msg_type)
-        return encode_raw(
-            identities,
-            header,
-            parent,
-            json_bytes(metadata) if metadata else EMPTY,
-            json_bytes(content),
-            buffers,
-            self._signer,
-        )
-
     def publish(self, item: Publish) -> None:
-        msg_type, parent = item.msg_type, item.parent
-        try:
-            frames = self._frames(
-                [self._topic(msg_type)], msg_type, item.content, parent, item.metadata, item.buffers
-            )
-        except (TypeError, ValueError) as e:
-            log.error("cannot serialize %s: %s", msg_type, e)
-            frames = self._frames(
-                [self._topic("stream")],
-                "stream",
-                {
-                    "name": "stderr",
-                    "text": f"[mpkernel] a {msg_type} output could not be sent: {e}\n",
-                },
-                parent,
-            )
-        if self._subscribed_once:
-            self._sockets.iopub.send_multipart(frames)
-        else:
-            self._held.append(frames)
+        self._sender.publish(item.msg_type, item.content, item.parent, item.metadata, item.buffers)
 
     def reply(self, item: Reply) -> None:
-        channel, identities, msg_type, parent = (
-            item.channel,
-            item.identities,
-            item.msg_type,
-            item.parent,
+        self._sender.reply(
+            item.channel, item.identities, item.msg_type, item.content, item.parent, item.metadata
         )
-        sock = self._sockets.shell if channel == "shell" else self._sockets.control
-        try:
-            frames = self._frames(identities, msg_type, item.content, parent, item.metadata)
-        except (TypeError, ValueError) as e:
-            log.error("cannot serialize %s: %s", msg_type, e)
-            frames = self._frames(
-                identities,
-                msg_type,
-                {"status": "error", "ename": type(e).__name__, "evalue": str(e), "traceback": []},
-                parent,
-            )
-        try:
-            sock.send_multipart(frames)
-        except zmq.ZMQError as e:
-            if e.errno != zmq.EHOSTUNREACH:
-                raise
-            log.warning(
-                "%s for %s not delivered: the %s peer is gone", msg_type, parent.msg_id, channel
-            )
 
     def publish_raw(self, item: PublishRaw) -> None:
-        msg_type = item.msg_type
-        frames = encode_raw(
-            [self._topic(msg_type)],
-            self._headers.make(msg_type),
-            item.parent,
-            EMPTY,
-            item.content_json,
-            item.buffers,
-            self._signer,
-        )
-        if self._subscribed_once:
-            self._sockets.iopub.send_multipart(frames)
-        else:
-            self._held.append(frames)
+        self._sender.publish_json(item.msg_type, item.content_json, item.parent, item.buffers)
 
     def comm_item(self, item: CommItem) -> None:
         self.router.comm_item(item, time.monotonic())

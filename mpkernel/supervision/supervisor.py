@@ -30,9 +30,9 @@ from typing import Any, Protocol
 
 import psutil
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from mpkernel.config.model import WorkerConfig
+from mpkernel.monitor_events import recv_event
 from mpkernel.supervision import ipc, zygote
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
@@ -361,13 +361,13 @@ class WorkerSupervisor:
     def _read_monitor(self) -> None:
         while True:
             try:
-                event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
+                event = recv_event(self.monitor)
             except zmq.Again:
                 return
-            endpoint = event["endpoint"].decode()
-            if event["event"] == zmq.EVENT_ACCEPTED:
+            endpoint = event.endpoint.decode()
+            if event.event == zmq.EVENT_ACCEPTED:
                 self._connections[endpoint] = self._connections.get(endpoint, 0) + 1
-            elif event["event"] == zmq.EVENT_DISCONNECTED:
+            elif event.event == zmq.EVENT_DISCONNECTED:
                 self._connections[endpoint] = self._connections.get(endpoint, 0) - 1
 
     def _on_sentinel(self, fd: int, handle: WorkerHandle) -> None:
