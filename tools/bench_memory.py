@@ -1,6 +1,7 @@
 """Memory scenario: does a kernel give back what a workload took? (`memory_workload`)
 
-A fresh kernel per round: the PSS of its process tree just after start, once warm (its comm
+A fresh kernel per round: the PSS of its process tree just after start (its first execute
+answered), once warm (its comm
 open and used: mpkernel has started the echo worker), then after `size` comm round trips and
 `size / 10` executes; the growth since warm is memory the workload kept. mpkernel's comm goes
 through its echo worker, ipykernel's is an in-process `comm` target (bench_comms.SETUP_CODE);
@@ -24,6 +25,9 @@ WARM_ROUND_TRIPS = 100
 def memory_workload(r: Round) -> Samples:
     kernel, client, info = r.run.start(r.contender, f"memory-{r.side.slot}-{r.index}")
     try:
+        # Started means able to run code: a kernel may answer kernel_info while it is still
+        # being assembled (mpkernel does), so the fresh figure is taken after one execute.
+        client.execute("pass", timeout_s=REQUEST_TIMEOUT_S)
         fresh, _ = kernel.memory()
         with_comms = r.side.slot != "C"
         comm_id = echo_comm(Live(kernel, client, info)) if with_comms else ""
