@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import FrameType
@@ -28,11 +29,19 @@ def shown_name(name: str, hidden: Iterable[str] = ()) -> bool:
 
 
 def in_debugger(frame: FrameType | None) -> bool:
-    """Is `frame` inside debugpy's code (its tracer, or the loop a paused thread waits in,
-    down to the standard library calls that loop makes)?"""
+    """Is the main thread, whose current frame is `frame`, inside debugpy's code (its
+    tracer, or the loop a paused thread waits in, down to the standard library calls that
+    loop makes)?"""
     module = sys.modules.get("debugpy")
     if module is None or module.__file__ is None:
         return False
+    # debugpy's tracer is compiled: while it runs, the frame a signal handler sees can be
+    # the user's own, or a standard library function the tracer called, with no frame of
+    # debugpy's above it. An exception raised there switches debugging off for the thread.
+    # The tracer counts on the thread object how deep in it the thread is.
+    info = getattr(threading.current_thread(), "additional_info", None)
+    if getattr(info, "is_tracing", 0):
+        return True
     root = str(Path(module.__file__).parent)
     while frame is not None:
         if frame.f_code.co_filename.startswith(root):

@@ -88,6 +88,8 @@ class DebugSession:
         self.started = False
         self.breakpoints: dict[str, list[Dap]] = {}
         self.stopped_threads: set[int] = set()
+        # Threads the kernel itself asked to continue, until that request is answered.
+        self._resuming: set[int] = set()
         self._local: dict[str, Callable[[Message[dict[str, Any]], Dap], None]] = {
             "debugInfo": self._debug_info,
             "initialize": self._initialize,
@@ -389,6 +391,7 @@ class DebugSession:
         self.started = False
         self.breakpoints.clear()
         self.stopped_threads.clear()
+        self._resuming.clear()
         pending, self._pending = list(self._pending.values()), {}
         for waiting in pending:
             if (
@@ -452,12 +455,18 @@ class DebugSession:
             self._on_event(message)
 
     def resume_all(self) -> None:
-        """Let every paused thread run (for an interrupt to reach it in the user's code)."""
-        for thread in sorted(self.stopped_threads):
+        """Let every paused thread run (for an interrupt to reach it in the user's code).
+
+        Called again while the main thread is still in debugpy's code (an interrupt is
+        retried until it lands in the user's): a thread already asked to continue is not
+        asked again before the adapter answers. debugpy's adapter never answers a
+        `continue` for a thread that runs, and answers nothing after it."""
+        for thread in sorted(self.stopped_threads - self._resuming):
             own = next(self._seq)
+            self._resuming.add(thread)
             # Answered like a frontend's continue (`_resumed`): the thread runs, and
             # debugInfo must not report it stopped (debugpy sends no `continued` event).
-            self._pending[own] = _Pending(None, own, None)
+            self._pending[own] = _Pending(None, own, self._answered_resume(thread))
             self._send(
                 {
                     "type": "request",
@@ -466,6 +475,12 @@ class DebugSession:
                     "arguments": {"threadId": thread},
                 }
             )
+
+    def _answered_resume(self, thread: int) -> Callable[[Dap], None]:
+        def answered(_answer: Dap) -> None:
+            self._resuming.discard(thread)
+
+        return answered
 
     def _resumed(self, answer: Dap, pending: _Pending) -> None:
         """A thread runs again once its resume request is answered: `debugInfo` must not
