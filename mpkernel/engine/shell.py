@@ -8,7 +8,6 @@ same outbox between busy and the reply, so its order is fixed by construction.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import traceback
@@ -172,7 +171,7 @@ class ShellDispatcher:
         # change before the frontend sees this cell's idle.
         snapshot = self._snapshots.after_execute(str(msg.content.get("code", "")))
         if snapshot is not None:
-            self._outbox.put(dataclasses.replace(snapshot, parent=msg.header))
+            self._outbox.put(snapshot._replace(parent=msg.header))
         if reply["status"] == "error" and msg.content.get("stop_on_error", True):
             # Abort what the frontend queued behind the failed cell, as ipykernel does:
             # the io thread moves every request it has into the queue, then the marker.

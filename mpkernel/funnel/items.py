@@ -3,14 +3,16 @@
 Every thread that wants something to reach the frontend (IOPub, or a reply on a ROUTER
 socket, or a stdin prompt) builds one of these values and puts it in the `Outbox`.
 Only the io thread consumes them, in order; see `iopub.IOPubFunnel`. Items are plain
-immutable values so that the ordering logic can be tested without sockets.
+immutable values so that the ordering logic can be tested without sockets: NamedTuples,
+which are several times cheaper to define than frozen dataclasses (this module is on the
+kernel's start-up path) and to build (one or more per message).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from mpkernel.funnel.stdin import InputWaiter
@@ -20,9 +22,10 @@ Channel = Literal["shell", "control"]
 ExecutionState = Literal["busy", "idle", "starting"]
 StreamName = Literal["stdout", "stderr"]
 
+NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
-@dataclass(frozen=True, slots=True)
-class Status:
+
+class Status(NamedTuple):
     """`status` on IOPub. Busy/idle bracket one request (I3)."""
 
     state: ExecutionState
@@ -30,30 +33,24 @@ class Status:
 
 
 class Stream(NamedTuple):
-    """Text written to stdout or stderr; buffered by the funnel (I2).
-
-    A NamedTuple rather than a frozen dataclass: one is built per `write()`, and tuple
-    construction is several times cheaper (measured on the 100k-print benchmark).
-    """
+    """Text written to stdout or stderr; buffered by the funnel (I2)."""
 
     name: StreamName
     text: str
     parent: Header | None
 
 
-@dataclass(frozen=True, slots=True)
-class Publish:
+class Publish(NamedTuple):
     """Any other IOPub message (display_data, execute_result, error, comm_msg, ...)."""
 
     msg_type: str
     content: Mapping[str, Any]
     parent: Header | None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = NO_METADATA
     buffers: Sequence[bytes] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """A reply on shell or control, sent to the peer that made the request."""
 
     channel: Channel
@@ -61,11 +58,10 @@ class Reply:
     msg_type: str
     content: Mapping[str, Any]
     parent: Header
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = NO_METADATA
 
 
-@dataclass(frozen=True, slots=True)
-class PublishRaw:
+class PublishRaw(NamedTuple):
     """An IOPub message whose content is already JSON (comm traffic from workers)."""
 
     msg_type: str
@@ -74,8 +70,7 @@ class PublishRaw:
     buffers: Sequence[bytes] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class CommInfo:
+class CommInfo(NamedTuple):
     """Answer a comm_info_request from the registry as it stands at this point (after
     every comm registration queued before it)."""
 
@@ -84,21 +79,18 @@ class CommInfo:
     target_name: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RegisterComm:
+class RegisterComm(NamedTuple):
     """An in-process comm (the `comm` package) was opened in the main process."""
 
     comm_id: str
     target: str
 
 
-@dataclass(frozen=True, slots=True)
-class UnregisterComm:
+class UnregisterComm(NamedTuple):
     comm_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class OpenBackendComm:
+class OpenBackendComm(NamedTuple):
     """User code (`mpkernel.comms.open`, `mpkernel.view`) or a kernel request asked for a
     comm served by a worker, optionally about an object (`payload`, `mpkernel.snapshots`
     codec)."""
@@ -110,8 +102,7 @@ class OpenBackendComm:
     payload: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotReady:
+class SnapshotReady(NamedTuple):
     """A snapshot of the user's namespace, built on the main thread, for the workers
     that consume snapshots (`mpkernel.snapshots.dispatch`)."""
 
@@ -122,8 +113,7 @@ class SnapshotReady:
     parent: Header | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class KernelAnswerItem:
+class KernelAnswerItem(NamedTuple):
     """The main thread's answer to a worker's kernel request; queued behind everything
     the request caused (an `execute_input` for a `del`, say)."""
 
@@ -133,20 +123,17 @@ class KernelAnswerItem:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Flush:
+class Flush(NamedTuple):
     """Publish the buffered stream text now (an explicit `sys.stdout.flush()`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Barrier:
+class Barrier(NamedTuple):
     """Set `done` once everything queued before this item has been sent."""
 
     done: threading.Event
 
 
-@dataclass(frozen=True, slots=True)
-class InputRequest:
+class InputRequest(NamedTuple):
     """An `input_request` for the stdin channel; sent only after all earlier items (I8)."""
 
     identities: Sequence[bytes]
@@ -156,24 +143,21 @@ class InputRequest:
     waiter: InputWaiter
 
 
-@dataclass(frozen=True, slots=True)
-class DrainShell:
+class DrainShell(NamedTuple):
     """Ask the io thread to move every shell request already received into the work
     queue, then enqueue `marker`; used to abort queued executes after an error."""
 
     marker: object
 
 
-@dataclass(frozen=True, slots=True)
-class IoCall:
+class IoCall(NamedTuple):
     """Run `fn` on the io thread once everything queued before it has been sent (the main
     thread's answer to something the io thread asked of it, e.g. a debugger request)."""
 
     fn: Callable[[], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Stop:
+class Stop(NamedTuple):
     """The main thread has finished: the io thread sends what is left and exits."""
 
 
