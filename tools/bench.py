@@ -54,6 +54,7 @@ to the README's table.
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib
 import sys
 from collections.abc import Sequence
@@ -117,9 +118,26 @@ def parse_args(argv: Sequence[str] | None, groups: dict[str, list[Scenario]]) ->
     return args
 
 
+def compile_bytecode() -> None:
+    """Write the bytecode of mpkernel's packages, as installing a wheel does: an editable
+    install under PYTHONDONTWRITEBYTECODE would otherwise compile every module again at
+    every kernel and worker start, which no installed kernel does (ipykernel's wheel has
+    its bytecode)."""
+    import mpkernel_workers
+
+    import mpkernel
+
+    for package in (mpkernel, mpkernel_workers):
+        directory = Path(package.__file__ or "").parent
+        if not compileall.compile_dir(directory, quiet=1):
+            print(f"could not compile {directory}: kernels compile at start", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     groups = discover()
     args = parse_args(argv, groups)
+    if not args.list:
+        compile_bytecode()
     picked = [
         s
         for group, scenarios in groups.items()
