@@ -3,10 +3,9 @@
 Runs on the main thread, which afterwards becomes the thread that executes user code.
 Start order matters: the forkserver is forked before any thread or zmq context exists;
 logging keeps a copy of the real stderr before fd 1/2 are captured; the io thread starts
-as soon as the sockets are bound, from this module's few imports, and answers kernel_info
-(and the heartbeat thread pings) while the rest of the kernel is imported and built
-(`io_thread`); the modules for that are imported in `Kernel.run`, after the io thread
-started.
+before IPython is imported, so kernel_info, control requests, comms (and the heartbeat) are
+answered during the slowest part of start-up. What the io thread needs is kept lean to
+import (docs/benchmarks.md has what each part costs).
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import queue
 import signal
 import sys
 import threading
@@ -25,18 +25,30 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 import mpkernel
+from mpkernel.config.model import Config
 from mpkernel.debugger import debugpy_installed
-from mpkernel.engine.compat import configure_environment
+from mpkernel.debugger.cells import CellFiles
+from mpkernel.engine.compat import (
+    configure_environment,
+    install_import_hooks,
+    mark_kernel_app,
+    use_interruptible_pdb,
+)
+from mpkernel.funnel.capture import FdCapture, FunnelWriter
+from mpkernel.funnel.items import IoCall, Stop
+from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, write_connection_file
 from mpkernel.kernel.frontend import FrontendSender
 from mpkernel.kernel.heartbeat import Heartbeat
-from mpkernel.kernel.io_thread import IoThread
+from mpkernel.kernel.io_loop import KernelIO, terminate_children
+from mpkernel.kernel.parent import ParentWatch
 from mpkernel.kernel.sockets import bind_sockets, check_curve_keys
+from mpkernel.kernel.work import WorkItem
+from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import zygote
 from mpkernel.wire import Signer
 
 if TYPE_CHECKING:
-    from mpkernel.config.model import Config
     from mpkernel.snapshots.builder import SnapshotBuilder
 
 log = logging.getLogger(__name__)
@@ -125,27 +137,6 @@ class Kernel:
             write_connection_file(self.connection_file, info)
         signer = Signer(info.key, info.signature_scheme)
         sender = FrontendSender(sockets.shell, sockets.control, sockets.iopub, signer, self.session)
-        debugging = self.config.kernel.debugger and debugpy_installed()
-        kernel_info = build_kernel_info(debugging)
-        hb = Heartbeat(sockets.hb)
-        hb.start()
-        io_thread = IoThread(
-            sockets.shell, sockets.control, sockets.iopub, sender, signer, kernel_info
-        )
-        io_thread.start()
-
-        # The rest of the kernel is imported while the io thread already answers: first
-        # its own loop (comms and workers can be served from then on), then IPython.
-        import queue
-
-        from mpkernel.funnel.capture import FdCapture, FunnelWriter
-        from mpkernel.funnel.items import IoCall, Stop
-        from mpkernel.funnel.outbox import Outbox
-        from mpkernel.kernel.io_loop import KernelIO, terminate_children
-        from mpkernel.kernel.parent import ParentWatch
-        from mpkernel.kernel.work import WorkItem
-        from mpkernel.snapshots.dispatch import SnapshotDispatcher
-
         outbox = Outbox()
         work: queue.SimpleQueue[WorkItem] = queue.SimpleQueue()
         capture = FdCapture(outbox)
@@ -153,6 +144,8 @@ class Kernel:
         stdout = FunnelWriter("stdout", outbox, 1, capture)
         stderr = FunnelWriter("stderr", outbox, 2, capture)
         sys.stdout, sys.stderr = stdout, stderr
+        debugging = self.config.kernel.debugger and debugpy_installed()
+        kernel_info = build_kernel_info(debugging)
         main_ident = threading.get_ident()
 
         def interrupt_main() -> None:
@@ -174,20 +167,21 @@ class Kernel:
             snapshots=snapshot_dispatch,
             debugger_enabled=debugging,
         )
-        io_thread.hand_over(io.serve)
+        hb = Heartbeat(sockets.hb)
+        hb.start()
+        io.start()
         ParentWatch(
             lambda: outbox.put(IoCall(lambda: io.begin_shutdown(restart=False))),
             io.shutdown_requested,
         ).start()
 
+        # Imported here: IPython is the slowest part of start-up and the io thread is
+        # already answering while it loads. psutil first: the supervisor's, first used when
+        # a worker is ready, so that the io thread does not load it on the first comm's way.
+        import psutil  # noqa: F401
+
         from mpkernel.comms import api as comms
-        from mpkernel.debugger.cells import CellFiles
         from mpkernel.debugger.namespace import in_debugger
-        from mpkernel.engine.compat import (
-            install_import_hooks,
-            mark_kernel_app,
-            use_interruptible_pdb,
-        )
         from mpkernel.engine.debugging import cell_compiler, debugger_parts
         from mpkernel.engine.execute import ExecutionEngine
         from mpkernel.engine.inprocess import InProcessComms
@@ -293,7 +287,7 @@ class Kernel:
         if cells is not None:
             cells.remove()
         outbox.put(Stop())
-        io_thread.join(timeout=5)
+        io.join(timeout=5)
         if io.reaper is not None:
             io.reaper.join(timeout=5)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__

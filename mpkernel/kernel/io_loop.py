@@ -1,6 +1,6 @@
-"""The io thread's loop once the kernel is assembled (`io_thread` starts the thread and
-hands it this loop): the only code that touches shell, control, stdin and IOPub from then
-on. It polls them together with the outbox wakeup fd and the captured fd 1/2 pipes.
+"""The io thread (`mpkernel-io`): the only thread that touches shell, control, stdin and
+IOPub. It polls them together with the outbox wakeup fd and the captured fd 1/2 pipes;
+what it sends is signed and framed by `frontend.FrontendSender`.
 
 One loop iteration, in this order:
 1. handle control requests (never wait for the main thread),
@@ -11,10 +11,10 @@ One loop iteration, in this order:
 5. welcome each IOPub subscription (I7); count the frontends present (`presence`),
 6. flush the stream buffer if its timer ran out (I2).
 
-Requests the io thread kept while the kernel was being assembled are handled first, as
-if they had just arrived. Errors: a `WireError` (the peer's fault) is logged and the
-frames dropped. Any other exception while handling one message is logged and the loop
-goes on (the one per-message `except Exception` of the main process).
+Errors: a `WireError` (the peer's fault) is logged and the frames dropped. Any other
+exception while handling one message is logged and the loop goes on (the one
+per-message `except Exception` of the main process). If the loop itself dies, ordering
+can no longer be guaranteed, so the process exits.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +40,6 @@ from mpkernel.funnel.items import CommItem, InputRequest, IoCall, Publish, Publi
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.control import ControlHandler
 from mpkernel.kernel.frontend import FrontendSender, decode_or_log, describe
-from mpkernel.kernel.io_thread import Kept
 from mpkernel.kernel.presence import FrontendPresence
 from mpkernel.kernel.sockets import KernelSockets, close_sockets
 from mpkernel.kernel.stdin_channel import StdinChannel
@@ -49,7 +49,7 @@ from mpkernel.monitor_events import recv_event
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.threads import hidden_from_debugger
-from mpkernel.wire import Header, Message, Signer
+from mpkernel.wire import Header, Signer
 
 if TYPE_CHECKING:
     from mpkernel.debugger.session import DebugSession
@@ -83,8 +83,8 @@ def terminate_children(grace_s: float = 1.0) -> None:
     psutil.wait_procs(alive, timeout=grace_s)
 
 
-class KernelIO:
-    """Owner of the frontend sockets and consumer of the outbox (on the io thread)."""
+class KernelIO(threading.Thread):
+    """Owner of the frontend sockets and consumer of the outbox."""
 
     def __init__(
         self,
@@ -102,6 +102,8 @@ class KernelIO:
         snapshots: SnapshotDispatcher,
         debugger_enabled: bool,
     ) -> None:
+        super().__init__(name="mpkernel-io", daemon=True)
+        hidden_from_debugger(self)
         self._sockets = sockets
         self._sender = sender
         self._signer = signer
@@ -137,9 +139,14 @@ class KernelIO:
         self.debugger = DebuggerDoor(debugger_enabled, self._funnel.handle, self._debug_session)
 
     # -- thread body -------------------------------------------------------------------
-    def serve(self, kept: list[Kept]) -> None:
-        """The io thread's work from the hand-over to the end of the kernel."""
-        self._loop(kept)
+    def run(self) -> None:
+        # Process-directed SIGINT must land on the main thread, where user code runs.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._loop()
+        except BaseException:
+            log.critical("the io thread failed; output ordering is lost, exiting", exc_info=True)
+            os._exit(1)
         self._close_sockets()
         if self._main_stuck:
             # User code ignored the interrupt; everything owed was sent long ago.
@@ -195,7 +202,7 @@ class KernelIO:
             "iopub_departures": self._presence.departures,
         }
 
-    def _loop(self, kept: list[Kept]) -> None:
+    def _loop(self) -> None:
         s = self._sockets
         poller = self._poller = zmq.Poller()
         supervisor = self.supervisor = WorkerSupervisor(
@@ -213,12 +220,6 @@ class KernelIO:
         for fd in self._capture.read_fds:
             poller.register(fd, zmq.POLLIN)
         funnel = self._funnel
-        for channel, msg in kept:
-            handle = self._on_control_message if channel == "control" else self._on_shell_message
-            try:
-                handle(msg)
-            except Exception:
-                log.exception("failed to handle a %s on %s", msg.msg_type, channel)
         while self._running:
             timeout = funnel.timeout_ms()
             for other in (
@@ -303,10 +304,8 @@ class KernelIO:
     # -- inbound -----------------------------------------------------------------------
     def _on_control(self, frames: list[bytes]) -> None:
         msg = decode_or_log("control", frames, self._signer)
-        if msg is not None:
-            self._on_control_message(msg)
-
-    def _on_control_message(self, msg: Message[dict[str, Any]]) -> None:
+        if msg is None:
+            return
         if msg.msg_type == "debug_request":
             self.debugger.request(msg)
         else:
@@ -314,10 +313,8 @@ class KernelIO:
 
     def _on_shell(self, frames: list[bytes]) -> None:
         msg = decode_or_log("shell", frames, self._signer)
-        if msg is not None:
-            self._on_shell_message(msg)
-
-    def _on_shell_message(self, msg: Message[dict[str, Any]]) -> None:
+        if msg is None:
+            return
         if msg.msg_type == "shutdown_request":
             # Deprecated on shell since 5.4 but still sent by old clients.
             self._control.handle(msg, self._shell_reply_emitter)

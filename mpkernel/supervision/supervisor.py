@@ -26,9 +26,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import psutil
 import zmq
 
 from mpkernel.config.model import WorkerConfig
@@ -38,6 +37,9 @@ from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
 from mpkernel.threads import hidden_from_debugger
 from mpkernel.wakeup import WakeupPipe
+
+if TYPE_CHECKING:
+    import psutil
 
 log = logging.getLogger(__name__)
 
@@ -348,6 +350,8 @@ class WorkerSupervisor:
             return
         handle.state = "ready"
         handle.ready = msg
+        import psutil  # a worker's first use of it: not on the kernel's start-up path
+
         with contextlib.suppress(psutil.Error):
             handle.ps = psutil.Process(msg.pid)
         log.info(
@@ -507,6 +511,8 @@ class WorkerSupervisor:
                     self._check_limits(handle, now)
 
     def _check_limits(self, handle: WorkerHandle, now: float) -> None:
+        import psutil
+
         cfg = handle.config
         if handle.ps is not None and (cfg.memory_limit or cfg.cpu_limit_s):
             try:
@@ -529,6 +535,8 @@ class WorkerSupervisor:
 
     # -- status and shutdown -------------------------------------------------------------
     def stats(self) -> list[dict[str, Any]]:
+        import psutil
+
         out: list[dict[str, Any]] = []
         for handle in self.handles.values():
             rss = cpu = None
