@@ -18,9 +18,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import os
 
     from mpkernel.config.model import load_effective_config_lenient
-    from mpkernel.kernel.app import Kernel
+    from mpkernel.engine.compat import configure_environment
     from mpkernel.kernel.connection import ConnectionFileError, load_connection_file
     from mpkernel.log import setup_logging
+    from mpkernel.supervision import zygote
 
     config, errors = load_effective_config_lenient(args.config, os.environ)
     setup_logging(args.log_level or config.kernel.log_level, config.kernel.log_file)
@@ -36,8 +37,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConnectionFileError as e:
         print(f"mpkernel: {e}", file=sys.stderr)
         return 2
+    configure_environment()
+    # The workers' server is forked now, before the kernel's own modules are imported and
+    # before any thread or zmq context exists: it shares only what it needs with the
+    # kernel, and a page the kernel later writes is not copied for it.
+    server = zygote.start_for(config.workers)
+    from mpkernel.kernel.app import Kernel
+
     try:
-        return Kernel(info, config, path).run()
+        return Kernel(info, config, server, path).run()
     except OSError as e:
         print(f"mpkernel: cannot start: {e}", file=sys.stderr)
         return 1

@@ -29,7 +29,6 @@ from mpkernel.config.model import Config
 from mpkernel.debugger import debugpy_installed
 from mpkernel.debugger.cells import CellFiles
 from mpkernel.engine.compat import (
-    configure_environment,
     install_import_hooks,
     mark_kernel_app,
     use_interruptible_pdb,
@@ -95,10 +94,17 @@ class Kernel:
     """One kernel process: owns the zmq context and the threads."""
 
     def __init__(
-        self, info: ConnectionInfo, config: Config, connection_file: Path | None = None
+        self,
+        info: ConnectionInfo,
+        config: Config,
+        server: zygote.Forkserver | None,
+        connection_file: Path | None = None,
     ) -> None:
+        """`server`: the workers' forkserver (`zygote.start_for`), forked by the caller
+        before this module was imported; None when no worker uses one."""
         self.info = info
         self.config = config
+        self.server = server
         self.connection_file = connection_file
         self.session = str(uuid.uuid4())
 
@@ -121,12 +127,11 @@ class Kernel:
         return True
 
     def run(self) -> int:
+        server = self.server
         if not self._check_transport():
+            if server is not None:
+                server.remove()
             return 2
-        configure_environment()
-        # Before any thread or zmq context exists, and before fd 1/2 are captured:
-        # workers fork from this clean process, never from the kernel itself.
-        server = zygote.start_for(self.config.workers)
         zygote.adopt(server)
         # Every thread started from here on (ours, zmq's, IPython's) inherits a mask with
         # SIGINT blocked; the main thread unblocks it once they run (mpkernel.threads).

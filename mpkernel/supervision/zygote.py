@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import shutil
 import signal
@@ -40,6 +41,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mpkernel.config.model import WorkerConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +59,16 @@ class Forkserver:
 
 def start(preload: Sequence[str]) -> Forkserver:
     """Fork the server now; the caller must have no thread and no zmq context yet."""
-    # What both sides need (the worker runtime's modules; multiprocess with dill, 30 ms of
-    # imports and 5 MiB, which the kernel needs to start a worker) is imported before the
-    # fork: its pages are shared, and the first worker starts without that import.
-    importlib.import_module("mpkernel.supervision.runtime")
+    # The preload (the worker runtime, the handler modules) and multiprocess with dill
+    # (which the kernel needs to start a worker) are imported before the fork: their pages
+    # are shared rather than the server's own, and a worker starts without those imports.
+    # A module that fails here fails again in the server, where its workers report it.
     importlib.import_module("multiprocess.forkserver")
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - a handler's import error is its workers'
+            log.warning("preloading %s for the workers failed: %s: %s", name, type(e).__name__, e)
     directory = tempfile.mkdtemp(prefix="mpk-fs-")  # 0700
     address = str(Path(directory) / "listener")
     listener = socket.socket(socket.AF_UNIX)
