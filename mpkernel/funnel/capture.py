@@ -135,11 +135,14 @@ class FdCapture:
 
     def collect(self, parent: Header | None) -> None:
         """Queue what was written to fd 1/2 so far as stream text for `parent`."""
-        if get_ident() == self._main_ident and not self.pending():
-            # The usual case at a sync point: one poll instead of a failing read per pipe
-            # (each raises BlockingIOError).
-            return
+        # Under the lock even when nothing is pending: text the io thread has read but not
+        # queued yet is in the outbox once the lock is ours, so nothing queued after this
+        # call (an idle) can overtake it (I2).
         with self._lock:
+            if get_ident() == self._main_ident and not self.pending():
+                # The usual case at a sync point: one poll instead of a failing read per
+                # pipe (each raises BlockingIOError).
+                return
             for cap in self.captured:
                 text = cap.read_text()
                 if text:
