@@ -18,6 +18,7 @@ from typing import Any
 
 import zmq
 
+from mpkernel.multipart import send_frames
 from mpkernel.wire import (
     Header,
     HeaderFactory,
@@ -152,7 +153,7 @@ class FrontendSender:
             error = {"status": "error", "ename": type(e).__name__, "evalue": str(e)}
             frames = self.frames(identities, msg_type, {**error, "traceback": []}, parent)
         try:
-            sock.send_multipart(frames)
+            send_frames(sock, frames)
         except zmq.ZMQError as e:
             if e.errno != zmq.EHOSTUNREACH:
                 raise
@@ -174,21 +175,22 @@ class FrontendSender:
         log.info("IOPub subscription %r", topic)
         subscription = topic.decode("utf-8", "replace")
         iopub = self._iopub
-        iopub.send_multipart(
-            self.frames([topic], "iopub_welcome", {"subscription": subscription}, None)
+        send_frames(
+            iopub, self.frames([topic], "iopub_welcome", {"subscription": subscription}, None)
         )
         if self._subscribed_once:
             return
         self._subscribed_once = True
-        iopub.send_multipart(
-            self.frames([self.topic("status")], "status", {"execution_state": "starting"}, None)
+        send_frames(
+            iopub,
+            self.frames([self.topic("status")], "status", {"execution_state": "starting"}, None),
         )
         held, self._held = self._held, []
         for frames in held:
-            iopub.send_multipart(frames)
+            send_frames(iopub, frames)
 
     def _send_iopub(self, frames: list[bytes]) -> None:
         if self._subscribed_once:
-            self._iopub.send_multipart(frames)
+            send_frames(self._iopub, frames)
         else:
             self._held.append(frames)

@@ -46,6 +46,7 @@ from mpkernel.kernel.stdin_channel import StdinChannel
 from mpkernel.kernel.work import MainCall, ShellWork, StopWork, WorkItem
 from mpkernel.kernel.worker_link import WorkerLink
 from mpkernel.monitor_events import recv_event
+from mpkernel.multipart import NOBLOCK, recv_frames
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.threads import hidden_from_debugger
@@ -293,7 +294,7 @@ class KernelIO(threading.Thread):
     def _recv_all(self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], None]) -> None:
         while True:
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(sock, NOBLOCK)
             except zmq.Again:
                 return
             try:

@@ -17,6 +17,7 @@ import zmq
 
 from mpkernel.funnel.items import InputRequest
 from mpkernel.funnel.stdin import StdinUnavailable
+from mpkernel.multipart import send_frames
 from mpkernel.wire import Header, Message
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class StdinChannel:
             item.parent,
         )
         try:
-            self._socket.send_multipart(frames)
+            send_frames(self._socket, frames)
         except zmq.ZMQError as e:
             if e.errno != zmq.EHOSTUNREACH:
                 raise

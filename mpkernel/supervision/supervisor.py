@@ -32,6 +32,7 @@ import zmq
 
 from mpkernel.config.model import WorkerConfig
 from mpkernel.monitor_events import recv_event
+from mpkernel.multipart import NOBLOCK, recv_frames, send_frames
 from mpkernel.supervision import ipc, zygote
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
@@ -285,7 +286,7 @@ class WorkerSupervisor:
         # this does not fail in practice; if it ever did, the worker is gone and what was
         # pending for it is answered by the exit path (I6).
         try:
-            handle.push.send_multipart(ipc.encode(msg), zmq.NOBLOCK)
+            send_frames(handle.push, ipc.encode(msg), NOBLOCK)
         except zmq.Again:
             log.warning(
                 "worker %s is not reading (exited?): %s dropped", handle.wid, type(msg).__name__
@@ -328,7 +329,7 @@ class WorkerSupervisor:
     def _read_pull(self) -> None:
         while True:
             try:
-                frames = self.pull.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(self.pull, NOBLOCK)
             except zmq.Again:
                 return
             handle = self._by_token.get(frames[0]) if frames else None

@@ -46,6 +46,7 @@ from mpkernel_workers.api import (
 )
 
 from mpkernel.comms.jsonrpc import INTERNAL_ERROR, error_reply
+from mpkernel.multipart import recv_frames, send_frames
 from mpkernel.supervision import ipc
 from mpkernel.supervision.requests import (
     BackgroundPool,
@@ -205,7 +206,7 @@ class WorkerRuntime:
         if request is not None and request.cancelled:
             log.debug("%s of cancelled %r dropped", type(msg).__name__, request)
             return
-        self.push.send_multipart([self._token, *ipc.encode(msg)])
+        send_frames(self.push, [self._token, *ipc.encode(msg)])
 
     # -- request lifecycle (loop thread) ------------------------------------------------------
     def _finish(self, request: WorkerRequest, reply: bytes | None) -> None:
@@ -257,7 +258,7 @@ class WorkerRuntime:
             self._drain()
         if self.pull in events:
             try:
-                return ipc.decode_to_worker(self.pull.recv_multipart())
+                return ipc.decode_to_worker(recv_frames(self.pull))
             except ipc.IpcError as e:
                 log.error("worker %s dropped a bad envelope: %s", self.name, e)
                 return None
