@@ -26,6 +26,7 @@ from IPython.core.payload import PayloadManager
 from IPython.utils.tokenutil import token_at_cursor
 
 from mpkernel.engine.compat import without_kernel_frames
+from mpkernel.engine.history_writes import DeferredHistoryWrites
 from mpkernel.engine.kernel_object import header_of, message_as_dict
 from mpkernel.engine.magics import register_magics
 from mpkernel.engine.stream_history import StreamHistory
@@ -238,6 +239,9 @@ class ExecutionEngine:
         self.shell.mp_outputs = _Outputs(outbox, self.context, capture)
         register_magics(self.shell)
         self.executing = False
+        history = self.shell.history_manager
+        assert history is not None, "InteractiveShell.init_history always sets it"
+        self._history_writes = DeferredHistoryWrites(history)
 
     # -- execute -----------------------------------------------------------------
     def execute(self, content: Mapping[str, Any]) -> dict[str, Any]:
@@ -269,6 +273,8 @@ class ExecutionEngine:
             success, exc = False, interrupt
         finally:
             self.executing = False
+        if store_history:
+            self._history_writes.after_cell()
         reply: dict[str, Any]
         if success:
             reply = {"status": "ok"}

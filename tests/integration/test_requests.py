@@ -6,6 +6,10 @@ DESIGN invariant checked for each: I3 (one busy before, one idle after the reply
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
+import uuid
 from typing import Any
 
 import pytest
@@ -118,6 +122,27 @@ def test_history_tail(kc: BlockingKernelClient) -> None:
     assert len(sessions) == 1
     lines = [e[1] for e in entries]
     assert lines == [lines[0], lines[0] + 1, lines[0] + 2]
+
+
+def test_history_reaches_its_file_soon_after_the_cell(kc: BlockingKernelClient) -> None:
+    """A cell's input is in IPython's SQLite file about a second after it ran, written by
+    IPython's saving thread after the cell (not during it), with no history request or
+    shutdown to make it so; the file holds each input once."""
+    path = run_ok(kc, "print(get_ipython().history_manager.hist_file, end='')").stdout()
+    marker = f"hist_file_marker = {uuid.uuid4().int}"
+    run_ok(kc, marker)
+    deadline = time.monotonic() + 10  # DELAY_S is 1 s; the rest is a loaded machine's margin
+    while True:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            try:
+                rows = db.execute("SELECT source_raw FROM history WHERE source_raw = ?", (marker,))
+                found = len(rows.fetchall())
+            except sqlite3.OperationalError:  # no table before IPython's first write
+                found = 0
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert found == 1, f"{marker!r} is not in {path} ({found} rows)"
 
 
 def test_history_tail_with_output(kc: BlockingKernelClient) -> None:
