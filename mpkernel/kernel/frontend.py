@@ -6,8 +6,7 @@ IOPub output is held until the first subscription arrives, then `iopub_welcome`,
 `starting`, then what was held (I7). `decode_or_log` is the inbound half: a message, or
 `None` after logging why the frames were dropped (the peer's fault, never the kernel's).
 
-Io thread only. Kept to the wire package and zmq, so that the io thread can answer
-kernel_info from the first milliseconds of start-up (`door`).
+Io thread only (shared by the loop in `io_loop` and the stdin channel).
 """
 
 from __future__ import annotations
