@@ -117,6 +117,9 @@ class KernelConfig:
     log_level: str = "info"
     log_file: Path | None = None
     post_execute_budget_ms: int = 200
+    # Arrays and tables holding at least this cross to the variables pane as a preview
+    # (shape, size, first rows), never whole (docs/snapshots.md).
+    preview_min_bytes: int = 16 << 20
     on_frontend_disconnect: str = "close-comms"
     disconnect_grace_s: float = 0.0
     interrupt_mode: str = "signal"
@@ -279,6 +282,7 @@ def _kernel(src: _Source, raw: object) -> KernelConfig:
         post_execute_budget_ms=get(
             "post_execute_budget_ms", expect_count, base.post_execute_budget_ms
         ),
+        preview_min_bytes=get("preview_min_bytes", expect_size, base.preview_min_bytes),
         on_frontend_disconnect=get(
             "on_frontend_disconnect", choice(DISCONNECT_POLICIES), base.on_frontend_disconnect
         ),
@@ -561,6 +565,7 @@ def dump_config(config: Config) -> str:
         lines.append(f"log_file = {toml_string(str(k.log_file))}")
     lines += [
         f"post_execute_budget_ms = {k.post_execute_budget_ms}",
+        f"preview_min_bytes = {toml_size(k.preview_min_bytes)}",
         f"on_frontend_disconnect = {toml_string(k.on_frontend_disconnect)}",
         f"disconnect_grace_s = {toml_float(k.disconnect_grace_s)}",
         f"interrupt_mode = {toml_string(k.interrupt_mode)}",

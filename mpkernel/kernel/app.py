@@ -234,6 +234,7 @@ class Kernel:
                 shell.user_ns_hidden,
                 self.config.kernel.post_execute_budget_ms,
                 snapshot_dispatch.wanted,
+                self.config.kernel.preview_min_bytes,
             )
 
         snapshots = OnDemandBuilder(make_snapshot_builder, snapshot_dispatch.wanted)

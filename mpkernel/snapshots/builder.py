@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mpkernel.funnel.items import SnapshotReady
-from mpkernel.snapshots import codec, fingerprint, manifest, names, segments
+from mpkernel.snapshots import codec, fingerprint, manifest, names, preview, segments
 from mpkernel.snapshots.background import Background, Job
 from mpkernel.snapshots.manifest import EntryRef
 
@@ -57,6 +57,7 @@ class _Entry:
     keep: Any = None
     packed: bytes = b""  # `ref` as it goes into every manifest
     paths: tuple[str, ...] = ()  # the segments `ref` names
+    previewed: bool = False  # `ref` holds a `preview.Preview` of the value, not the value
 
     def __post_init__(self) -> None:
         self.packed = manifest.pack_entry(self.ref)
@@ -77,8 +78,11 @@ class SnapshotBuilder:
         hidden: Container[str],
         budget_ms: float,
         wanted: Callable[[], bool],
+        preview_min_bytes: int = preview.PREVIEW_MIN_BYTES,
     ) -> None:
+        """Arrays and tables holding at least `preview_min_bytes` cross as a preview."""
         self._user_ns = user_ns
+        self._preview_min_bytes = preview_min_bytes
         self._hidden = hidden
         self._budget_s = max(0.0, budget_ms) / 1000
         self._wanted = wanted
@@ -90,6 +94,7 @@ class SnapshotBuilder:
         self._background = Background()
         self._dir: Path | None = None
         self._force_next = False  # build after the next execution even if nothing changed
+        self._generations = itertools.count(1)  # of previews: a reached big value is news
 
     @property
     def version(self) -> int:
@@ -148,7 +153,7 @@ class SnapshotBuilder:
             # writing the same data a second time beside it.
             entry.job.done.wait(_ENTRY_WAIT_S)
             self._collect_background()
-        if entry.job is not None or name in self._dirty:
+        if entry.job is not None or name in self._dirty or entry.previewed:
             return None
         return entry.ref if entry.ref.kind == manifest.OBJECT else None
 
@@ -241,6 +246,12 @@ class SnapshotBuilder:
         if predicted >= _DEFER_MIN_S and predicted > deadline - started:
             self._install(name, self._encode_later(name, value))
             return True
+        shown = preview.build(value, next(self._generations), self._preview_min_bytes)
+        if shown is not None:
+            # A big array or table: the cell may have changed it (it reached its name),
+            # and what the pane shows of it is cheap to send again. Its bytes are neither
+            # hashed nor copied.
+            return self._check_preview(name, value, shown, started, deadline)
         encoded = codec.encode(value)
         if isinstance(encoded, codec.Unavailable):
             meta = codec.encode_unavailable(encoded)
@@ -265,6 +276,21 @@ class SnapshotBuilder:
         checked = time.perf_counter() - started  # what the next check will cost
         entry = self._place(name, value, encoded, buffer_digests, digest, deadline)
         entry.cost_s = checked
+        self._install(name, entry)
+        return True
+
+    def _check_preview(
+        self, name: str, value: Any, shown: preview.Preview, started: float, deadline: float
+    ) -> bool:
+        encoded = codec.encode(shown)
+        if isinstance(encoded, codec.Unavailable):  # its head cannot be pickled
+            self._install(name, self._described(value, codec.describe(value, encoded.reason)))
+            return True
+        buffer_digests = tuple(fingerprint.digest(b) for b in encoded.buffers)
+        digest = fingerprint.combine(encoded.meta, buffer_digests)
+        entry = self._place(name, value, encoded, buffer_digests, digest, deadline)
+        entry.previewed = True
+        entry.cost_s = time.perf_counter() - started
         self._install(name, entry)
         return True
 

@@ -39,7 +39,11 @@ from tests.integration.comm_client import (
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
 
 PROBE = "mpkernel.snapshot_probe"
+# Whole values, not previews: these tests follow the data itself into the worker.
 CONFIG = f"""
+[kernel]
+preview_min_bytes = "1GiB"
+
 [workers.probe]
 target = "{PROBE}"
 handler = "mpkernel_workers.snapshot_probe:SnapshotProbeHandler"

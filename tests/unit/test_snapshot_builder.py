@@ -20,6 +20,7 @@ from mpkernel.snapshots.background import Job
 from mpkernel.snapshots.builder import SnapshotBuilder
 from mpkernel.snapshots.codec import Unavailable
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
+from mpkernel.snapshots.preview import PREVIEW_ROWS, Preview
 from mpkernel.snapshots.store import SnapshotStore, WorkerSnapshot
 
 
@@ -27,11 +28,14 @@ class Pipeline:
     """`run(cell)` executes `cell` in the namespace, then does what the kernel does after
     an execution: build, offer, send to the one worker, apply, acknowledge."""
 
-    def __init__(self, budget_ms: float = 200) -> None:
+    def __init__(self, budget_ms: float = 200, preview_min_bytes: int = 1 << 62) -> None:
         self.ns: dict[str, Any] = {"np": np, "pd": pd, "pl": pl}
         self.hidden: set[str] = set()
         self.dispatcher = SnapshotDispatcher()
-        self.builder = SnapshotBuilder(self.ns, self.hidden, budget_ms, self.dispatcher.wanted)
+        # Previews off unless a test turns them on: these tests move whole values.
+        self.builder = SnapshotBuilder(
+            self.ns, self.hidden, budget_ms, self.dispatcher.wanted, preview_min_bytes
+        )
         self.store = SnapshotStore()
         self.dispatcher.worker_ready("w", consumes=True)
 
@@ -364,3 +368,52 @@ def test_an_on_demand_snapshot_makes_entries_current() -> None:
         assert p.builder.current_entry("made_before", p.ns["made_before"]) is not None
     finally:
         p.close()
+
+
+def test_a_big_table_crosses_as_a_preview_and_a_cell_naming_it_is_news() -> None:
+    pipe = Pipeline(preview_min_bytes=1 << 20)
+    try:
+        snap = taken(pipe.run("big = pd.DataFrame(np.zeros((200_000, 4))); other = 1"))
+        first = snap["big"]
+        assert isinstance(first, Preview)
+        assert first.shape == (200_000, 4)
+        assert first.family == "pandas.DataFrame"
+        assert len(first.head) == PREVIEW_ROWS
+        assert first.nbytes >= 200_000 * 4 * 8
+        # What crossed is the head, not the data.
+        assert snap.info("big").nbytes < 1 << 20
+        # A cell that does not name it does not touch it...
+        assert "big" not in taken(pipe.run("other = 2")).changed
+        # ...one that names it may have changed it: news, without its bytes hashed.
+        again = taken(pipe.run("big.iloc[150_000, 0] = 1.0"))
+        assert "big" in again.changed
+        assert again["big"].generation > first.generation
+        # Small values still cross whole.
+        assert taken(pipe.run("small = np.zeros(10)"))["small"].shape == (10,)
+    finally:
+        pipe.close()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        "pl.DataFrame({'a': np.arange(300_000), 's': [str(i) for i in range(300_000)]})",
+        "pa.table({'a': np.arange(300_000), 's': [str(i) for i in range(300_000)]})",
+        "np.zeros((3000, 300))",
+        "pd.Series(np.zeros(300_000))",
+    ],
+    ids=["polars", "arrow", "numpy-2d", "pandas-series"],
+)
+def test_a_preview_holds_only_its_head(make: str) -> None:
+    import pyarrow as pa
+
+    pipe = Pipeline(preview_min_bytes=1 << 20)
+    pipe.ns["pa"] = pa
+    try:
+        snap = taken(pipe.run(f"value = {make}"))
+        shown = snap["value"]
+        assert isinstance(shown, Preview)
+        assert shown.shape[0] in (300_000, 3000)
+        assert snap.info("value").nbytes < 256 << 10  # the head, not the buffers it is cut from
+    finally:
+        pipe.close()

@@ -61,7 +61,7 @@ def setup() -> Iterator[tuple[dict[str, Any], SnapshotBuilder, SnapshotDispatche
     ns: dict[str, Any] = {"np": np}
     dispatcher = SnapshotDispatcher()
     dispatcher.worker_ready("w", consumes=True)
-    builder = SnapshotBuilder(ns, set(), 0, dispatcher.wanted)  # no budget: all deferred
+    builder = SnapshotBuilder(ns, set(), 0, dispatcher.wanted, 1 << 62)  # no budget, no preview
     w = Worker()
     yield ns, builder, dispatcher, w
     if w.process.is_alive():

@@ -27,7 +27,7 @@ from html import escape
 from itertools import islice
 from typing import Any
 
-from mpkernel_workers.variables import tables
+from mpkernel_workers.variables import previews, tables
 from mpkernel_workers.variables.access_keys import OpaqueKey, Position, encode_key, matches
 from mpkernel_workers.variables.formatting import (
     ELLIPSIS,
@@ -42,10 +42,11 @@ from mpkernel_workers.variables.formatting import (
 )
 from mpkernel_workers.variables.protocol import (
     MAX_CHILDREN,
+    QueryTableSummaryResult,
     Variable,
     VariableKind,
 )
-from mpkernel_workers.variables.summary import table_summary
+from mpkernel_workers.variables.summary import table_summary as _table_summary
 
 __all__ = [
     "Raised",
@@ -60,7 +61,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-is_table = tables.is_table
+
+def is_table(value: object) -> bool:
+    if isinstance(value, previews.Preview):
+        return previews.is_table(value)
+    return tables.is_table(value)
+
 
 # past this many dimensions even a summarised array2string prints 18**ndim items
 _ARRAY_MAX_NDIM = 4
@@ -311,6 +317,13 @@ def describe(
 
 
 def _describe(name: object, value: Any, level: int, updated_time: int) -> Variable:
+    if isinstance(value, previews.Preview):
+        row = _describe(name, value.head, level, updated_time)
+        text, cut, kind, length, size = previews.display(value, level, row["display_value"])
+        row["display_value"], row["is_truncated"], row["display_type"] = text, cut, kind
+        row["length"], row["size"], row["has_children"] = length, size, length > 0
+        row["has_viewer"] = previews.is_table(value)
+        return row
     category = _category(value)
     text, cut = _display(value, level)
     length = _length(value, category)
@@ -441,6 +454,12 @@ def _public_names(value: object) -> list[str]:
 def children(value: object, limit: int = MAX_CHILDREN) -> tuple[list[tuple[object, object]], int]:
     """The first `limit` (key, child) pairs shown when `value` is expanded, and how many
     there are in all. Keys go into access keys; `child(value, key)` finds them again."""
+    if isinstance(value, previews.Preview):
+        found = previews.children(value, limit)
+        if found is not None:
+            return found
+        items, _ = children(value.head, limit)
+        return items, value.shape[0]
     category = _category(value)
     v: Any = value
     length = _length(v, category)
@@ -466,6 +485,8 @@ def children(value: object, limit: int = MAX_CHILDREN) -> tuple[list[tuple[objec
 
 def child(value: object, key: object) -> object:
     """The child of `value` under `key`: one step of a path."""
+    if isinstance(value, previews.Preview):
+        return previews.child(value, key, child)
     category = _category(value)
     v: Any = value
     if category == "map":
@@ -547,6 +568,8 @@ def clipboard(value: object, fmt: str) -> str:
     separated or as an HTML table; anything else its repr."""
     if fmt not in ("text/plain", "text/html"):
         raise ValueError(f"unknown clipboard format {fmt!r}: text/plain or text/html")
+    if isinstance(value, previews.Preview):
+        value = value.head  # what reached the pane: the first rows
     category = _category(value)
     if category in tables.FRAMES or (category in tables.COLUMNS and category != "pyarrow.Array"):
         if fmt == "text/html":
@@ -557,3 +580,14 @@ def clipboard(value: object, fmt: str) -> str:
         return tables.to_text(value, category)
     text = safe_repr(value)
     return escape(text) if fmt == "text/html" else text
+
+
+def table_summary(value: object, query_types: Sequence[str]) -> QueryTableSummaryResult:
+    """Schema and the requested profiles of every column of the table `value`. Of a
+    preview: the schema and the whole shape; profiles need every row, which did not
+    cross, so they name their columns only (the data explorer profiles the whole)."""
+    if isinstance(value, previews.Preview):
+        result = _table_summary(value.head, ())
+        result["num_rows"] = value.num_rows
+        return result
+    return _table_summary(value, query_types)
