@@ -49,6 +49,7 @@ __all__ = [
     "RpcError",
     "background",
     "current_request",
+    "forked_from_kernel",
     "runs_in_background",
     "serving",
     "serving_request",
@@ -127,6 +128,16 @@ class Request(Protocol):
 
 
 _CURRENT_REQUEST: ContextVar[Request | None] = ContextVar("mpkernel_request", default=None)
+
+
+def forked_from_kernel() -> bool:
+    """Whether this worker was forked from the kernel's process (it shares the user's
+    data). Only the forking thread exists in such a process: a library's thread pool that
+    the kernel started is not there (polars' hangs its first parallel call), so handlers
+    use single-threaded or fork-aware code (numpy, pyarrow) in it."""
+    from mpkernel.supervision.fork import forked
+
+    return forked()
 
 
 def current_request() -> Request:

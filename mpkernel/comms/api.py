@@ -23,6 +23,7 @@ from mpkernel.wire import json_bytes
 if TYPE_CHECKING:
     # The engine imports IPython; the io thread imports this package without it.
     from mpkernel.engine.execute import RequestContext
+    from mpkernel.supervision.fork import ForkedWorker
 
 
 DATA_EXPLORER_TARGET = "positron.dataExplorer"
@@ -38,7 +39,9 @@ class BackendComms:
         config: Config,
         user_ns: Mapping[str, Any] | None = None,
         viewer_as_of: Callable[[], int] = lambda: 0,
+        fork_viewer: Callable[[str, Any], ForkedWorker | None] = lambda target, obj: None,
     ) -> None:
+        self._fork_viewer = fork_viewer
         self._outbox = outbox
         self._context = context
         self._config = config
@@ -57,13 +60,21 @@ class BackendComms:
             targets = sorted(w.target for w in self._config.workers if w.enabled)
             raise ValueError(f"no worker serves comm target {target!r}; configured: {targets}")
         payload = b""
+        forked = None
         if subject is not _NO_SUBJECT:
-            from mpkernel.snapshots.codec import encode_object
+            forked = self._fork_viewer(target, subject)
+            if forked is not None:
+                from mpkernel.supervision.ipc import FORKED_SUBJECT
 
-            payload = encode_object(subject)
+                payload = FORKED_SUBJECT
+            else:
+                from mpkernel.snapshots.codec import encode_object
+
+                payload = encode_object(subject)
         comm_id = uuid.uuid4().hex
+        parent = self._context.parent
         self._outbox.put(
-            OpenBackendComm(comm_id, target, json_bytes(data or {}), self._context.parent, payload)
+            OpenBackendComm(comm_id, target, json_bytes(data or {}), parent, payload, forked)
         )
         return comm_id
 

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mpkernel.comms import jsonrpc
 from mpkernel.comms.books import PendingRpc, WorkerBook
@@ -38,6 +38,9 @@ from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import ipc
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.wire import Header, Message, WireError, json_bytes
+
+if TYPE_CHECKING:
+    from mpkernel.supervision.fork import ForkedWorker
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +56,11 @@ class RouterSink(Protocol):
     def send(self, worker_key: str, msg: ipc.ToWorker) -> None:
         """To a live (or starting) worker; dropped with a log line if it is gone."""
 
-    def acquire(self, config: WorkerConfig, comm_id: str) -> str:
-        """The key of the worker that serves a new comm, started if needed; raises
-        `WorkerUnavailable`."""
+    def acquire(
+        self, config: WorkerConfig, comm_id: str, forked: ForkedWorker | None = None
+    ) -> str:
+        """The key of the worker that serves a new comm, started if needed (or `forked`
+        from the main thread, adopted); raises `WorkerUnavailable`."""
 
     def live(self, worker_key: str) -> bool:
         """Whether the worker is starting or running (not exiting, not dead)."""
@@ -450,7 +455,9 @@ class CommRouter:
             case items.OpenBackendComm():
                 cfg = self.config.worker_for_target(item.target)
                 if cfg is not None:
-                    self._open_backend(cfg, item.comm_id, item.data_json, item.parent, item.payload)
+                    self._open_backend(
+                        cfg, item.comm_id, item.data_json, item.parent, item.payload, item.forked
+                    )
                 else:
                     log.error("backend comm for unknown target %s not opened", item.target)
             case items.SnapshotReady():
@@ -467,13 +474,14 @@ class CommRouter:
         data_json: bytes,
         parent: Header | None,
         payload: bytes = b"",
+        forked: ForkedWorker | None = None,
     ) -> None:
         content = b'{"comm_id":' + json_bytes(comm_id) + b',"target_name":' + json_bytes(cfg.target)
         content += b',"data":' + data_json + b"}"
         # I5: the comm_open is on IOPub before anything the worker sends on this comm.
         self._sink.emit(PublishRaw("comm_open", content, parent))
         try:
-            key = self._sink.acquire(cfg, comm_id)
+            key = self._sink.acquire(cfg, comm_id, forked)
         except WorkerUnavailable as e:
             self._close_comm(comm_id, {"reason": "worker_unavailable", "message": str(e)}, parent)
             return

@@ -83,6 +83,10 @@ INTERRUPT_MODES = ("signal", "message")
 START_METHODS = ("forkserver", "spawn")
 RESTART_POLICIES = ("never", "on-failure", "always")
 PROCESS_MODES = ("shared", "per-comm")
+# How a per-comm worker opened about an object of the namespace reads it: "fork" forks
+# the kernel's main thread, so the worker shares the object's pages; "copy" encodes it
+# into shared memory (docs/data_explorer.md).
+SUBJECT_MODES = ("fork", "copy")
 
 _GIB = 2**30
 _TOP_LEVEL_HINT = "allowed: [kernel], [workers.defaults], [workers.<name>]"
@@ -143,6 +147,11 @@ class WorkerConfig:
     persistent: bool = False
     rpc_timeout_s: float = 0.0  # 0: none; a worker stuck in one RPC longer is killed
     enabled: bool = True
+    subject: str = "copy"  # SUBJECT_MODES; "fork" needs processes = "per-comm"
+
+    @property
+    def forks_for_subject(self) -> bool:
+        return self.subject == "fork" and self.processes == "per-comm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +186,7 @@ class _WorkerLayer:
     persistent: bool | None = None
     rpc_timeout_s: float | None = None
     enabled: bool | None = None
+    subject: str | None = None
 
     def over(self, base: _WorkerLayer) -> _WorkerLayer:
         """These settings where set, `base`'s elsewhere."""
@@ -214,6 +224,7 @@ _BUILTIN_WORKERS: Mapping[str, _WorkerLayer] = {
         handler="mpkernel_workers.data_explorer:DataExplorerHandler",
         processes="per-comm",
         memory_limit=8 * _GIB,
+        subject="fork",
     ),
 }
 
@@ -317,6 +328,7 @@ def _worker_layer(
         persistent=get("persistent", expect_bool),
         rpc_timeout_s=get("rpc_timeout_s", expect_duration),
         enabled=get("enabled", expect_bool),
+        subject=get("subject", choice(SUBJECT_MODES)),
     )
 
 
@@ -587,5 +599,6 @@ def dump_config(config: Config) -> str:
             f"processes = {toml_string(w.processes)}",
             f"persistent = {toml_bool(w.persistent)}",
             f"rpc_timeout_s = {toml_float(w.rpc_timeout_s)}",
+            f"subject = {toml_string(w.subject)}",
         ]
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpkernel.engine.execute import ExecutionEngine
 from mpkernel.funnel.items import KernelAnswerItem, OpenBackendComm, Publish, SnapshotReady
@@ -24,7 +24,11 @@ from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.work import KernelWork
 from mpkernel.snapshots import OPENED_AS_OF
 from mpkernel.snapshots.on_demand import OnDemandBuilder
+from mpkernel.supervision.ipc import FORKED_SUBJECT
 from mpkernel.wire import Header, WireError, json_bytes
+
+if TYPE_CHECKING:
+    from mpkernel.supervision.fork import ForkedWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +46,15 @@ class KernelRequests:
         outbox: Outbox,
         snapshots: OnDemandBuilder,
         target_served: Callable[[str], bool],
+        fork_viewer: Callable[[str, Any], ForkedWorker | None] = lambda target, obj: None,
     ) -> None:
+        """`fork_viewer(target, obj)`: a worker forked for a viewer, or None to copy the
+        object (`mpkernel.supervision.fork.ForkSite.viewer`)."""
         self._engine = engine
         self._outbox = outbox
         self._snapshots = snapshots
         self._target_served = target_served
+        self._fork_viewer = fork_viewer
         self._methods: dict[str, Callable[[Mapping[str, Any], Header | None], Any]] = {
             "delete": self._delete,
             "clear": self._clear,
@@ -126,17 +134,23 @@ class KernelRequests:
             # latest snapshot on (no execution runs while this request is served).
             data.setdefault("variable", path[0])
             data[OPENED_AS_OF] = self._snapshots.viewer_as_of(in_execution=False)
+        comm_id = uuid.uuid4().hex
+        forked = self._fork_viewer(target, obj)
+        payload = FORKED_SUBJECT if forked is not None else self._payload(path, obj)
+        self._outbox.put(
+            OpenBackendComm(comm_id, target, json_bytes(data), parent, payload, forked)
+        )
+        return {"comm_id": comm_id}
+
+    def _payload(self, path: list[Any], obj: Any) -> bytes:
         from mpkernel.snapshots.codec import encode_entry, encode_object
 
-        payload = None
         entry = self._snapshots.current_entry(path[0], obj) if len(path) == 1 else None
         if entry is not None:
             payload = encode_entry(entry)  # already in shared memory: not written again
-        if payload is None:
-            payload = encode_object(obj)
-        comm_id = uuid.uuid4().hex
-        self._outbox.put(OpenBackendComm(comm_id, target, json_bytes(data), parent, payload))
-        return {"comm_id": comm_id}
+            if payload is not None:
+                return payload
+        return encode_object(obj)
 
     def _snapshot(self, params: Mapping[str, Any], parent: Header | None) -> dict[str, int]:
         item = self._snapshots.now()

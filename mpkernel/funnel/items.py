@@ -13,10 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from mpkernel.funnel.stdin import InputWaiter
 from mpkernel.wire import Header
+
+if TYPE_CHECKING:
+    from mpkernel.supervision.fork import ForkedWorker
 
 Channel = Literal["shell", "control"]
 ExecutionState = Literal["busy", "idle", "starting"]
@@ -100,6 +103,9 @@ class OpenBackendComm(NamedTuple):
     data_json: bytes
     parent: Header | None
     payload: bytes = b""
+    # The worker, forked from the main thread with the object (`supervision.fork`): the
+    # io thread adopts it instead of starting one.
+    forked: ForkedWorker | None = None
 
 
 class SnapshotReady(NamedTuple):

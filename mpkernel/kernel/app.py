@@ -216,6 +216,9 @@ class Kernel:
         if cells is not None:
             parts = debugger_parts(shell, cells)
             outbox.put(IoCall(lambda: io.debugger.open(parts)))
+        from mpkernel.supervision.fork import ForkSite
+
+        fork_site = ForkSite(self.config)
         comms.activate(
             comms.BackendComms(
                 outbox,
@@ -223,6 +226,7 @@ class Kernel:
                 self.config,
                 engine.shell.user_ns,
                 viewer_as_of=lambda: snapshots.viewer_as_of(in_execution=True),
+                fork_viewer=fork_site.viewer,
             )
         )
 
@@ -243,6 +247,7 @@ class Kernel:
             outbox,
             snapshots,
             lambda target: self.config.worker_for_target(target) is not None,
+            fork_site.viewer,
         )
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -261,6 +266,7 @@ class Kernel:
                 server.remove()
             if cells is not None:
                 cells.remove()
+            fork_site.close()
             os._exit(0)
 
         signal.signal(signal.SIGINT, on_sigint)
@@ -300,6 +306,7 @@ class Kernel:
         capture.stop()
         if server is not None:
             server.remove()
+        fork_site.close()
         ctx.term()
         hb.join(timeout=1)
         return 0

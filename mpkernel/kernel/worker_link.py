@@ -19,6 +19,7 @@ from mpkernel.config.model import WorkerConfig
 from mpkernel.funnel.items import FunnelItem
 from mpkernel.kernel.work import KernelWork, SnapshotWork, WorkItem
 from mpkernel.supervision import ipc
+from mpkernel.supervision.fork import ForkedWorker
 from mpkernel.supervision.supervisor import WorkerHandle, WorkerSupervisor
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,12 @@ class WorkerLink:
             return
         supervisor.send(handle, msg)
 
-    def acquire(self, config: WorkerConfig, comm_id: str) -> str:
+    def acquire(
+        self, config: WorkerConfig, comm_id: str, forked: ForkedWorker | None = None
+    ) -> str:
         _, supervisor = self._parts()
+        if forked is not None:
+            return supervisor.adopt(config, comm_id, forked).key
         return supervisor.acquire(config, comm_id).key
 
     def live(self, worker_key: str) -> bool:

@@ -27,6 +27,10 @@ class IpcError(Exception):
 
 
 # -- main process -> worker ------------------------------------------------------------
+# The payload of an `OpenComm` whose subject a forked worker already holds.
+FORKED_SUBJECT: Final = b"forked"
+
+
 class OpenComm(NamedTuple):
     comm_id: str
     target: str

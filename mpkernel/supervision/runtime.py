@@ -131,9 +131,13 @@ def serve(
     handler_cls: type[CommHandler],
     alive_fd: int,
     store_factory: Callable[[], SnapshotSink] | None = None,
+    decode_subject: Callable[[bytes], Any] | None = None,
+    snapshots: bool | None = None,
 ) -> None:
     """Bind and connect the worker's sockets, say Ready, and run the loop on the calling
-    thread until StopWorker or the main process is gone (tests call it on a thread)."""
+    thread until StopWorker or the main process is gone (tests call it on a thread).
+    `snapshots` overrides the handler class's wish for snapshots (a forked worker holds
+    its object already)."""
     from mpkernel.supervision.worker_loop import WorkerRuntime
 
     pull = ctx.socket(zmq.PULL)
@@ -141,12 +145,15 @@ def serve(
     push = ctx.socket(zmq.PUSH)
     push.setsockopt(zmq.LINGER, 2000)
     push.setsockopt(zmq.SNDHWM, 0)
+    # A forked worker may connect before the kernel has bound its end: retry soon.
+    push.setsockopt(zmq.RECONNECT_IVL, 10)
     push.connect(spec.out_addr)
+    wants = handler_cls.snapshots if snapshots is None else snapshots
     try:
         runtime = WorkerRuntime(
-            spec.name, spec.token, handler_cls, pull, push, alive_fd, store_factory
+            spec.name, spec.token, handler_cls, pull, push, alive_fd, store_factory, decode_subject
         )
-        runtime.emit(ipc.Ready(os.getpid(), handler_cls.persistent, handler_cls.snapshots))
+        runtime.emit(ipc.Ready(os.getpid(), handler_cls.persistent, wants))
         runtime.run()
     finally:
         pull.close(linger=0)
@@ -161,9 +168,19 @@ WORKER_NICENESS = 5
 def worker_entry(spec: WorkerSpec, alive: Any) -> None:
     """Process entry point (`multiprocess` target)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    run_worker(spec, alive.fileno())
+
+
+def run_worker(
+    spec: WorkerSpec,
+    alive_fd: int,
+    decode_subject: Callable[[bytes], Any] | None = None,
+    snapshots: bool | None = None,
+) -> None:
+    """A worker process's life, once SIGINT is ignored (started or forked)."""
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
-    _exit_with_parent(alive.fileno())
+    _exit_with_parent(alive_fd)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     forwarder = _redirect_output(ctx, spec)
     # Forked from the kernel's process image, the `mpkernel` logger still writes to the
@@ -180,7 +197,8 @@ def worker_entry(spec: WorkerSpec, alive: Any) -> None:
         force=True,
     )
     try:
-        serve(ctx, spec, load_handler_class(spec.handler), alive.fileno())
+        handler_cls = load_handler_class(spec.handler)
+        serve(ctx, spec, handler_cls, alive_fd, None, decode_subject, snapshots)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

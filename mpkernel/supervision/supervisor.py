@@ -35,6 +35,7 @@ from mpkernel.monitor_events import recv_event
 from mpkernel.multipart import NOBLOCK, recv_frames, send_frames
 from mpkernel.supervision import ipc, zygote
 from mpkernel.supervision.errors import WorkerUnavailable
+from mpkernel.supervision.fork import ForkedWorker
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
 from mpkernel.threads import hidden_from_debugger
 from mpkernel.wakeup import WakeupPipe
@@ -70,10 +71,47 @@ class WorkerHandle:
     started_at: float = field(default_factory=time.monotonic)
     ps: psutil.Process | None = None
     exited_at: float | None = None
+    forked: bool = False  # forked from the kernel: its limit counts the pages it owns
 
     @property
     def name(self) -> str:
         return self.config.name
+
+
+class _ForkedProcess:
+    """A child forked from the kernel (`fork.ForkSite`), seen through the few members of
+    `multiprocess.Process` the supervisor uses; its sentinel is a pidfd."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.sentinel = os.pidfd_open(pid)
+        self.exitcode: int | None = None
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.exitcode is not None:
+            return
+        from multiprocess.connection import wait
+
+        if wait([self.sentinel], timeout=timeout):
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:  # reaped by someone else: the code is lost
+                self.exitcode = 255
+            else:
+                self.exitcode = os.waitstatus_to_exitcode(status)
+            os.close(self.sentinel)
+
+
+class _Fd:
+    """A raw file descriptor with the `close()` of a multiprocess Connection."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @dataclass
@@ -183,6 +221,37 @@ class WorkerSupervisor:
             return handle
         return self.start(config, key)
 
+    def adopt(self, config: WorkerConfig, comm_id: str, forked: ForkedWorker) -> WorkerHandle:
+        """Take a child forked from the kernel for `comm_id` (`fork.ForkSite`) as its
+        worker; it is watched, limited and failed like any other."""
+        spec = forked.spec
+        push = self._connect(spec.in_addr)
+        self.pull.bind(spec.out_addr)
+        wid = spec.in_addr.rsplit("/", 1)[-1].removesuffix(".in")
+        key = f"{config.name}:{comm_id}:{wid}"  # a comm's successive forks differ
+        handle = WorkerHandle(key, config, wid, spec.token, spec.in_addr, spec.out_addr, push)
+        handle.forked = True
+        handle.process = _ForkedProcess(forked.pid)
+        handle.alive_w = _Fd(forked.alive_w)
+        handle.pid = forked.pid
+        self.handles[key] = handle
+        self._by_token[spec.token] = handle
+        self.record(config.name).starts += 1
+        self._by_sentinel[handle.process.sentinel] = handle
+        self._poller.register(handle.process.sentinel, zmq.POLLIN)
+        log.info("adopted worker %s (%s, pid %s, forked)", wid, config.target, forked.pid)
+        return handle
+
+    def _connect(self, in_addr: str) -> zmq.Socket[bytes]:
+        push = self._ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.SNDHWM, 0)
+        push.setsockopt(zmq.LINGER, 0)
+        # Connect, not bind: a connecting socket has its pipe at once, so messages queue
+        # until the worker (which binds) is there, and a send never blocks or fails.
+        push.setsockopt(zmq.RECONNECT_IVL, 10)
+        push.connect(in_addr)
+        return push
+
     def start(self, config: WorkerConfig, key: str) -> WorkerHandle:
         """Create the worker's pipes and start its process; returns at once.
 
@@ -198,13 +267,7 @@ class WorkerSupervisor:
         token = os.urandom(16)
         in_addr = f"ipc://{self.rundir}/{wid}.in"
         out_addr = f"ipc://{self.rundir}/{wid}.out"
-        push = self._ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.SNDHWM, 0)
-        push.setsockopt(zmq.LINGER, 0)
-        # Connect, not bind: a connecting socket has its pipe at once, so messages queue
-        # until the worker (which binds) is there, and a send never blocks or fails.
-        push.setsockopt(zmq.RECONNECT_IVL, 10)
-        push.connect(in_addr)
+        push = self._connect(in_addr)
         self.pull.bind(out_addr)
         handle = WorkerHandle(key, config, wid, token, in_addr, out_addr, push)
         spec = WorkerSpec(
@@ -518,11 +581,16 @@ class WorkerSupervisor:
         if handle.ps is not None and (cfg.memory_limit or cfg.cpu_limit_s):
             try:
                 if cfg.memory_limit:
-                    rss = handle.ps.memory_info().rss
-                    if rss > cfg.memory_limit:
+                    # A forked worker shares the user's data with the kernel: only the
+                    # pages it owns (USS) are its own cost.
+                    what = "USS" if handle.forked else "RSS"
+                    info = handle.ps.memory_full_info() if handle.forked else None
+                    used = info.uss if info is not None else handle.ps.memory_info().rss
+                    if used > cfg.memory_limit:
                         limit_mib = cfg.memory_limit >> 20
                         self.kill(
-                            handle, f"memory limit exceeded: RSS {rss >> 20} MiB > {limit_mib} MiB"
+                            handle,
+                            f"memory limit exceeded: {what} {used >> 20} MiB > {limit_mib} MiB",
                         )
                         return
                 if cfg.cpu_limit_s:

@@ -58,7 +58,7 @@ class RecordingSink:
     def send(self, worker_key: str, msg: ipc.ToWorker) -> None:
         self.sent.append((worker_key, msg))
 
-    def acquire(self, config: WorkerConfig, comm_id: str) -> str:
+    def acquire(self, config: WorkerConfig, comm_id: str, forked: object = None) -> str:
         if self.unavailable is not None:
             raise WorkerUnavailable(self.unavailable)
         return config.name

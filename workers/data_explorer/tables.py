@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 import pyarrow.compute as pc  # type: ignore[import-untyped]
+from mpkernel_workers.api import forked_from_kernel
 from mpkernel_workers.data_explorer.protocol import (
     VALUE_NA,
     VALUE_NAN,
@@ -43,8 +44,9 @@ HAVE_POLARS = importlib.util.find_spec("polars") is not None
 
 
 def polars_for(num_rows: int) -> bool:
-    """Whether work over `num_rows` rows goes to polars."""
-    return HAVE_POLARS and num_rows >= POLARS_MIN_ROWS
+    """Whether work over `num_rows` rows goes to polars (never in a worker forked from
+    the kernel, where polars' thread pool does not exist)."""
+    return HAVE_POLARS and num_rows >= POLARS_MIN_ROWS and not forked_from_kernel()
 
 
 class UnsupportedTable(TypeError):
