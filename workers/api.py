@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
-# Positron's JSON-RPC error codes, for `RpcError` (defined once, with the reply shapes).
 from mpkernel.comms.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -29,6 +28,9 @@ from mpkernel.comms.jsonrpc import (
     METHOD_NOT_FOUND,
     PARSE_ERROR,
 )
+
+# Positron's JSON-RPC error codes, for `RpcError` (defined once, with the reply shapes).
+from mpkernel.supervision.ipc import RESTORED_STATE  # `Comm.save_state`, restored on open
 
 if TYPE_CHECKING:
     from mpkernel.snapshots.store import WorkerSnapshot
@@ -40,6 +42,7 @@ __all__ = [
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
     "PARSE_ERROR",
+    "RESTORED_STATE",
     "Comm",
     "CommHandler",
     "FrontendDisconnected",
@@ -219,6 +222,11 @@ class Comm(Protocol):
         Methods: "delete" {names}, "clear" {include_hidden}, "view" {path, target, data}
         -> {comm_id}, "snapshot" -> {version}.
         """
+
+    def save_state(self, state: Any) -> None:
+        """Keep `state` (JSON) in the main process: a worker that takes this comm over (a
+        viewer's fresh fork after a cell changed its table, a restart) finds the latest
+        in its open data under `RESTORED_STATE`."""
 
     def close(self, data: Any = None) -> None:
         """Close this comm from the backend side."""

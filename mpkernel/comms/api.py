@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 from mpkernel.config.model import Config
 from mpkernel.funnel.items import OpenBackendComm
 from mpkernel.funnel.outbox import Outbox
+from mpkernel.interrupt_shield import shielded
 from mpkernel.snapshots import OPENED_AS_OF
+from mpkernel.supervision.ipc import FORKED_SUBJECT
 from mpkernel.wire import json_bytes
 
 if TYPE_CHECKING:
     # The engine imports IPython; the io thread imports this package without it.
     from mpkernel.engine.execute import RequestContext
-    from mpkernel.supervision.fork import ForkedWorker
+    from mpkernel.supervision.fork import ForkSite
 
 
 DATA_EXPLORER_TARGET = "positron.dataExplorer"
@@ -39,9 +41,9 @@ class BackendComms:
         config: Config,
         user_ns: Mapping[str, Any] | None = None,
         viewer_as_of: Callable[[], int] = lambda: 0,
-        fork_viewer: Callable[[str, Any], ForkedWorker | None] = lambda target, obj: None,
+        viewers: ForkSite | None = None,
     ) -> None:
-        self._fork_viewer = fork_viewer
+        self._viewers = viewers
         self._outbox = outbox
         self._context = context
         self._config = config
@@ -59,23 +61,29 @@ class BackendComms:
         if self._config.worker_for_target(target) is None:
             targets = sorted(w.target for w in self._config.workers if w.enabled)
             raise ValueError(f"no worker serves comm target {target!r}; configured: {targets}")
-        payload = b""
-        forked = None
-        if subject is not _NO_SUBJECT:
-            forked = self._fork_viewer(target, subject)
-            if forked is not None:
-                from mpkernel.supervision.ipc import FORKED_SUBJECT
-
-                payload = FORKED_SUBJECT
-            else:
-                from mpkernel.snapshots.codec import encode_object
-
-                payload = encode_object(subject)
         comm_id = uuid.uuid4().hex
+        data_json = json_bytes(data or {})
         parent = self._context.parent
-        self._outbox.put(
-            OpenBackendComm(comm_id, target, json_bytes(data or {}), parent, payload, forked)
-        )
+        if subject is _NO_SUBJECT:
+            self._outbox.put(OpenBackendComm(comm_id, target, data_json, parent))
+            return comm_id
+        if self._viewers is not None:
+            variable = data.get("variable") if isinstance(data, dict) else None
+            follows = variable if isinstance(variable, str) else None
+            # A forked worker reaches the io thread (which adopts and reaps it) whole, or
+            # no fork is made: an interrupt waits until the item is queued.
+            with shielded():
+                forked = self._viewers.viewer(target, subject, comm_id, follows)
+                if forked is not None:
+                    item = OpenBackendComm(
+                        comm_id, target, data_json, parent, FORKED_SUBJECT, forked
+                    )
+                    self._outbox.put(item)
+                    return comm_id
+        from mpkernel.snapshots.codec import encode_object
+
+        payload = encode_object(subject)
+        self._outbox.put(OpenBackendComm(comm_id, target, data_json, parent, payload))
         return comm_id
 
 

@@ -24,6 +24,7 @@ class CommEntry:
     opened_by: Opener = "frontend"
     open_data_json: bytes = b"{}"  # kept to reopen the comm on a restarted worker
     persistent: bool = False
+    state_json: bytes = b""  # the handler's saved state (ipc.SaveState), for a new worker
 
 
 class CommRegistry:

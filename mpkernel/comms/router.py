@@ -30,6 +30,7 @@ from mpkernel.comms import jsonrpc
 from mpkernel.comms.books import PendingRpc, WorkerBook
 from mpkernel.comms.brackets import RequestBrackets
 from mpkernel.comms.registry import CommEntry, CommRegistry
+from mpkernel.comms.takeovers import Takeovers
 from mpkernel.config.model import Config, WorkerConfig
 from mpkernel.funnel import items
 from mpkernel.funnel.items import CommItem, FunnelItem, Publish, PublishRaw
@@ -109,6 +110,7 @@ class CommRouter:
         self._frontend_present = frontend_present
         self._workers_stats: Callable[[], list[dict[str, Any]]] = list
         self.books: dict[str, WorkerBook] = {}
+        self._takeovers = Takeovers(config, self.registry, sink, self._book, self._close_comm)
         self._brackets = RequestBrackets(sink.emit)
         # execute msg_id -> until when its idle waits for the snapshot's consumers
         self._snapshot_waits: dict[str, float] = {}
@@ -335,6 +337,7 @@ class CommRouter:
         self._brackets.busy(parent)
         try:
             self.registry.remove(entry.comm_id)
+            self._takeovers.comm_gone(entry.comm_id)
             key = entry.worker_key
             if entry.host != "worker" or key is None or not self._sink.live(key):
                 return
@@ -425,6 +428,7 @@ class CommRouter:
             if entry.persistent or entry.host == "main":
                 continue
             self.registry.remove(entry.comm_id)
+            self._takeovers.comm_gone(entry.comm_id)
             closed += 1
             key = entry.worker_key
             if entry.host != "worker" or key is None or not self._sink.live(key):
@@ -460,6 +464,8 @@ class CommRouter:
                     )
                 else:
                     log.error("backend comm for unknown target %s not opened", item.target)
+            case items.ReplaceViewer():
+                self._takeovers.replace(item)
             case items.SnapshotReady():
                 self._send_snapshots(self._snapshots.offer(item), now)
             case items.KernelAnswerItem():
@@ -528,6 +534,7 @@ class CommRouter:
                 parent = self._parent(msg.parent_json)
                 if parent is not None:
                     self._book(key).pending.pop(parent.msg_id, None)
+                    self._takeovers.worker_answered(key)
                 if msg.comm_id in self.registry:
                     self._publish_comm("comm_msg", msg.comm_id, msg.data_json, parent)
                 else:
@@ -537,6 +544,7 @@ class CommRouter:
                 # Everything the request caused is ahead of this: an RPC not answered by
                 # now was cancelled (its comm closed) and has nothing left to fail.
                 book.pending.pop(msg.request_id, None)
+                self._takeovers.worker_answered(key)
                 owed = book.owed
                 count = owed.get(msg.request_id, 0)
                 if count <= 1:
@@ -564,8 +572,15 @@ class CommRouter:
                     self._open_backend(cfg, msg.comm_id, msg.data_json, None)
             case ipc.CloseFromWorker():
                 self._book(key).forget_comm(msg.comm_id)
-                if self.registry.remove(msg.comm_id) is not None:
+                owner = self.registry.get(msg.comm_id)
+                if owner is not None and owner.worker_key == key:
+                    self.registry.remove(msg.comm_id)
+                    self._takeovers.comm_gone(msg.comm_id)
                     self._publish_comm("comm_close", msg.comm_id, msg.data_json, None)
+            case ipc.SaveState():
+                owner = self.registry.get(msg.comm_id)
+                if owner is not None and owner.worker_key == key:
+                    owner.state_json = msg.data_json
             case ipc.LogLine():
                 log.log(msg.level, "[%s] %s", handle.wid, msg.text)
             case _:
@@ -591,6 +606,8 @@ class CommRouter:
         name = handle.config.name
         book = self.books.pop(key, WorkerBook())
         self._snapshots.worker_gone(key)
+        # A viewer whose fresh fork waits for this worker moves to it now (not closed).
+        self._takeovers.worker_answered(key)
         if crashed:
             for rpc in book.pending.values():
                 self._publish_comm(
@@ -605,6 +622,7 @@ class CommRouter:
             if crashed and restarting and entry.persistent:
                 continue
             self.registry.remove(entry.comm_id)
+            self._takeovers.comm_gone(entry.comm_id)
             if crashed:
                 self._close_comm(
                     entry.comm_id, {"reason": "worker_crashed", "worker": name, "exit": reason}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mpkernel.engine.execute import ExecutionEngine
 from mpkernel.funnel.items import KernelAnswerItem, OpenBackendComm, Publish, SnapshotReady
 from mpkernel.funnel.outbox import Outbox
+from mpkernel.interrupt_shield import shielded
 from mpkernel.kernel.work import KernelWork
 from mpkernel.snapshots import OPENED_AS_OF
 from mpkernel.snapshots.on_demand import OnDemandBuilder
@@ -28,7 +29,7 @@ from mpkernel.supervision.ipc import FORKED_SUBJECT
 from mpkernel.wire import Header, WireError, json_bytes
 
 if TYPE_CHECKING:
-    from mpkernel.supervision.fork import ForkedWorker
+    from mpkernel.supervision.fork import ForkSite
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,15 @@ class KernelRequests:
         outbox: Outbox,
         snapshots: OnDemandBuilder,
         target_served: Callable[[str], bool],
-        fork_viewer: Callable[[str, Any], ForkedWorker | None] = lambda target, obj: None,
+        viewers: ForkSite | None = None,
     ) -> None:
-        """`fork_viewer(target, obj)`: a worker forked for a viewer, or None to copy the
-        object (`mpkernel.supervision.fork.ForkSite.viewer`)."""
+        """`viewers` forks the workers of viewers configured so, and follows their
+        variables (`mpkernel.supervision.fork.ForkSite`); without it objects are copied."""
         self._engine = engine
         self._outbox = outbox
         self._snapshots = snapshots
         self._target_served = target_served
-        self._fork_viewer = fork_viewer
+        self._viewers = viewers
         self._methods: dict[str, Callable[[Mapping[str, Any], Header | None], Any]] = {
             "delete": self._delete,
             "clear": self._clear,
@@ -106,7 +107,7 @@ class KernelRequests:
             )
             for name in deleted:
                 del ns[name]
-        self._send_snapshot()
+        self._send_snapshot(parent)
         return deleted
 
     def _clear(self, params: Mapping[str, Any], parent: Header | None) -> dict[str, Any]:
@@ -117,7 +118,7 @@ class KernelRequests:
         keep = {} if include_hidden else {k: v for k, v in shell.user_ns.items() if k in hidden}
         shell.reset(new_session=False)
         shell.user_ns.update(keep)
-        self._send_snapshot()
+        self._send_snapshot(parent)
         return {}
 
     def _view(self, params: Mapping[str, Any], parent: Header | None) -> dict[str, str]:
@@ -135,11 +136,19 @@ class KernelRequests:
             data.setdefault("variable", path[0])
             data[OPENED_AS_OF] = self._snapshots.viewer_as_of(in_execution=False)
         comm_id = uuid.uuid4().hex
-        forked = self._fork_viewer(target, obj)
-        payload = FORKED_SUBJECT if forked is not None else self._payload(path, obj)
-        self._outbox.put(
-            OpenBackendComm(comm_id, target, json_bytes(data), parent, payload, forked)
-        )
+        variable = path[0] if len(path) == 1 else None
+        if self._viewers is not None:
+            with shielded():  # the fork reaches the io thread whole (`interrupt_shield`)
+                # Between executions: the next cell that names the variable is news to it.
+                forked = self._viewers.viewer(target, obj, comm_id, variable, fresh=False)
+                if forked is not None:
+                    item = OpenBackendComm(
+                        comm_id, target, json_bytes(data), parent, FORKED_SUBJECT, forked
+                    )
+                    self._outbox.put(item)
+                    return {"comm_id": comm_id}
+        payload = self._payload(path, obj)
+        self._outbox.put(OpenBackendComm(comm_id, target, json_bytes(data), parent, payload))
         return {"comm_id": comm_id}
 
     def _payload(self, path: list[Any], obj: Any) -> bytes:
@@ -157,10 +166,12 @@ class KernelRequests:
         self._outbox.put(item)
         return {"version": item.version}
 
-    def _send_snapshot(self) -> None:
+    def _send_snapshot(self, parent: Header | None = None) -> None:
         item: SnapshotReady | None = self._snapshots.after_execute(None)
         if item is not None:
             self._outbox.put(item)
+        if self._viewers is not None:
+            self._viewers.after_execute(None, parent)
 
 
 def resolve(namespace: Mapping[str, Any], path: list[Any]) -> Any:

@@ -12,7 +12,7 @@ import logging
 import queue
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpkernel.engine.execute import ExecutionEngine
 from mpkernel.engine.inprocess import InProcessComms
@@ -31,6 +31,9 @@ from mpkernel.kernel.work import (
 )
 from mpkernel.snapshots.on_demand import OnDemandBuilder
 from mpkernel.wire import Message
+
+if TYPE_CHECKING:
+    from mpkernel.supervision.fork import ForkSite
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +66,11 @@ class ShellDispatcher:
         capture: FdCapture,
         snapshots: OnDemandBuilder,
         kernel_requests: KernelRequests,
+        viewers: ForkSite | None = None,
     ) -> None:
         self._capture = capture
         self._snapshots = snapshots
+        self._viewers = viewers
         self._kernel_requests = kernel_requests
         self._engine = engine
         self._outbox = outbox
@@ -169,9 +174,13 @@ class ShellDispatcher:
         reply = self._engine.execute(msg.content)
         # Inside the request's bracket: a worker that shows the namespace hears of the
         # change before the frontend sees this cell's idle.
-        snapshot = self._snapshots.after_execute(str(msg.content.get("code", "")))
+        code = str(msg.content.get("code", ""))
+        snapshot = self._snapshots.after_execute(code)
         if snapshot is not None:
             self._outbox.put(snapshot._replace(parent=msg.header))
+        if self._viewers is not None:
+            # Outside the bracket: a viewer's fresh fork tells its frontend by an event.
+            self._viewers.after_execute(code, msg.header)
         if reply["status"] == "error" and msg.content.get("stop_on_error", True):
             # Abort what the frontend queued behind the failed cell, as ipykernel does:
             # the io thread moves every request it has into the queue, then the marker.

@@ -38,6 +38,7 @@ from mpkernel.funnel.items import (
     Publish,
     PublishRaw,
     RegisterComm,
+    ReplaceViewer,
     Reply,
     SnapshotReady,
     Status,
@@ -154,6 +155,7 @@ class IOPubFunnel:
                 | RegisterComm()
                 | UnregisterComm()
                 | OpenBackendComm()
+                | ReplaceViewer()
                 | SnapshotReady()
                 | KernelAnswerItem()
             ):

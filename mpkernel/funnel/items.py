@@ -108,6 +108,18 @@ class OpenBackendComm(NamedTuple):
     forked: ForkedWorker | None = None
 
 
+class ReplaceViewer(NamedTuple):
+    """A cell may have changed the table a forked viewer shows (`supervision.fork`): a
+    fresh fork (`forked`) takes its comm over, with the handler's saved state; None: the
+    variable is gone and the comm closes. `forget()` tells the main thread's list of
+    viewers that the comm is closed already."""
+
+    comm_id: str
+    forked: ForkedWorker | None
+    forget: Callable[[], None]
+    parent: Header | None  # the execution after which it was forked: its news is parented
+
+
 class SnapshotReady(NamedTuple):
     """A snapshot of the user's namespace, built on the main thread, for the workers
     that consume snapshots (`mpkernel.snapshots.dispatch`)."""
@@ -169,7 +181,13 @@ class Stop(NamedTuple):
 
 # Items the funnel hands to the comm router (the io thread's comm bookkeeping).
 CommItem = (
-    CommInfo | RegisterComm | UnregisterComm | OpenBackendComm | SnapshotReady | KernelAnswerItem
+    CommInfo
+    | RegisterComm
+    | UnregisterComm
+    | OpenBackendComm
+    | ReplaceViewer
+    | SnapshotReady
+    | KernelAnswerItem
 )
 
 FunnelItem = (

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 import mpkernel
+from mpkernel import interrupt_shield
 from mpkernel.config.model import Config
 from mpkernel.debugger import debugpy_installed
 from mpkernel.debugger.cells import CellFiles
@@ -218,7 +219,7 @@ class Kernel:
             outbox.put(IoCall(lambda: io.debugger.open(parts)))
         from mpkernel.supervision.fork import ForkSite
 
-        fork_site = ForkSite(self.config)
+        fork_site = ForkSite(self.config, outbox, shell.user_ns)
         comms.activate(
             comms.BackendComms(
                 outbox,
@@ -226,7 +227,7 @@ class Kernel:
                 self.config,
                 engine.shell.user_ns,
                 viewer_as_of=lambda: snapshots.viewer_as_of(in_execution=True),
-                fork_viewer=fork_site.viewer,
+                viewers=fork_site,
             )
         )
 
@@ -247,7 +248,7 @@ class Kernel:
             outbox,
             snapshots,
             lambda target: self.config.worker_for_target(target) is not None,
-            fork_site.viewer,
+            fork_site,
         )
 
         def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -255,7 +256,7 @@ class Kernel:
                 log.info("SIGINT with no user code running: ignored")
             elif in_debugger(frame):
                 outbox.put(IoCall(lambda: io.debugger.resume_then(interrupt_main)))
-            else:
+            elif not interrupt_shield.deflect():
                 raise KeyboardInterrupt
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -282,6 +283,7 @@ class Kernel:
             capture=capture,
             snapshots=snapshots,
             kernel_requests=kernel_requests,
+            viewers=fork_site,
         )
         io.shell_ready = True
         log.info(

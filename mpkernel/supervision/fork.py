@@ -48,10 +48,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mpkernel.interrupt_shield import shielded
 from mpkernel.supervision.runtime import WorkerSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mpkernel.config.model import Config
+    from mpkernel.funnel.outbox import Outbox
+    from mpkernel.wire import Header
 
 log = logging.getLogger(__name__)
 
@@ -72,29 +77,96 @@ class ForkedWorker:
     alive_w: int  # the liveness pipe's write end: closing it ends the child
 
 
-class ForkSite:
-    """Forks viewers from the main thread; the pipes live in a 0700 directory of its own,
-    made at the first fork and removed by `close` (kernel shutdown)."""
+@dataclass(slots=True)
+class _Followed:
+    """A forked viewer that shows a variable of the namespace."""
 
-    def __init__(self, config: Config) -> None:
+    variable: str
+    target: str
+    obj_id: int  # the object it was forked with: another one under the name is news
+    fresh: bool = True  # forked during the execution that has not ended yet
+
+
+class ForkSite:
+    """Forks viewers from the main thread, and forks them afresh after a cell that may
+    have changed what they show (`after_execute`). The pipes live in a 0700 directory of
+    its own, made at the first fork and removed by `close` (kernel shutdown)."""
+
+    def __init__(self, config: Config, outbox: Outbox, user_ns: Mapping[str, Any]) -> None:
         self._config = config
+        self._outbox = outbox
+        self._user_ns = user_ns
         self._log_level = config.kernel.log_level
         self._dir: Path | None = None
         self._counter = itertools.count(1)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # `_followed` loses closed comms on the io thread
+        self._followed: dict[str, _Followed] = {}
 
-    def viewer(self, target: str, subject: Any) -> ForkedWorker | None:
-        """A worker forked for a comm on `target` about `subject`, when its worker is
-        configured so (`subject = "fork"`); None: the subject is to be copied. A fork that
-        fails (no memory for the page tables, say) is logged and copies instead."""
+    def viewer(
+        self,
+        target: str,
+        subject: Any,
+        comm_id: str,
+        variable: str | None = None,
+        *,
+        fresh: bool = True,
+    ) -> ForkedWorker | None:
+        """A worker forked for the comm `comm_id` on `target` about `subject`, when its
+        worker is configured so (`subject = "fork"`); None: the subject is to be copied.
+        With `variable`, the viewer follows that name across executions. A fork that fails
+        (no memory for the page tables, say) is logged and copies instead."""
         cfg = self._config.worker_for_target(target)
         if cfg is None or not cfg.forks_for_subject:
             return None
         try:
-            return self.fork(cfg.name, cfg.target, cfg.handler, subject)
+            forked = self.fork(cfg.name, cfg.target, cfg.handler, subject)
         except OSError as e:
             log.warning("forking a worker for %s failed (%s): its object is copied", target, e)
             return None
+        if variable is not None:
+            with self._lock:
+                self._followed[comm_id] = _Followed(variable, target, id(subject), fresh)
+        return forked
+
+    def after_execute(self, cell: str | None, parent: Header | None = None) -> None:
+        """After an execution (`cell`: its code), or after the kernel deleted names
+        (None): each viewer whose variable the cell may have changed gets a fresh fork,
+        which takes its comm over; a viewer whose variable is gone is closed. What they
+        send about it is parented to `parent` (the execution), outside its bracket."""
+        with self._lock:
+            followed = list(self._followed.items())
+        if not followed:
+            return
+        from mpkernel.funnel.items import ReplaceViewer
+        from mpkernel.snapshots import names
+
+        ns = self._user_ns
+        touched: set[str] | None = set()
+        if cell is not None:
+            read = names.read_cell(cell)
+            touched = None if read.dynamic else names.reach(read.names, ns)
+        for comm_id, view in followed:
+            if view.fresh:
+                # Forked by this very cell (`mpkernel.view(df)`): as of the view call.
+                view.fresh = False
+                continue
+            value = ns.get(view.variable, _MISSING)
+            forget = _Forget(self, comm_id)
+            if value is _MISSING:
+                forget()
+                self._outbox.put(ReplaceViewer(comm_id, None, forget, parent))
+                continue
+            if id(value) == view.obj_id and touched is not None and view.variable not in touched:
+                continue
+            with shielded():  # the fork reaches the io thread whole
+                forked = self.viewer(view.target, value, comm_id, view.variable, fresh=False)
+                if forked is not None:
+                    self._outbox.put(ReplaceViewer(comm_id, forked, forget, parent))
+
+    def forget(self, comm_id: str) -> None:
+        """The viewer's comm is closed (any thread)."""
+        with self._lock:
+            self._followed.pop(comm_id, None)
 
     def fork(self, name: str, target: str, handler: str, subject: Any) -> ForkedWorker:
         """Fork a worker serving `target` with `handler` about `subject` (main thread)."""
@@ -122,6 +194,7 @@ class ForkSite:
             os.close(alive_w)
             raise
         if pid == 0:  # pragma: no cover - the child; tested through real forks
+            sys.settrace(None)  # before any call: a debugger's tracer must not see one
             _child(spec, alive_r, alive_w, mask, subject)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(alive_r)
@@ -132,6 +205,18 @@ class ForkSite:
             if self._dir is not None:
                 shutil.rmtree(self._dir, ignore_errors=True)
                 self._dir = None
+
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Forget:
+    site: ForkSite
+    comm_id: str
+
+    def __call__(self) -> None:
+        self.site.forget(self.comm_id)
 
 
 def _child(

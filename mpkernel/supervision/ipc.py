@@ -27,6 +27,9 @@ class IpcError(Exception):
 
 
 # -- main process -> worker ------------------------------------------------------------
+# The key of the open data under which a comm taken over by a new worker carries the
+# state its handler saved (`SaveState`).
+RESTORED_STATE: Final = "restored_state"
 # The payload of an `OpenComm` whose subject a forked worker already holds.
 FORKED_SUBJECT: Final = b"forked"
 
@@ -169,6 +172,14 @@ class CloseFromWorker(NamedTuple):
     data_json: bytes
 
 
+class SaveState(NamedTuple):
+    """A handler's state of its comm (`Comm.save_state`), kept by the main process for
+    the worker that takes the comm over (a fresh fork of a viewer, a restart)."""
+
+    comm_id: str
+    data_json: bytes
+
+
 class Done(NamedTuple):
     """Everything the worker emitted for `request_id` is ahead of this marker (I3)."""
 
@@ -203,6 +214,7 @@ FromWorker = (
     | FrontendRequest
     | OpenFromWorker
     | CloseFromWorker
+    | SaveState
     | Done
     | KernelRequest
     | SnapshotTaken

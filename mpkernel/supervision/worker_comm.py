@@ -89,6 +89,10 @@ class WorkerComm:
     ) -> Any:
         return self._runtime.request_kernel(self._comm_id, method, params or {}, timeout_s)
 
+    def save_state(self, state: Any) -> None:
+        if not self.closed:
+            self._runtime.emit(ipc.SaveState(self._comm_id, json_bytes(state)), None)
+
     def close(self, data: Any = None) -> None:
         if not self.closed:
             self.closed = True

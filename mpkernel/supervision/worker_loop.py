@@ -347,7 +347,10 @@ class WorkerRuntime:
     # -- comms --------------------------------------------------------------------------------
     def _open(self, msg: ipc.OpenComm) -> None:
         request = WorkerRequest(msg.comm_id, msg.parent_json, msg.request_id)
-        self._serve(request, lambda: self._open_work(msg))
+        # Events its handler sends on opening are news about what opened it (a cell's
+        # viewer, a fresh fork after a cell changed the table): parented to that.
+        with events_parented_to(msg.parent_json):
+            self._serve(request, lambda: self._open_work(msg))
 
     def _open_work(self, msg: ipc.OpenComm) -> None:
         if msg.restored and not self.handler_cls.restorable:

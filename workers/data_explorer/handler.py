@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mpkernel_workers.api import (
     INVALID_REQUEST,
+    RESTORED_STATE,
     CommHandler,
     KernelRequestError,
     RpcError,
@@ -68,6 +69,18 @@ class DataExplorerHandler(CommHandler):
             self._close(f"unsupported: {e}")
             return
         self.view = TableView(table)
+        restored = data.get(RESTORED_STATE)
+        if restored is not None:
+            # A fresh fork took this comm over after a cell that may have changed the
+            # table: the frontend hears it now; the requests it sends on that news are
+            # served once the filters and sort keys it set are applied to the new table.
+            changed = TableView.schema_differs(restored, table)
+            self.comm.send_event("schema_update" if changed else "data_update")
+            self.view.restore(restored, table)
+        self._saved()  # what the next fork compares its table with
+
+    def _saved(self) -> None:
+        self.comm.save_state(self.view.state())
 
     def on_close(self, reason: str) -> None:
         self._closed = True
@@ -116,7 +129,9 @@ class DataExplorerHandler(CommHandler):
 
     # -- filters and sort -------------------------------------------------------------------------
     def rpc_set_row_filters(self, filters: Any) -> FilterResult:
-        return self.view.set_row_filters(filters)
+        result = self.view.set_row_filters(filters)
+        self._saved()
+        return result
 
     def rpc_set_column_filters(self, filters: Any) -> None:
         if require_list(filters, "filters"):
@@ -125,6 +140,7 @@ class DataExplorerHandler(CommHandler):
 
     def rpc_set_sort_columns(self, sort_keys: Any) -> None:
         self.view.set_sort_keys(sort_keys)
+        self._saved()
 
     # -- profiles -------------------------------------------------------------------------------
     def rpc_get_column_profiles(

@@ -151,20 +151,35 @@ class TableView:
     def replace_table(self, table: Table) -> bool:
         """Show `table` instead, keeping the filters and sort keys whose column (same name
         and type) still exists, moved to its new position. True if the schema changed."""
-        old = self.table
-        changed = old.signature() != table.signature()
+        return self.restore(self.state(), table)
+
+    def state(self) -> dict[str, Any]:
+        """What `restore` needs to show another table as this view shows this one (JSON)."""
+        return {
+            "signature": [list(pair) for pair in self.table.signature()],
+            "row_filters": list(self.row_filters),
+            "sort_keys": list(self.sort_keys),
+        }
+
+    def restore(self, state: Any, table: Table) -> bool:
+        """Show `table` with the filters and sort keys of `state` (`state()` of a view of
+        an earlier table) whose column still exists with the same name and type. True if
+        the schema differs from that earlier table's."""
+        state = state if isinstance(state, dict) else {}
+        old = _signature_of(state)
+        changed = tuple(old) != table.signature()
         where = {c.name: (i, c.type_name) for i, c in enumerate(table.columns)}
 
         def moved(index: int) -> int | None:
-            if not 0 <= index < old.num_columns:
+            if not 0 <= index < len(old):
                 return None
-            col = old.columns[index]
-            found = where.get(col.name)
-            return found[0] if found is not None and found[1] == col.type_name else None
+            name, type_name = old[index]
+            found = where.get(name)
+            return found[0] if found is not None and found[1] == type_name else None
 
         filters: list[RowFilter] = []
-        for f in self.row_filters:
-            f = RowFilter(**f)
+        for f in state.get("row_filters") or ():
+            f = RowFilter(**f)  # type: ignore[typeddict-item]  # JSON from a saved state
             schema: dict[str, Any] = dict(f.get("column_schema") or {})
             new_index = moved(int(schema.get("column_index", -1)))
             if new_index is None:
@@ -173,9 +188,9 @@ class TableView:
             f["column_schema"] = schema  # type: ignore[typeddict-item]
             filters.append(f)
         keys = [
-            ColumnSortKey(column_index=i, ascending=k["ascending"])
-            for k in self.sort_keys
-            if (i := moved(k["column_index"])) is not None
+            ColumnSortKey(column_index=i, ascending=bool(k.get("ascending", True)))
+            for k in state.get("sort_keys") or ()
+            if (i := moved(int(k.get("column_index", -1)))) is not None
         ]
         with self._lock:
             self.table = table
@@ -188,6 +203,11 @@ class TableView:
         if keys:
             self.set_sort_keys(keys)
         return changed
+
+    @staticmethod
+    def schema_differs(state: Any, table: Table) -> bool:
+        """Whether `table`'s columns differ from those of the view `state` was saved from."""
+        return tuple(_signature_of(state if isinstance(state, dict) else {})) != table.signature()
 
     def _sorted(
         self, filtered: FilteredRows | None, keys: list[ColumnSortKey] | None = None
@@ -214,3 +234,11 @@ class TableView:
             for i in wanted
             if 0 <= i < self.table.num_columns
         ]
+
+
+def _signature_of(state: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (str(p[0]), str(p[1]))
+        for p in state.get("signature") or ()
+        if isinstance(p, list) and len(p) == 2
+    ]
