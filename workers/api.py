@@ -220,7 +220,9 @@ class Comm(Protocol):
         `timeout_s` has passed, or when the calling request is cancelled.
 
         Methods: "delete" {names}, "clear" {include_hidden}, "view" {path, target, data}
-        -> {comm_id}, "snapshot" -> {version}.
+        -> {comm_id}, "object" {name} -> {payload} (base64 of the variable's whole value
+        for `mpkernel.snapshots.codec.decode_object`, where a snapshot holds a preview),
+        "snapshot" -> {version}.
         """
 
     def save_state(self, state: Any) -> None:

@@ -11,6 +11,7 @@ the funnel, so that request's idle still comes last (I3).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -60,6 +61,7 @@ class KernelRequests:
             "delete": self._delete,
             "clear": self._clear,
             "view": self._view,
+            "object": self._object,
             "snapshot": self._snapshot,
         }
 
@@ -160,6 +162,17 @@ class KernelRequests:
             if payload is not None:
                 return payload
         return encode_object(obj)
+
+    def _object(self, params: Mapping[str, Any], parent: Header | None) -> dict[str, str]:
+        """A variable's whole value for a worker whose snapshot holds only its preview
+        (a viewer that copies its table): written to shared memory, named in the answer."""
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise KernelRequestFailed("'name' must be a string")
+        from mpkernel.snapshots.codec import encode_object
+
+        payload = encode_object(resolve(self._engine.shell.user_ns, [name]))
+        return {"payload": base64.b64encode(payload).decode("ascii")}
 
     def _snapshot(self, params: Mapping[str, Any], parent: Header | None) -> dict[str, int]:
         item = self._snapshots.now()

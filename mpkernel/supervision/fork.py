@@ -12,7 +12,9 @@ lock another thread held stays held there. So the child touches nothing but its 
 and the object:
 
 - SIGINT is blocked across the fork and ignored in the child before it is unblocked (the
-  kernel's handler would raise KeyboardInterrupt in a stranger's stack);
+  kernel's handler would raise KeyboardInterrupt in a stranger's stack); every other
+  Python signal handler goes back to the default (the kernel's SIGTERM handler removes the
+  kernel's directories), and no signal wakes the kernel's wakeup fd;
 - fd 1 and 2 point at /dev/null at once (the kernel's are captured into the user's
   output), then at the child's own forwarder;
 - tracing (the debugger) and profiling are switched off, and `posix.fork` is called, not
@@ -219,13 +221,27 @@ class _Forget:
         self.site.forget(self.comm_id)
 
 
+def _reset_signals() -> None:
+    """The kernel's signal handlers are not the child's: its SIGTERM handler would remove
+    the kernel's directories, and user code's handlers would run in a stranger's process.
+    SIGINT is ignored (the kernel's process group receives every interrupt)."""
+    signal.set_wakeup_fd(-1)
+    for signum in signal.valid_signals():
+        if signum == signal.SIGINT:
+            signal.signal(signum, signal.SIG_IGN)
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            if callable(signal.getsignal(signum)):
+                signal.signal(signum, signal.SIG_DFL)
+
+
 def _child(
     spec: WorkerSpec, alive_r: int, alive_w: int, mask: set[int | signal.Signals], subject: Any
 ) -> None:
     global _forked
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _reset_signals()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)

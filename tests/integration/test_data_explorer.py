@@ -35,10 +35,18 @@ from tests.unit.test_data_explorer_contract import PROTOCOL, Contract
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
 
 EXPLORER = "positron.dataExplorer"
+# Both ways a table reaches its explorer: a fork of the kernel sharing its pages (the
+# default), and a copy through shared memory, with tables previewed in snapshots (so that
+# the copy path also fetches the whole value when a cell changes it).
 CONFIG = """
+[kernel]
+preview_min_bytes = "{preview}"
+
 [workers.data_explorer]
 enabled = true
+subject = "{subject}"
 """
+SUBJECTS = {"fork": ("fork", "16MiB"), "copy": ("copy", "0")}
 TIMEOUT = 60.0
 FORMAT = {
     "large_num_digits": 2,
@@ -54,12 +62,13 @@ MAKE = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=sorted(SUBJECTS))
 def kernel(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[KernelHandle]:
+    subject, preview = SUBJECTS[request.param]
     with configured_kernels(request.node, tmp_path_factory.mktemp("explorer")) as start:
-        handle = start(CONFIG)
+        handle = start(CONFIG.format(subject=subject, preview=preview))
         execute_ok(
             IOPubLog(handle.kc), "import mpkernel, pandas as pd, polars as pl, pyarrow as pa"
         )

@@ -786,3 +786,36 @@ def test_no_process_outlives_a_killed_kernel(kernel: KernelHandle) -> None:
     wait_gone(survivors, PROCESS_EXIT_TIMEOUT)
     stop_kernel(kernel)
     assert not survivors, f"processes of the kernel alive 5 s after it was killed: {described}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. the kernel's signal handlers are not the child's
+
+
+def test_a_terminated_explorer_takes_nothing_of_the_kernel_with_it(kernel: KernelHandle) -> None:
+    """SIGTERM to a forked explorer: it ends as a crash of its own comm (I6). The kernel's
+    own SIGTERM handler (which removes the kernel's directories and exits) must not have
+    run in it: a new explorer is forked afterwards, the variables pane's worker (started by
+    the forkserver, whose directory that handler removes) starts, and the kernel runs."""
+    log = IOPubLog(kernel.kc)
+    execute_ok(
+        log,
+        "import mpkernel, numpy as np, pandas as pd\ndf = pd.DataFrame({'i': np.arange(100_000)})",
+        timeout=CELL_TIMEOUT,
+    )
+    before = {p.pid for p in kernel_children(kernel)}
+    doomed = view_in_cell(log, "mpkernel.view(df, 'df')")
+    assert doomed.state()["table_shape"]["num_rows"] == 100_000
+    forked = [p for p in kernel_children(kernel) if p.pid not in before]
+    assert len(forked) == 1, "the explorer's process is a child of the kernel"
+    forked[0].send_signal(signal.SIGTERM)
+    log.wait_for(
+        lambda m: msg_type(m) == "comm_close" and comm_id_of(m) == doomed.comm_id,
+        timeout=RPC_TIMEOUT,
+        what="the terminated explorer's comm_close",
+    )
+    again = view_in_cell(log, "mpkernel.view(df, 'df')")
+    assert again.state()["table_shape"]["num_rows"] == 100_000
+    pane = view_from_pane(log, "df")  # the variables worker starts from the forkserver
+    assert pane.values(0, 0, 0) == ["0"]
+    stop_kernel(kernel)

@@ -13,6 +13,7 @@ that follows that cell (made even if the cell changed nothing).
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ from mpkernel_workers.data_explorer.tables import Table, UnsupportedTable, from_
 from mpkernel_workers.data_explorer.view import TableView
 
 from mpkernel.snapshots import OPENED_AS_OF
+from mpkernel.snapshots.codec import decode_object
+from mpkernel.snapshots.preview import Preview
 
 if TYPE_CHECKING:
     from mpkernel.snapshots.store import WorkerSnapshot
@@ -225,6 +228,16 @@ class DataExplorerHandler(CommHandler):
         }
 
     # -- live data ------------------------------------------------------------------------------
+    def _whole(self, name: str) -> Any:
+        """The whole value of a variable the snapshot shows as a preview (this explorer
+        copies its table: `subject = "copy"`); None if the kernel cannot give it now."""
+        try:
+            answer = self.comm.request_kernel("object", {"name": name}, timeout_s=60.0)
+            return decode_object(base64.b64decode(answer["payload"]))
+        except (KernelRequestError, KeyError, TypeError, ValueError) as e:
+            log.warning("data explorer: no new value of %r (%s)", name, e)
+            return None
+
     def on_snapshot(self, snapshot: WorkerSnapshot) -> None:
         if self.variable is None or self._closed:
             return
@@ -245,6 +258,10 @@ class DataExplorerHandler(CommHandler):
         elif name not in snapshot.changed:
             return
         value = snapshot[name]
+        if isinstance(value, Preview):
+            value = self._whole(name)
+            if value is None:
+                return
         if library_of(value) is None:
             self._close("unsupported_type")
             return
