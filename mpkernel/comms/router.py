@@ -494,6 +494,8 @@ class CommRouter:
         self.registry.add(
             CommEntry(comm_id, cfg.target, "worker", key, "kernel", data_json, cfg.persistent)
         )
+        if forked is not None:
+            self._takeovers.opened(comm_id, forked)
         request_id = parent.msg_id if parent is not None else None
         parent_json = json_bytes(parent.as_dict()) if parent is not None else ipc.NO_PARENT
         self._send(

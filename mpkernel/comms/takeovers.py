@@ -74,6 +74,13 @@ class Takeovers:
         self._book = book
         self._close_comm = close_comm
         self._waiting: dict[str, _Waiting] = {}  # comm id -> its fresh child
+        # comm id -> tells the main thread to stop following the viewer's variable
+        self._forgets: dict[str, Callable[[], None]] = {}
+
+    def opened(self, comm_id: str, forked: ForkedWorker) -> None:
+        """A viewer forked with `forked` opened as `comm_id`."""
+        if forked.forget is not None:
+            self._forgets[comm_id] = forked.forget
 
     def replace(self, item: items.ReplaceViewer) -> None:
         entry = self._registry.get(item.comm_id)
@@ -101,7 +108,9 @@ class Takeovers:
         except WorkerUnavailable as e:
             log.warning("viewer %s keeps its worker: %s", item.comm_id, e)
             return
-        self.comm_gone(item.comm_id)  # a fresher fork replaces one still waiting
+        superseded = self._waiting.pop(item.comm_id, None)  # a fresher fork replaces it
+        if superseded is not None:
+            self._sink.stop(superseded.key, "replaced by a fresher fork")
         self._waiting[item.comm_id] = _Waiting(key, item.parent)
         self._switch_if_idle(item.comm_id)
 
@@ -113,10 +122,14 @@ class Takeovers:
                 self._switch_if_idle(comm_id)
 
     def comm_gone(self, comm_id: str) -> None:
-        """The comm closed (or a fresher fork replaces the waiting one): stop its child."""
+        """The comm closed: a fresh child waiting for it stops, and the main thread stops
+        following its variable (no fork for a closed viewer)."""
         waiting = self._waiting.pop(comm_id, None)
         if waiting is not None:
             self._sink.stop(waiting.key, "its comm was closed")
+        forget = self._forgets.pop(comm_id, None)
+        if forget is not None:
+            forget()
 
     def owner(self, comm_id: str) -> str | None:
         """The fresh child waiting to take `comm_id` over, if any."""

@@ -35,6 +35,7 @@ as long as itself, which ends with the kernel.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import itertools
 import logging
@@ -54,7 +55,7 @@ from mpkernel.interrupt_shield import shielded
 from mpkernel.supervision.runtime import WorkerSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from mpkernel.config.model import Config
     from mpkernel.funnel.outbox import Outbox
@@ -77,6 +78,8 @@ class ForkedWorker:
     spec: WorkerSpec
     pid: int
     alive_w: int  # the liveness pipe's write end: closing it ends the child
+    # for a viewer that follows a variable: the main thread stops following it (any thread)
+    forget: Callable[[], None] | None = None
 
 
 @dataclass(slots=True)
@@ -128,6 +131,7 @@ class ForkSite:
         if variable is not None:
             with self._lock:
                 self._followed[comm_id] = _Followed(variable, target, id(subject), fresh)
+            forked = dataclasses.replace(forked, forget=_Forget(self, comm_id))
         return forked
 
     def after_execute(self, cell: str | None, parent: Header | None = None) -> None:
