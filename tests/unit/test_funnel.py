@@ -24,6 +24,7 @@ from mpkernel.funnel.items import (
     Publish,
     PublishRaw,
     RegisterComm,
+    ReplaceViewer,
     Reply,
     SnapshotReady,
     Status,
@@ -336,6 +337,7 @@ _COMM_ITEM_EXAMPLES: list[CommItem] = [
     RegisterComm("c", "jupyter.widget"),
     UnregisterComm("c"),
     OpenBackendComm("c", "mpkernel.echo", b"{}", HDR, b"obj"),
+    ReplaceViewer("c", None, lambda: None, HDR),
     SnapshotReady(3, b"manifest"),
     KernelAnswerItem("echo", "call-1", b"null", "no such variable"),
 ]
