@@ -25,6 +25,7 @@ from mpkernel_workers.api import (
     KernelRequestError,
     RpcError,
     background,
+    forked_from_kernel,
 )
 from mpkernel_workers.data_explorer import code, export, features, schema
 from mpkernel_workers.data_explorer.jobs import ProfileQueue, run_profiles
@@ -37,7 +38,14 @@ from mpkernel_workers.data_explorer.protocol import (
     require_int,
     require_list,
 )
-from mpkernel_workers.data_explorer.tables import Table, UnsupportedTable, from_object, library_of
+from mpkernel_workers.data_explorer.tables import (
+    Table,
+    UnsupportedTable,
+    allocate_for_a_shared_table,
+    from_object,
+    library_of,
+    release_unused_memory,
+)
 from mpkernel_workers.data_explorer.view import TableView
 
 from mpkernel.snapshots import OPENED_AS_OF
@@ -65,6 +73,8 @@ class DataExplorerHandler(CommHandler):
         as_of = data.get(OPENED_AS_OF)
         self._as_of: int | None = as_of if isinstance(as_of, int) else None
         self._closed = False
+        if forked_from_kernel():
+            allocate_for_a_shared_table()
         try:
             table = from_object(self.comm.subject)
         except UnsupportedTable as e:
@@ -83,6 +93,7 @@ class DataExplorerHandler(CommHandler):
         self._saved()  # what the next fork compares its table with
 
     def _saved(self) -> None:
+        release_unused_memory()  # a sort's or filter's temporaries
         self.comm.save_state(self.view.state())
 
     def on_close(self, reason: str) -> None:
@@ -170,6 +181,7 @@ class DataExplorerHandler(CommHandler):
             except Exception as e:  # the frontend waits for an event: it gets one, saying so
                 log.exception("column profiles failed")
                 done = [({}, f"profiles failed: {type(e).__name__}: {e}")] * len(requests)
+            release_unused_memory()
             if cancelled.is_set():
                 return
             results = [result for result, _ in done]

@@ -43,6 +43,21 @@ POLARS_MIN_ROWS = 200_000
 HAVE_POLARS = importlib.util.find_spec("polars") is not None
 
 
+def allocate_for_a_shared_table() -> None:
+    """In a worker forked from the kernel: Arrow allocates through malloc, which gives a
+    freed column-sized buffer back to the system at once, where Arrow's own allocator
+    keeps its threads' freed pages (measured: 340 MiB kept after all-column profiles of a
+    10M-row table, 113 MiB with malloc, its sort positions included)."""
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
+def release_unused_memory() -> None:
+    """Give back what Arrow's allocator keeps of freed buffers (after a sort, a filter or
+    profiles): a worker that shares its table with the kernel should own only what it
+    holds, not the high-water mark of its temporaries."""
+    pa.default_memory_pool().release_unused()
+
+
 def polars_for(num_rows: int) -> bool:
     """Whether work over `num_rows` rows goes to polars (never in a worker forked from
     the kernel, where polars' thread pool does not exist)."""

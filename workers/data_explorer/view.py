@@ -7,8 +7,8 @@ only the requested rows through that order, so once the order is computed every 
 costs the same whatever the table's size (cached argsort paging).
 
 Thread model: the loop thread changes the view; profile jobs on another thread read
-`rows_snapshot()`, an immutable pair (table, row order) taken under the lock, so a filter
-or sort that arrives meanwhile never changes the rows a running profile sees.
+`rows_snapshot()`, an immutable pair (table, rows that pass the filters) taken under the
+lock, so a filter that arrives meanwhile never changes the rows a running profile sees.
 """
 
 from __future__ import annotations
@@ -60,11 +60,12 @@ class TableView:
 
     # -- reading --------------------------------------------------------------------------------
     def rows_snapshot(self) -> tuple[Table, Rows]:
+        """The table and the positions of the rows that pass the filters, in table order
+        (None: every row). Not sorted: no statistic depends on the order, and reading the
+        columns in place spares a copy of each through the sort's positions."""
         with self._lock:
-            table, order, filtered = self.table, self._order, self._filtered
-        if order is None and filtered is not None:
-            order = filtered.all()
-        return table, order
+            table, filtered = self.table, self._filtered
+        return table, None if filtered is None else filtered.all()
 
     @property
     def num_rows(self) -> int:
