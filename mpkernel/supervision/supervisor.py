@@ -85,21 +85,23 @@ class _ForkedProcess:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.sentinel = os.pidfd_open(pid)
-        self.exitcode: int | None = None
+        self.exitcode: int | None = None  # None also when another reaper took the status
+        self._reaped = False
 
     def join(self, timeout: float | None = None) -> None:
-        if self.exitcode is not None:
+        if self._reaped:
             return
         from multiprocess.connection import wait
 
         if wait([self.sentinel], timeout=timeout):
-            try:
+            self._reaped = True
+            with contextlib.suppress(ChildProcessError):  # the shutdown's sweep reaped it
                 _, status = os.waitpid(self.pid, 0)
-            except ChildProcessError:  # reaped by someone else: the code is lost
-                self.exitcode = 255
-            else:
                 self.exitcode = os.waitstatus_to_exitcode(status)
-            os.close(self.sentinel)
+
+    def close(self) -> None:
+        """Once it is reaped and forgotten: its pidfd."""
+        os.close(self.sentinel)
 
 
 class _Fd:
@@ -444,7 +446,7 @@ class WorkerSupervisor:
         handle.process.join(0)
         code = handle.process.exitcode
         clean = (
-            code == 0
+            code in (0, None)  # None: its status went to another reaper
             and handle.exit_reason is not None
             and handle.exit_reason.startswith("stopped")
         )
@@ -476,6 +478,8 @@ class WorkerSupervisor:
 
     def _finish_exit(self, handle: WorkerHandle) -> None:
         handle.state = "dead"
+        if isinstance(handle.process, _ForkedProcess):
+            handle.process.close()
         self._by_token.pop(handle.token, None)
         handle.push.close(linger=0)
         with contextlib.suppress(zmq.ZMQError):

@@ -330,8 +330,9 @@ def test_polars_used_in_the_kernel_before_the_viewer_opens(kernel: KernelHandle)
     """The kernel sorts and groups a 1M-row polars frame (polars' pool now runs in the
     kernel), then views it, from a cell and from the variables pane. Each explorer answers
     get_state, a sort, the sorted first rows and summary statistics (both big enough for the
-    worker's polars paths) within the hang guard: in a forked child polars compute hangs, so
-    the child must compute with pyarrow on `to_arrow()`."""
+    worker's polars paths) within the hang guard: in a forked child polars compute hangs
+    (its string conversion for Arrow too), so the child takes polars' buffers as they are
+    and computes with pyarrow."""
     n = POLARS_ROWS
     log = IOPubLog(kernel.kc)
     execute_ok(
@@ -339,7 +340,7 @@ def test_polars_used_in_the_kernel_before_the_viewer_opens(kernel: KernelHandle)
         "import mpkernel, numpy as np, polars as pl\n"
         f"n = {n}\n"
         f"pf = pl.DataFrame({{'a': {PERMUTED.format(n='n')}, 'g': np.arange(n) % 7,"
-        " 'x': np.arange(n) / 4})\n"
+        " 'x': np.arange(n) / 4, 's': [f'k{i:07d}' for i in range(n)]})\n"
         "by_a = pf.sort('a')\n"
         "groups = pf.group_by('g').agg(pl.col('x').sum(), pl.len()).sort('g')\n"
         "assert by_a['a'][0] == 0 and by_a['a'][-1] == n - 1 and groups.height == 7\n",
@@ -354,7 +355,10 @@ def test_polars_used_in_the_kernel_before_the_viewer_opens(kernel: KernelHandle)
     last = row_of(n - 1, n)
     for i, explorer in enumerate((from_cell, from_pane)):
         state = explorer.state()
-        assert state["table_shape"] == {"num_rows": n, "num_columns": 3}
+        assert state["table_shape"] == {"num_rows": n, "num_columns": 4}
+        # strings: polars converts them on its pool unless they leave as views
+        explorer.sort(3, ascending=False)
+        assert explorer.values(3, 0, 0) == [f"k{n - 1:07d}"]
         explorer.sort(0, ascending=False)
         assert explorer.values(0) == [thousands(n - 1), thousands(n - 2), thousands(n - 3)]
         assert explorer.values(1, 0, 0) == [str(last % 7)]

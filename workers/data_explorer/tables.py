@@ -241,7 +241,12 @@ def _from_polars(obj: Any) -> Table:
     import polars as pl
 
     frame = obj.to_frame() if isinstance(obj, pl.Series) else obj
-    arrow = frame.to_arrow()
+    # Arrow's newest level exports polars' buffers as they are (strings as views, no
+    # copy); the default level converts strings on polars' thread pool, which does not
+    # exist in a worker forked from a kernel that used polars: that call would never
+    # return. pyarrow then converts the views (`_column`).
+    newest = getattr(getattr(pl, "CompatLevel", None), "newest", None)
+    arrow = frame.to_arrow(compat_level=newest()) if newest is not None else frame.to_arrow()
     cols = tuple(
         _column(name, arrow.column(i), str(dtype), VALUE_NULL, False)
         for i, (name, dtype) in enumerate(frame.schema.items())
