@@ -1,4 +1,4 @@
-"""CurveZMQ transport encryption, provisioned by jupyter_client (issue 15).
+"""CurveZMQ transport encryption, provisioned by jupyter_client.
 
 With ``KernelManager(transport_encryption="required")`` and a kernelspec that declares
 ``metadata.supported_encryption: ["curve"]`` (the one ``mpkernel install`` writes), the

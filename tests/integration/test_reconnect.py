@@ -1,4 +1,4 @@
-"""A frontend that comes back with the same identity is served (issue 16, DESIGN section 5).
+"""A frontend that comes back with the same identity is served (DESIGN section 5).
 
 jupyter_client connects shell, control and stdin with the session id as routing id, and all
 clients of one ``KernelManager`` share it. The kernel's ROUTERs hand a known id over to the
@@ -304,7 +304,7 @@ def assert_no_departure_of_the_last(kernel: Kernel) -> None:
 
 
 def test_second_client_with_the_same_session_is_served(harness: Harness, transport: str) -> None:
-    """Issue 16's own example: ``km.client()`` twice. The second is served on shell,
+    """The reported example: ``km.client()`` twice. The second is served on shell,
     control and stdin while the first is alive, and still after the first closes. Both
     subscribe to IOPub, so the count goes 1 -> 2 -> 1: no frontend left."""
     kernel = harness.start(transport)

@@ -35,7 +35,7 @@ def export_selection(view: TableView, selection: Any, fmt: Any) -> dict[str, str
         col = require_int(sel.get("column_index"), "column_index")
         if len(row) == 0 or not 0 <= col < n_cols:
             raise bad_params("single_cell is outside the table")
-        value = view.table.columns[col].array.take(row)[0].as_py()
+        value = view.table.columns[col].take(row)[0].as_py()
         return {"data": "" if value is None else str(value), "format": fmt}
     if kind == "cell_range":
         rows = view.positions(
@@ -67,7 +67,7 @@ def _column_list(indices: Any, n_cols: int) -> list[int]:
 
 def _render(view: TableView, rows: pa.Array, cols: list[int], fmt: str) -> str:
     names = [view.table.columns[c].name for c in cols]
-    data = [view.table.columns[c].array.take(rows).to_pylist() for c in cols]
+    data = [view.table.columns[c].take(rows).to_pylist() for c in cols]
     records = list(zip(*data, strict=False)) if data else []
     if fmt == "html":
         head = "".join(f"<th>{html.escape(n)}</th>" for n in names)

@@ -164,7 +164,7 @@ def coerce(column: Column, text: Any) -> pa.Scalar:
         text = str(text) if isinstance(text, (int, float, bool)) else None
     if text is None:
         raise FilterError("missing filter value")
-    t = column.array.type
+    t = column.type
     try:
         if column.display == "integer":
             try:

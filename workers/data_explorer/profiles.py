@@ -255,8 +255,8 @@ def number_summaries(columns: Sequence[Column], rows: pa.Array | None) -> list[N
 
 def batched(column: Column, rows: pa.Array | None) -> bool:
     """Whether `number_summaries` takes this column's statistics."""
-    n = column.array.length() if rows is None else len(rows)
-    return column.display in NUMERIC_DISPLAY and polars_for(n) and _plain_number(column.array.type)
+    n = len(column) if rows is None else len(rows)
+    return column.display in NUMERIC_DISPLAY and polars_for(n) and _plain_number(column.type)
 
 
 _SPECIAL_TEXT = {VALUE_INF: "inf", VALUE_NEGINF: "-inf", VALUE_NAN: "NaN"}
@@ -362,7 +362,7 @@ def histogram(
 
 def _edge_formatter(column: Column, options: FormatOptions) -> Any:
     if column.display == "datetime":
-        t = column.array.type
+        t = column.type
         return lambda v: str(pa.scalar(round(v), pa.int64()).cast(t).as_py())
     if column.display == "date":
         return lambda v: str(pa.scalar(round(v), pa.int32()).cast(pa.date32()).as_py())

@@ -21,7 +21,7 @@ def column_schema(table: Table, index: int) -> dict[str, Any]:
     }
     if column.timezone:
         out["timezone"] = column.timezone
-    t = column.array.type
+    t = column.type
     if column.display == "decimal":
         out["precision"] = t.precision
         out["scale"] = t.scale

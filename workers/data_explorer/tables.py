@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -68,18 +69,68 @@ class UnsupportedTable(TypeError):
     """The object is not a table this explorer can show."""
 
 
+class StringViews:
+    """A column of Arrow string views (polars' strings, taken without a copy), converted
+    to large strings only when a whole-column computation needs it (pyarrow's kernels do
+    not take views): a page is gathered from the views, row by row, so opening a table,
+    paging through it or following an edit converts nothing, and the worker owns a copy
+    of a string column only once the user sorts, filters or profiles it."""
+
+    def __init__(self, views: pa.ChunkedArray) -> None:
+        self._views = views
+        self._converted: pa.ChunkedArray | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def whole(self) -> pa.ChunkedArray:
+        with self._lock:
+            if self._converted is None:
+                self._converted = pc.cast(self._views, pa.large_string())
+            return self._converted
+
+    def take(self, rows: pa.Array) -> pa.Array:
+        if self._converted is not None:
+            return self._converted.take(rows)
+        views = self._views
+        parts = [views.slice(r, 1) for r in rows.to_pylist()]
+        if not parts:
+            return pa.array([], pa.large_string())
+        taken = pa.chunked_array([c for p in parts for c in p.chunks], views.type)
+        return pc.cast(taken, pa.large_string()).combine_chunks()
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
-    array: pa.ChunkedArray
+    source: pa.ChunkedArray | StringViews
     type_name: str  # the source library's own name for the type
     display: DisplayType
     null_code: int  # the special value code a missing entry is shown with
     nan_is_null: bool  # NaN counts as missing (pandas)
 
     @property
+    def array(self) -> pa.ChunkedArray:
+        """The whole column, as pyarrow's kernels take it (string views converted)."""
+        source = self.source
+        return source.whole() if isinstance(source, StringViews) else source
+
+    @property
+    def type(self) -> pa.DataType:
+        source = self.source
+        return pa.large_string() if isinstance(source, StringViews) else source.type
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def take(self, rows: pa.Array) -> pa.Array | pa.ChunkedArray:
+        """The values at `rows` (a page), without converting a whole string column."""
+        return self.source.take(rows)
+
+    @property
     def timezone(self) -> str | None:
-        t = self.array.type
+        t = self.type
         return t.tz if pa.types.is_timestamp(t) and t.tz else None
 
 
@@ -170,7 +221,7 @@ def _column(
         # Categoricals: compute kernels (compare, is_in, sort) want plain values.
         array = pc.cast(array, array.type.value_type)
     if pa.types.is_string_view(array.type):
-        array = pc.cast(array, pa.large_string())
+        return Column(name, StringViews(array), type_name, "string", null_code, nan)
     # An object column shows as what its values are (Positron infers the same way).
     display = display_type(array.type)
     return Column(name, array, type_name, display, null_code, nan)

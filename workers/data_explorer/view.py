@@ -99,7 +99,7 @@ class TableView:
         self, index: int, rows: pa.Array, options: FormatOptions
     ) -> list[ColumnValue]:
         column = self.table.columns[index]
-        return format_array(column, column.array.take(rows), options)
+        return format_array(column, column.take(rows), options)
 
     def data_values(self, columns: Any, options: FormatOptions) -> list[list[ColumnValue]]:
         out: list[list[ColumnValue]] = []
