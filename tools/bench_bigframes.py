@@ -77,7 +77,7 @@ Run it (kernelspec `mpkernel` installed, see tools/bench.py):
     .venv/bin/python tools/bench.py bigframes --quick         # the 10M ones at 100,000 rows
     .venv/bin/python tools/bench.py bigframes_huge            # 100M rows, alone
 
-Targets (DESIGN.md section 8, docs/benchmarks.md): pane <= 5 % of the frame + 64 MiB; explorer <= 15 % + 64 MiB;
+Targets (docs/benchmarks.md): pane <= 5 % of the frame + 64 MiB; explorer <= 15 % + 64 MiB;
 extra console time of an edit <= 20 ms; edit -> update <= 100 ms; view -> first page
 <= 100 ms (aim 40); edit -> data_update <= 250 ms; sort + first page <= 2,152 ms (pandas) /
 1,032 ms (polars); profiles <= 13,137 / 772 ms; `pass` behind a sort < 50 ms.
