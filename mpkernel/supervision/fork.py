@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mpkernel.interrupt_shield import shielded
-from mpkernel.supervision.runtime import WorkerSpec
+from mpkernel.supervision.runtime import HandlerImportError, WorkerSpec, load_handler_class
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -123,6 +123,12 @@ class ForkSite:
         cfg = self._config.worker_for_target(target)
         if cfg is None or not cfg.forks_for_subject:
             return None
+        try:
+            # Imported here once, its modules are the children's already (shared pages):
+            # a viewer's fresh fork after each edit starts without importing them.
+            load_handler_class(cfg.handler)
+        except HandlerImportError as e:
+            log.warning("the handler of %s cannot be imported here (%s)", target, e)
         try:
             forked = self.fork(cfg.name, cfg.target, cfg.handler, subject)
         except OSError as e:
