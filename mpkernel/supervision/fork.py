@@ -63,6 +63,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The supervisor sees a forked child's exit through a pidfd (Linux 5.3 and later); where
+# there is none, viewers copy their object instead.
+_CAN_WATCH = hasattr(os, "pidfd_open")
+
 _forked = False
 
 
@@ -121,7 +125,7 @@ class ForkSite:
         With `variable`, the viewer follows that name across executions. A fork that fails
         (no memory for the page tables, say) is logged and copies instead."""
         cfg = self._config.worker_for_target(target)
-        if cfg is None or not cfg.forks_for_subject:
+        if cfg is None or not cfg.forks_for_subject or not _CAN_WATCH:
             return None
         try:
             # Imported here once, its modules are the children's already (shared pages):
