@@ -24,7 +24,10 @@ and the object:
 - zmq: a new context; the kernel's sockets are never touched (pyzmq does not close a
   parent's sockets in a child);
 - polars: its thread pool does not exist in the child and hangs the first parallel call,
-  so handlers ask `forked()` and use pyarrow there (`to_arrow()` needs no pool);
+  so handlers ask `forked()` and use pyarrow there (polars' data leaves it as Arrow views,
+  `to_arrow` at the newest level; the default level converts strings on the pool);
+- an interrupt during the fork is held (`interrupt_shield`) until the child is handed to
+  the io thread, which adopts and reaps it: no child is forked and then forgotten;
 - the child never returns into the kernel's stack: it leaves through `os._exit`.
 
 Workers exit when their liveness pipe's write end closes; the child closes its copy of
