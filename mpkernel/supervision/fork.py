@@ -191,7 +191,8 @@ class ForkSite:
         """Fork a worker serving `target` with `handler` about `subject` (main thread)."""
         with self._lock:
             if self._dir is None:
-                self._dir = Path(tempfile.mkdtemp(prefix="mpk-fork-"))
+                _remove_dead_kernels_dirs()
+                self._dir = Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
             wid = f"{name}-f{next(self._counter)}"
             directory = self._dir
         spec = WorkerSpec(
@@ -227,6 +228,22 @@ class ForkSite:
 
 
 _MISSING: Any = object()
+_DIR_PREFIX = "mpk-fork-"
+
+
+def _remove_dead_kernels_dirs() -> None:
+    """The pipe directories of kernels that were killed (their shutdown would have removed
+    them): named after the kernel's pid, removed once no process has that pid."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
+        pid_text = path.name[len(_DIR_PREFIX) :].split("-", 1)[0]
+        try:
+            if not pid_text.isdigit() or path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # gone meanwhile, or another user's process has that pid now
 
 
 @dataclass(frozen=True, slots=True)
