@@ -53,6 +53,8 @@ from mpkernel.threads import hidden_from_debugger
 from mpkernel.wire import Header, Signer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mpkernel.debugger.session import DebugSession
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,8 @@ class KernelIO(threading.Thread):
         config: Config,
         snapshots: SnapshotDispatcher,
         debugger_enabled: bool,
+        workers_dir: Path | None = None,
+        kernel_id: str = "",
     ) -> None:
         super().__init__(name="mpkernel-io", daemon=True)
         hidden_from_debugger(self)
@@ -112,6 +116,8 @@ class KernelIO(threading.Thread):
         self._work = work
         self._capture = capture
         self._fd_parent = fd_parent
+        self._workers_dir = workers_dir
+        self._kernel_id = kernel_id
         self._funnel = IOPubFunnel(self)
         self._control = ControlHandler(kernel_info, interrupt_main, self._begin_shutdown)
         self._interrupt_main = interrupt_main
@@ -207,7 +213,12 @@ class KernelIO(threading.Thread):
         s = self._sockets
         poller = self._poller = zmq.Poller()
         supervisor = self.supervisor = WorkerSupervisor(
-            self._ctx, poller, self._link, self._config.kernel.log_level
+            self._ctx,
+            poller,
+            self._link,
+            self._config.kernel.log_level,
+            rundir=self._workers_dir,
+            kernel_id=self._kernel_id,
         )
         self._link.attach(self.router, supervisor)
         for sock in (s.control, s.shell, s.stdin, s.iopub):

@@ -38,6 +38,7 @@ from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.fork import ForkedWorker
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
 from mpkernel.threads import hidden_from_debugger
+from mpkernel.titles import title
 from mpkernel.wakeup import WakeupPipe
 
 if TYPE_CHECKING:
@@ -170,13 +171,22 @@ class WorkerSupervisor:
         poller: zmq.Poller,
         listener: SupervisorListener,
         log_level: str = "info",
+        rundir: Path | None = None,
+        kernel_id: str = "",
     ) -> None:
+        """`rundir`: where the worker pipes go, made here (0700; default: a temporary
+        directory of its own); `kernel_id` names the workers' processes."""
         self._ctx = ctx
         self._poller = poller
         self._listener = listener
         self._log_level = log_level
-        # mkdtemp makes it 0700: only this user can connect to the worker pipes.
-        self.rundir = Path(tempfile.mkdtemp(prefix="mpk-"))
+        self._kernel_id = kernel_id
+        # 0700: only this user can connect to the worker pipes.
+        if rundir is None:
+            rundir = Path(tempfile.mkdtemp(prefix="mpk-"))
+        else:
+            rundir.mkdir(mode=0o700)
+        self.rundir = rundir
         self.pull = ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.RCVHWM, 0)
         self.pull.setsockopt(zmq.LINGER, 0)
@@ -280,6 +290,7 @@ class WorkerSupervisor:
             out_addr=out_addr,
             token=token,
             log_level=self._log_level,
+            title=title("worker", self._kernel_id, config.name),
         )
         mp = multiprocess.get_context(config.start_method)
         alive_r, alive_w = mp.Pipe(duplex=False)
