@@ -67,6 +67,11 @@ class KernelDirs:
         return self.root / "cells"
 
     @property
+    def janitor(self) -> Path:
+        """The janitor's pid, written when it starts (for whoever waits for the cleanup)."""
+        return self.root / "janitor.pid"
+
+    @property
     def forkserver(self) -> Path:
         """The forkserver's listening socket."""
         return self.root / "forkserver"
@@ -114,6 +119,8 @@ def _janitor(dirs: KernelDirs, kernel_id: str, alive_r: int) -> None:
     os.close(devnull)
     set_title(title("janitor", kernel_id))
     remove_dead_kernels_files()
+    # Written once the sweep is done: whoever reads it may wait for the janitor to end.
+    dirs.janitor.write_text(f"{os.getpid()}\n", encoding="ascii")
     while os.read(alive_r, 4096):
         pass  # nobody writes; only end of file matters
     dirs.remove()

@@ -7,7 +7,9 @@ At import, before jupyter_client reads any path:
   ``JUPYTER_PATH``; both run ``sys.executable -m mpkernel run -f {connection_file}``; a third,
   ``ipykernel-reference``, always runs ipykernel (the reference of tests/drop_in);
 - ``IPYTHONDIR`` points to a fresh directory (empty history, no user profile), runtime and
-  config dirs are private too, and ``MPKERNEL_CONFIG`` is unset.
+  config dirs are private too, and ``MPKERNEL_CONFIG`` is unset;
+- ``TMPDIR`` is a directory of the session's own: at the end, whatever a kernel left there or
+  in the snapshot segments' tmpfs fails the run (``tests/leftovers.py``).
 
 ``MPKERNEL_TEST_TARGET=ipykernel`` makes the same two kernelspecs launch ipykernel instead, so
 that the generic protocol tests can be checked against the reference implementation; tests
@@ -33,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import leftovers
 
 _TMP = Path(tempfile.mkdtemp(prefix="mpkernel-tests-"))
 
@@ -91,6 +95,9 @@ def _private_environment() -> None:
 
 
 _private_environment()
+_KERNELS_TMP = leftovers.private_tmp(_TMP)
+_BEFORE = leftovers.entries(_KERNELS_TMP)
+_LEFT = pytest.StashKey[list[Path]]()
 
 # jupyter_client must be imported only after the environment above is in place.
 from tests import frontend  # noqa: E402
@@ -137,6 +144,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("mpkernel_only"):
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a kernel left files behind, however it ended."""
+    left = leftovers.left_behind(_BEFORE, _KERNELS_TMP, frontend.STARTED_PIDS)
+    session.config.stash[_LEFT] = left
+    if left and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    left = config.stash.get(_LEFT, [])
+    if left:
+        terminalreporter.section("files left behind by kernels", red=True)
+        for path in left:
+            terminalreporter.line(f"{path}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

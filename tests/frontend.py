@@ -536,6 +536,16 @@ def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Pr
     return alive
 
 
+def role_of(proc: psutil.Process) -> list[str]:
+    """A kernel process's role from its title (`mpkernel.titles`), e.g. ``["worker",
+    "variables"]``; [] for a process without one (the kernel itself, or gone)."""
+    try:
+        words = " ".join(proc.cmdline()).split()  # setproctitle leaves empty arguments
+    except psutil.Error:
+        return []
+    return words[1:-1] if words[:1] == ["mpkernel"] and len(words) > 2 else []
+
+
 def process_tree(pid: int) -> list[psutil.Process]:
     """The process and all its descendants (empty if it is gone)."""
     try:
@@ -543,6 +553,10 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
+
+
+#: every kernel `start_kernel` started in this session (the leftover check's)
+STARTED_PIDS: set[int] = set()
 
 
 def start_kernel(
@@ -571,6 +585,7 @@ def start_kernel(
     wanted: dict[Channel, bool] = {"shell": True, "iopub": True, "stdin": stdin, "control": control}
     channels = tuple(c for c, on in wanted.items() if on)
     handle = KernelHandle(kernel_name, km, kc, pid, channels)
+    STARTED_PIDS.add(pid)
     try:
         sync(kc, timeout=timeout)
     except BaseException:
@@ -646,6 +661,7 @@ __all__ = [
     "recv",
     "recv_for",
     "request",
+    "role_of",
     "run",
     "run_ok",
     "send_request",

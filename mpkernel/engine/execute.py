@@ -29,6 +29,7 @@ from mpkernel.engine.compat import without_kernel_frames
 from mpkernel.engine.history_writes import DeferredHistoryWrites
 from mpkernel.engine.kernel_object import header_of, message_as_dict
 from mpkernel.engine.magics import register_magics
+from mpkernel.engine.startup import StartupApp
 from mpkernel.engine.stream_history import StreamHistory
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import InputRequest, Publish
@@ -230,11 +231,20 @@ class ExecutionEngine:
     """Runs requests that need the interpreter; one method per shell request type."""
 
     def __init__(
-        self, outbox: Outbox, capture: FdCapture, compiler_class: type | None = None
+        self,
+        outbox: Outbox,
+        capture: FdCapture,
+        compiler_class: type | None = None,
+        startup: StartupApp | None = None,
     ) -> None:
+        """`startup`: the user's IPython profile, whose config the shell is made with."""
         self.outbox = outbox
         self.context = RequestContext()
-        options = {"compiler_class": compiler_class} if compiler_class is not None else {}
+        options: dict[str, Any] = {}
+        if compiler_class is not None:
+            options["compiler_class"] = compiler_class
+        if startup is not None:
+            options.update(config=startup.config, profile_dir=startup.profile_dir)
         self.shell: ZMQInteractiveShell = ZMQInteractiveShell.instance(**options)
         self.shell.mp_outputs = _Outputs(outbox, self.context, capture)
         register_magics(self.shell)

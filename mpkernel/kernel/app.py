@@ -196,6 +196,7 @@ class Kernel:
 
         from mpkernel.comms import api as comms
         from mpkernel.debugger.namespace import in_debugger
+        from mpkernel.engine import startup
         from mpkernel.engine.debugging import cell_compiler, debugger_parts
         from mpkernel.engine.execute import ExecutionEngine
         from mpkernel.engine.inprocess import InProcessComms
@@ -205,7 +206,10 @@ class Kernel:
         from mpkernel.snapshots.on_demand import OnDemandBuilder
 
         cells = CellFiles(dirs.cells) if debugging else None
-        engine = ExecutionEngine(outbox, capture, cell_compiler(cells) if cells else None)
+        profile = startup.load()
+        engine = ExecutionEngine(
+            outbox, capture, cell_compiler(cells) if cells else None, startup=profile
+        )
         in_process = InProcessComms(outbox, engine.context, capture)
         in_process.install()
         shell = engine.shell
@@ -287,6 +291,9 @@ class Kernel:
             kernel_requests=kernel_requests,
             viewers=fork_site,
         )
+        # The profile's extensions and start-up code, before the first request (the io
+        # thread answers kernel_info meanwhile; other requests wait for the shell).
+        startup.run(profile, shell)
         io.shell_ready = True
         log.info(
             "mpkernel %s ready (session %s, pid %d)",

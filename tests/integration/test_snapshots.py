@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from mpkernel.snapshots import segments
@@ -264,19 +263,6 @@ def test_shutdown_frees_the_kernels_shared_memory(
         handle, directory = start_with_data(start)
         shut_down(handle)
         assert not directory.exists()
-
-
-def test_a_killed_kernels_shared_memory_is_freed_by_the_next_one(
-    tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    with configured_kernels(request.node, tmp_path) as start:
-        killed, directory = start_with_data(start)
-        psutil.Process(killed.pid).kill()
-        assert process_gone(killed.pid, TIMEOUT)
-        assert directory.exists()
-        second, _ = start_with_data(start)
-        assert not directory.exists()
-        shut_down(second)
 
 
 @pytest.mark.invariant("I3")
