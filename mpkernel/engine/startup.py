@@ -20,6 +20,7 @@ from typing import Any
 from IPython.core.application import BaseIPythonApplication
 from IPython.core.shellapp import InteractiveShellApp
 from traitlets import Bool, Unicode
+from traitlets.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,12 @@ def load() -> StartupApp:
     app = StartupApp()
     app.log = log
     app.initialize([])
+    # ipykernel's own section (`c.IPKernelApp.exec_lines`) configures the same traits, and
+    # it is the more specific one there.
+    section = app.config.get("IPKernelApp", {})
+    ours = {key: value for key, value in section.items() if app.has_trait(key)}
+    if ours:
+        app.update_config(Config({"StartupApp": ours}))
     return app
 
 

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.integration
 
 CONFIG = """\
 c.InteractiveShellApp.exec_lines = ["order.append('exec_lines')", "hidden_line = 1"]
-c.InteractiveShellApp.exec_files = ["exec_file.py"]
+c.InteractiveShellApp.exec_files = ["not this one.py"]
+c.IPKernelApp.exec_files = ["exec_file.py"]
 c.InteractiveShellApp.extensions = ["autoreload"]
 c.InteractiveShellApp.code_to_run = "order.append('code_to_run'); shown = 1"
 c.InteractiveShell.colors = "nocolor"
