@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests import leftovers
+from tests import contracts, leftovers
 
 _TMP = Path(tempfile.mkdtemp(prefix="mpkernel-tests-"))
 
@@ -146,6 +146,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [contracts.header()]
+
+
+def _count_contract_skips(report: pytest.TestReport) -> bool:
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return False
+    return contracts.MISSING in str(report.longrepr[2])
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a kernel left files behind, however it ended."""
     left = leftovers.left_behind(_BEFORE, _KERNELS_TMP, frontend.STARTED_PIDS)
@@ -155,6 +165,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if _count_contract_skips(r)]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} tests skipped: {contracts.header()}", yellow=True
+        )
     left = config.stash.get(_LEFT, [])
     if left:
         terminalreporter.section("files left behind by kernels", red=True)

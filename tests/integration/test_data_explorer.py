@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
+from tests import contracts
 from tests.frontend import KernelHandle, describe, parent_id
 from tests.integration.comm_client import (
     IOPubLog,
@@ -78,7 +79,7 @@ def kernel(
 @pytest.fixture(scope="module")
 def contract() -> Contract:
     if not PROTOCOL.is_dir():
-        pytest.skip("the contract folder shared/protocol is not here")
+        pytest.skip(contracts.MISSING)
     return Contract()
 
 

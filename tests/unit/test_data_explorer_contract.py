@@ -18,7 +18,9 @@ from mpkernel_workers.data_explorer.profiles import column_profile
 from mpkernel_workers.data_explorer.tables import from_object
 from mpkernel_workers.data_explorer.view import TableView
 
-PROTOCOL = Path(__file__).resolve().parents[3] / "shared" / "protocol"
+from tests import contracts
+
+PROTOCOL = contracts.PROTOCOL_DIR
 
 
 class Contract:
@@ -80,7 +82,7 @@ class Contract:
 @pytest.fixture(scope="module")
 def contract() -> Contract:
     if not PROTOCOL.is_dir():
-        pytest.skip("the contract folder shared/protocol is not here")
+        pytest.skip(contracts.MISSING)
     return Contract()
 
 
