@@ -25,6 +25,7 @@ the one sweep of leftovers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -50,6 +51,7 @@ class KernelDirs:
 
     root: Path
     kernel_pid: int
+    janitor_pid: int | None = None  # spared when the kernel terminates its children
 
     @property
     def workers(self) -> Path:
@@ -90,8 +92,9 @@ def create() -> KernelDirs:
     return KernelDirs(Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{pid}-")), pid)
 
 
-def start_janitor(dirs: KernelDirs, kernel_id: str) -> int:
-    """Fork the janitor of `dirs` (no thread and no zmq context may exist yet); its pid.
+def start_janitor(dirs: KernelDirs, kernel_id: str) -> KernelDirs:
+    """Fork the janitor of `dirs` (no thread and no zmq context may exist yet); `dirs` with
+    its pid.
 
     The write end of its pipe stays open in this process, and in every process forked from
     it, until exit: that is the signal."""
@@ -107,7 +110,7 @@ def start_janitor(dirs: KernelDirs, kernel_id: str) -> int:
         finally:
             os._exit(code)
     os.close(alive_r)
-    return pid
+    return dataclasses.replace(dirs, janitor_pid=pid)
 
 
 def _janitor(dirs: KernelDirs, kernel_id: str, alive_r: int) -> None:

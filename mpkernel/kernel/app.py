@@ -180,6 +180,7 @@ class Kernel:
             debugger_enabled=debugging,
             workers_dir=dirs.workers,
             kernel_id=self.kernel_id,
+            janitor_pid=dirs.janitor_pid,
         )
         hb = Heartbeat(sockets.hb)
         hb.start()
@@ -272,7 +273,7 @@ class Kernel:
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             log.info("SIGTERM: stopping children and exiting")
-            terminate_children(grace_s=0.5)
+            terminate_children(grace_s=0.5, spare=(dirs.janitor_pid,))
             dirs.remove()  # the workers are gone: nobody uses the pipes or snapshots
             os._exit(0)
 

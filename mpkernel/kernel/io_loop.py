@@ -26,7 +26,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import zmq
@@ -68,12 +68,13 @@ HANDSHAKE_FAILED = (
 )
 
 
-def terminate_children(grace_s: float = 1.0) -> None:
-    """Terminate every descendant of this process, then kill what is left; reap all."""
+def terminate_children(grace_s: float = 1.0, spare: Collection[int | None] = ()) -> None:
+    """Terminate every descendant of this process but `spare` (pids), then kill what is
+    left; reap all."""
     import psutil  # at the end of the kernel only
 
     try:
-        children = psutil.Process().children(recursive=True)
+        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in spare]
     except psutil.Error:
         return
     for child in children:
@@ -106,6 +107,7 @@ class KernelIO(threading.Thread):
         debugger_enabled: bool,
         workers_dir: Path | None = None,
         kernel_id: str = "",
+        janitor_pid: int | None = None,
     ) -> None:
         super().__init__(name="mpkernel-io", daemon=True)
         hidden_from_debugger(self)
@@ -118,6 +120,7 @@ class KernelIO(threading.Thread):
         self._fd_parent = fd_parent
         self._workers_dir = workers_dir
         self._kernel_id = kernel_id
+        self._janitor_pid = janitor_pid
         self._funnel = IOPubFunnel(self)
         self._control = ControlHandler(kernel_info, interrupt_main, self._begin_shutdown)
         self._interrupt_main = interrupt_main
@@ -420,11 +423,15 @@ class KernelIO(threading.Thread):
         self.shutdown_requested.set()
         self._work.put(StopWork())
         if self.supervisor is not None:
-            for handle in list(self.supervisor.handles.values()):
-                self.supervisor.stop(handle, "kernel_shutdown")
+            self.supervisor.begin_shutdown()
         self._interrupt_main()
         self._stdin.fail("the kernel is shutting down")
         self.reaper = hidden_from_debugger(
-            threading.Thread(target=terminate_children, name="mpkernel-reaper", daemon=True)
+            threading.Thread(
+                target=terminate_children,
+                kwargs={"spare": (self._janitor_pid,)},
+                name="mpkernel-reaper",
+                daemon=True,
+            )
         )
         self.reaper.start()

@@ -142,6 +142,9 @@ class SupervisorListener(Protocol):
     def on_worker_restarted(self, old_key: str, handle: WorkerHandle) -> None: ...
 
 
+SHUTTING_DOWN = "the kernel is shutting down"
+
+
 def describe_exit(exitcode: int | None) -> str:
     if exitcode is None:
         return "exited (code unknown)"
@@ -203,6 +206,8 @@ class WorkerSupervisor:
         self._next_limit_check = time.monotonic() + LIMIT_CHECK_S
         self._restart_configs: dict[str, WorkerConfig] = {}
         self._spawned: deque[tuple[WorkerHandle, BaseException | None]] = deque()
+        # Set once the kernel is shutting down: no worker starts or restarts after that.
+        self.closing = False
         self._wakeup = WakeupPipe()
         poller.register(self._wakeup.read_fd, zmq.POLLIN)
 
@@ -235,7 +240,11 @@ class WorkerSupervisor:
 
     def adopt(self, config: WorkerConfig, comm_id: str, forked: ForkedWorker) -> WorkerHandle:
         """Take a child forked from the kernel for `comm_id` (`fork.ForkSite`) as its
-        worker; it is watched, limited and failed like any other."""
+        worker; it is watched, limited and failed like any other. During shutdown the child
+        is sent away instead (its liveness pipe closes) and `WorkerUnavailable` raised."""
+        if self.closing:
+            os.close(forked.alive_w)
+            raise WorkerUnavailable(SHUTTING_DOWN)
         spec = forked.spec
         push = self._connect(spec.in_addr)
         self.pull.bind(spec.out_addr)
@@ -271,6 +280,8 @@ class WorkerSupervisor:
         the server has preloaded its modules, which must not stall the io thread. Messages
         for the worker queue in its handle until it says Ready.
         """
+        if self.closing:
+            raise WorkerUnavailable(SHUTTING_DOWN)
         import multiprocess
 
         zygote.use_in_multiprocess()
@@ -367,6 +378,17 @@ class WorkerSupervisor:
             log.warning(
                 "worker %s is not reading (exited?): %s dropped", handle.wid, type(msg).__name__
             )
+
+    def begin_shutdown(self) -> None:
+        """The kernel is shutting down: every worker is asked to stop, none starts from now
+        on (a restart that was scheduled is dropped), and an exit is no longer a crash (the
+        kernel's reaper terminates what does not stop in time)."""
+        self.closing = True
+        self._restart_configs.clear()
+        for rec in self.records.values():
+            rec.restart_at = None
+        for handle in list(self.handles.values()):
+            self.stop(handle, "kernel_shutdown")
 
     def stop(self, handle: WorkerHandle, reason: str) -> None:
         """Ask a worker to exit cleanly (its comms are already closed)."""
@@ -499,10 +521,12 @@ class WorkerSupervisor:
         if handle.alive_w is not None:
             handle.alive_w.close()
         reason = handle.exit_reason or "exited"
-        crashed = not reason.startswith("stopped")
+        crashed = not reason.startswith("stopped") and not self.closing
         rec = self.record(handle.name)
         rec.last_exit_reason = reason
-        if crashed:
+        if self.closing and not reason.startswith("stopped"):
+            log.info("worker %s %s during the kernel's shutdown", handle.wid, reason)
+        elif crashed:
             rec.crashes += 1
             log.error(
                 "worker %s (%s, pid %s) %s", handle.wid, handle.config.target, handle.pid, reason
@@ -511,7 +535,11 @@ class WorkerSupervisor:
             log.info("worker %s stopped", handle.wid)
         if self.handles.get(handle.key) is handle:
             del self.handles[handle.key]
-        restarting = handle.config.processes == "shared" and self._should_restart(handle, crashed)
+        restarting = (
+            not self.closing
+            and handle.config.processes == "shared"
+            and self._should_restart(handle, crashed)
+        )
         if restarting:
             rec.restart_at = time.monotonic() + self._backoff(rec)
             self._restart_configs[handle.key] = handle.config

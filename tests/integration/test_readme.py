@@ -415,6 +415,11 @@ def test_demo(env: dict[str, str], tmp_path: Path) -> None:
     for text in ("Hello from mpkernel", "Temperature(31)", "[image/png ", "499999500000"):
         assert text in ran.stdout, f"{text!r} missing\n{ran}"
     assert "--- cell" in ran.stdout
+    # A heading per notebook, and the kernels' log in a file the output names, not inline.
+    assert "=== examples/tour.ipynb ===" in ran.stdout
+    assert "=== examples/panes.ipynb ===" in ran.stdout
+    assert "the kernels' log: " in ran.stdout
+    assert "[mpkernel " not in ran.stdout + ran.stderr, str(ran)
 
 
 @pytest.mark.timeout(600)
