@@ -38,22 +38,13 @@ from tests.integration.comm_client import (
     open_comm,
     process_gone,
 )
+from tests.integration.test_snapshots import CONFIG as PROBE_CONFIG
+from tests.integration.test_snapshots import PROBE
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only, pytest.mark.crash]
 
-PROBE = "mpkernel.snapshot_probe"
-EXPLORER = "positron.dataExplorer"
-CONFIG = f"""
-[kernel]
-preview_min_bytes = "1GiB"
-
-[workers.probe]
-target = "{PROBE}"
-handler = "mpkernel_workers.snapshot_probe:SnapshotProbeHandler"
-
-[workers.data_explorer]
-enabled = true
-"""
+# The snapshot probe (whole values, so big arrays go to segments) and the data explorer.
+CONFIG = PROBE_CONFIG + "\n[workers.data_explorer]\nenabled = true\n"
 TIMEOUT = 60.0
 
 
