@@ -43,7 +43,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # The janitor first, so that every process forked after it keeps the kernel's files:
     # they are removed once the last of them is gone, however it ended.
     kernel_id = kernel_id_of(path)
-    dirs = kernel_dirs.start_janitor(kernel_dirs.create(), kernel_id)
+    dirs = kernel_dirs.create()
+    try:
+        dirs = kernel_dirs.start_janitor(dirs, kernel_id)
+    except OSError as e:
+        log.warning("no janitor (%s): if this kernel is killed, the next one cleans up", e)
     # The workers' server is forked now, before the kernel's own modules are imported and
     # before any thread or zmq context exists: it shares only what it needs with the
     # kernel, and a page the kernel later writes is not copied for it.

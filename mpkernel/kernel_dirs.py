@@ -116,10 +116,13 @@ def start_janitor(dirs: KernelDirs, kernel_id: str) -> KernelDirs:
 def _janitor(dirs: KernelDirs, kernel_id: str, alive_r: int) -> None:
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # It keeps nothing of the kernel open (a reader of the kernel's stderr, say, sees its
+    # end when the kernel's processes end, not when the janitor does).
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    os.close(devnull)
+    os.closerange(3, alive_r)
+    os.closerange(alive_r + 1, os.sysconf("SC_OPEN_MAX"))
     set_title(title("janitor", kernel_id))
     remove_dead_kernels_files()
     # Written once the sweep is done: whoever reads it may wait for the janitor to end.
