@@ -540,7 +540,8 @@ def role_of(proc: psutil.Process) -> list[str]:
     """A kernel process's role from its title (`mpkernel.titles`), e.g. ``["worker",
     "variables"]``; [] for a process without one (the kernel itself, or gone)."""
     try:
-        words = " ".join(proc.cmdline()).split()  # setproctitle leaves empty arguments
+        # setproctitle leaves empty arguments; the janitor (a shell) has its script after
+        words = " ".join(proc.cmdline()).split(" -c ")[0].split()
     except psutil.Error:
         return []
     return words[1:-1] if words[:1] == ["mpkernel"] and len(words) > 2 else []

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 import mpkernel
-from mpkernel import interrupt_shield
+from mpkernel import interrupt_shield, kernel_dirs
 from mpkernel.config.model import Config
 from mpkernel.debugger import debugpy_installed
 from mpkernel.debugger.cells import CellFiles
@@ -302,6 +302,8 @@ class Kernel:
             self.session,
             os.getpid(),
         )
+        # What kernels killed together with their janitor left, off the way of requests.
+        kernel_dirs.sweep_in_background()
         dispatcher.run()
 
         try:

@@ -66,9 +66,14 @@ def segment_root() -> Path:
     return Path(tempfile.gettempdir())
 
 
+def kernel_dir_path(pid: int | None = None) -> Path:
+    """Where the segments of the kernel `pid` (default: this process) go."""
+    return segment_root() / f"mpkernel-{os.getuid()}-{os.getpid() if pid is None else pid}"
+
+
 def kernel_dir(pid: int | None = None) -> Path:
     """The directory of the kernel `pid` (default: this process), created 0700."""
-    path = segment_root() / f"mpkernel-{os.getuid()}-{os.getpid() if pid is None else pid}"
+    path = kernel_dir_path(pid)
     path.mkdir(mode=0o700, exist_ok=True)
     # The name is predictable: a directory made first by someone else must not be used.
     st = path.lstat()
@@ -79,8 +84,7 @@ def kernel_dir(pid: int | None = None) -> Path:
 
 def remove_kernel_dir(pid: int | None = None) -> None:
     """Free every segment of the kernel `pid` (default: this process)."""
-    path = segment_root() / f"mpkernel-{os.getuid()}-{os.getpid() if pid is None else pid}"
-    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(kernel_dir_path(pid), ignore_errors=True)
 
 
 def kernel_dirs() -> list[Path]:

@@ -66,10 +66,11 @@ def root_of(pid: int) -> Path:
 
 
 def janitor_of(root: Path) -> psutil.Process:
-    """The janitor of the kernel whose root is `root` (it writes its pid once it swept)."""
+    """The janitor of the kernel whose root is `root` (it writes its pid when it starts)."""
     path = root / "janitor.pid"
     deadline = time.monotonic() + TIMEOUT
-    while not path.exists():  # a hang guard: it is there within ms of the kernel's start
+    # a hang guard: it is there, whole (one line), within ms of the kernel's start
+    while not (path.exists() and path.read_text(encoding="ascii").endswith("\n")):
         assert time.monotonic() < deadline, "the janitor never wrote its pid"
         time.sleep(0.01)
     return psutil.Process(int(path.read_text(encoding="ascii")))
@@ -181,7 +182,11 @@ def test_what_a_kernel_killed_with_its_janitor_left_goes_at_the_next_start(
     assert wait_gone(tree, PROCESS_EXIT_TIMEOUT) == []
     assert first.root.exists()
     assert first.segments.exists()
-    second = start()  # its janitor has swept by the time its pid file is there
-    assert first.gone()
+    second = start()
+    # The new kernel sweeps in the background once it is ready (a hang guard, no more).
+    deadline = time.monotonic() + TIMEOUT
+    while not first.gone():
+        assert time.monotonic() < deadline, "the next kernel did not remove them"
+        time.sleep(0.01)
     shut_down(second)
     wait_for_janitor(second)
