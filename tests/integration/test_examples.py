@@ -149,6 +149,7 @@ def test_panes_example_shows_the_mission() -> None:
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
 
 
+@pytest.mark.mpkernel_only
 def test_the_kernel_log_goes_to_its_file_and_the_output_has_a_heading(tmp_path: Path) -> None:
     """run_notebook.py --kernel-log (what tools/demo.sh uses): the printout starts with the
     notebook's heading and holds only what the notebook shows; the kernel's log lines (its
