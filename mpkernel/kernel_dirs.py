@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 ROOT_PREFIX: Final = "mpk-"
 # Ours, with the pid of the kernel that made them: roots, and the pipes and debugger
 # directories that earlier versions kept beside them.
-_LEFTOVER_RE: Final = re.compile(r"(?:mpk-(?:fork-)?|mpkernel_)(\d+)(?:-\w+)?$")
+# (A root always has its random part: "mpk-<digits>" alone may be an older version's
+# worker pipe directory, whose random name happened to be all digits.)
+_LEFTOVER_RE: Final = re.compile(r"mpk-(?:fork-)?(\d+)-\w+|mpkernel_(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,7 @@ def remove_dead_kernels_files() -> list[Path]:
 
 def _pid_in_name(path: Path) -> int | None:
     m = _LEFTOVER_RE.fullmatch(path.name)
-    return int(m.group(1)) if m is not None else None
+    return int(m.group(1) or m.group(2)) if m is not None else None
 
 
 def owner_alive(pid: int, path: Path) -> bool:

@@ -40,6 +40,7 @@ def test_what_dead_kernels_left_is_removed_and_nothing_else(places: tuple[Path, 
         tmp / f"mpk-{ALIVE}-abcd1234",
         shm / f"mpkernel-{uid}-{ALIVE}",
         tmp / "mpk-fs-abcd1234",  # no pid in its name: whose it is cannot be told
+        tmp / "mpk-12345678",  # an older version's pipes, its random name all digits
         tmp / f"other-{DEAD}",
         shm / f"mpkernel-{uid + 1}-{DEAD}",  # another user's
     ]
