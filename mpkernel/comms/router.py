@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,6 +39,7 @@ from mpkernel.kernel.work import KernelWork
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import ipc
 from mpkernel.supervision.errors import WorkerUnavailable
+from mpkernel.supervision.policy import WorkerExit, WorkerStats
 from mpkernel.wire import Header, Message, WireError, json_bytes
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ class CommRouter:
         self._snapshots = snapshots
         self._health_extra = health_extra
         self._frontend_present = frontend_present
-        self._workers_stats: Callable[[], list[dict[str, Any]]] = list
+        self._workers_stats: Callable[[], list[WorkerStats]] = list
         self.books: dict[str, WorkerBook] = {}
         self._takeovers = Takeovers(config, self.registry, sink, self._book, self._close_comm)
         self._brackets = RequestBrackets(sink.emit)
@@ -117,7 +119,7 @@ class CommRouter:
         self._snapshot_wait_s = config.kernel.post_execute_budget_ms / 1000
         self._parent_cache: tuple[bytes, Header | None] = (b"", None)
 
-    def set_worker_stats(self, stats: Callable[[], list[dict[str, Any]]]) -> None:
+    def set_worker_stats(self, stats: Callable[[], list[WorkerStats]]) -> None:
         self._workers_stats = stats
 
     def _book(self, key: str) -> WorkerBook:
@@ -366,9 +368,8 @@ class CommRouter:
         comms: dict[str, dict[str, Any]] = {}
         for e in self.registry:
             comms[e.comm_id] = {"target_name": e.target, "host": e.host, "worker": e.worker_key}
-        workers = self._workers_stats()
-        for w in workers:
-            w["open_comms"] = sum(1 for e in self.registry if e.worker_key == w["key"])
+        open_comms = Counter(e.worker_key for e in self.registry)
+        workers = [w.as_json(open_comms=open_comms[w.key]) for w in self._workers_stats()]
         return {"pid": os.getpid(), "workers": workers, "comms": comms, **self._health_extra()}
 
     # -- snapshots -------------------------------------------------------------------------------
@@ -603,8 +604,9 @@ class CommRouter:
             )
         )
 
-    def on_worker_exit(self, handle: Worker, reason: str, crashed: bool, restarting: bool) -> None:
+    def on_worker_exit(self, handle: Worker, exit: WorkerExit, restarting: bool) -> None:
         key = handle.key
+        reason, crashed = exit.reason, exit.unexpected
         name = handle.config.name
         book = self.books.pop(key, WorkerBook())
         self._snapshots.worker_gone(key)

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from mpkernel.config.values import (
     KeyLocator,
@@ -77,16 +77,26 @@ __all__ = [
 
 T = TypeVar("T")
 
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-DISCONNECT_POLICIES = ("close-comms", "keep")
-INTERRUPT_MODES = ("signal", "message")
-START_METHODS = ("forkserver", "spawn")
-RESTART_POLICIES = ("never", "on-failure", "always")
-PROCESS_MODES = ("shared", "per-comm")
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+DisconnectPolicy = Literal["close-comms", "keep"]
+InterruptMode = Literal["signal", "message"]
+StartMethod = Literal["forkserver", "spawn"]
+# "on-failure": after a failure (a signal, a nonzero exit code, a limit); "always": also
+# after a worker ended by itself with code 0; never after a stop the kernel asked for.
+RestartPolicy = Literal["never", "on-failure", "always"]
+ProcessMode = Literal["shared", "per-comm"]
 # How a per-comm worker opened about an object of the namespace reads it: "fork" forks
 # the kernel's main thread, so the worker shares the object's pages; "copy" encodes it
 # into shared memory (docs/data_explorer.md).
-SUBJECT_MODES = ("fork", "copy")
+SubjectMode = Literal["fork", "copy"]
+
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
+DISCONNECT_POLICIES: tuple[DisconnectPolicy, ...] = get_args(DisconnectPolicy)
+INTERRUPT_MODES: tuple[InterruptMode, ...] = get_args(InterruptMode)
+START_METHODS: tuple[StartMethod, ...] = get_args(StartMethod)
+RESTART_POLICIES: tuple[RestartPolicy, ...] = get_args(RestartPolicy)
+PROCESS_MODES: tuple[ProcessMode, ...] = get_args(ProcessMode)
+SUBJECT_MODES: tuple[SubjectMode, ...] = get_args(SubjectMode)
 
 _GIB = 2**30
 _TOP_LEVEL_HINT = "allowed: [kernel], [workers.defaults], [workers.<name>]"
@@ -118,15 +128,15 @@ class ConfigError(Exception):
 class KernelConfig:
     """The `[kernel]` table."""
 
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     log_file: Path | None = None
     post_execute_budget_ms: int = 200
     # Arrays and tables holding at least this cross to the variables pane as a preview
     # (shape, size, first rows), never whole (docs/snapshots.md).
     preview_min_bytes: int = 16 << 20
-    on_frontend_disconnect: str = "close-comms"
+    on_frontend_disconnect: DisconnectPolicy = "close-comms"
     disconnect_grace_s: float = 0.0
-    interrupt_mode: str = "signal"
+    interrupt_mode: InterruptMode = "signal"
     debugger: bool = True
 
 
@@ -137,17 +147,17 @@ class WorkerConfig:
     name: str
     target: str
     handler: str
-    start_method: str = "forkserver"
+    start_method: StartMethod = "forkserver"
     memory_limit: int | None = None  # bytes; None: no limit
     cpu_limit_s: float = 0.0  # 0: no limit
-    restart: str = "on-failure"
+    restart: RestartPolicy = "on-failure"
     max_restarts: int = 5
     restart_window_s: float = 60.0
-    processes: str = "shared"
+    processes: ProcessMode = "shared"
     persistent: bool = False
     rpc_timeout_s: float = 0.0  # 0: none; a worker stuck in one RPC longer is killed
     enabled: bool = True
-    subject: str = "copy"  # SUBJECT_MODES; "fork" needs processes = "per-comm"
+    subject: SubjectMode = "copy"  # "fork" needs processes = "per-comm"
 
     @property
     def forks_for_subject(self) -> bool:
@@ -176,17 +186,17 @@ class _WorkerLayer:
 
     target: str | None = None
     handler: str | None = None
-    start_method: str | None = None
+    start_method: StartMethod | None = None
     memory_limit: int | None = None  # bytes; 0: no limit
     cpu_limit_s: float | None = None
-    restart: str | None = None
+    restart: RestartPolicy | None = None
     max_restarts: int | None = None
     restart_window_s: float | None = None
-    processes: str | None = None
+    processes: ProcessMode | None = None
     persistent: bool | None = None
     rpc_timeout_s: float | None = None
     enabled: bool | None = None
-    subject: str | None = None
+    subject: SubjectMode | None = None
 
     def over(self, base: _WorkerLayer) -> _WorkerLayer:
         """These settings where set, `base`'s elsewhere."""

@@ -377,6 +377,39 @@ def test_persistent_comm_survives_restart(start: Callable[[str], KernelHandle]) 
     assert a in comm_info(log, ECHO)
 
 
+@pytest.mark.invariant("I6")
+@pytest.mark.parametrize("restart", ["on-failure", "always"])
+def test_an_exit_with_code_0_is_restarted_only_by_always(
+    start: Callable[[str], KernelHandle], restart: str
+) -> None:
+    """I6 restart policy always: a worker that ends by itself with code 0 (nobody asked it
+    to) fails its pending RPC as any unexpected exit does; `always` restarts it and the
+    persistent comm moves to the new process, `on-failure` (not a failure) closes the comm
+    and leaves the worker stopped, not disabled: the next comm starts a new one."""
+    handle = start(config(f'restart = "{restart}"\npersistent = true'))
+    log = IOPubLog(handle.kc)
+    a = open_comm(log, ECHO)
+    pid = call(log, a, "pid").result
+    _, header = send_rpc(handle.kc, a, "crash", {"how": "exit0"})
+    log.wait_idle(header["msg_id"])
+    inner = assert_bracket(log.msgs, header["msg_id"])
+    assert inner[0]["content"]["data"]["error"]["code"] == INTERNAL_ERROR, describe(inner)
+    assert process_gone(pid)
+    closes = [m for m in log.on_comm(a) if msg_type(m) == "comm_close"]
+    if restart == "always":
+        assert not closes, describe(closes)
+        assert call(log, a, "pid").result != pid
+        echo = worker_status(health(log), "echo")
+        assert (echo["starts"], echo["restarts"], echo["crashes"]) == (2, 1, 1), echo
+    else:
+        assert [m["content"]["data"]["reason"] for m in closes] == ["worker_crashed"]
+        assert worker_status(health(log), "echo")["state"] == "stopped"
+        b = open_comm(log, ECHO)
+        assert call(log, b, "pid").result != pid
+        echo = worker_status(health(log), "echo")
+        assert (echo["starts"], echo["restarts"], echo["crashes"]) == (2, 0, 1), echo
+
+
 # --------------------------------------------------------------------------------------------
 # signals and orphans (DESIGN 1)
 
