@@ -11,7 +11,8 @@ loop); it never publishes anything itself: exits and messages go to its `listene
             listener is told (I6: drain first, then fail what is pending)
 
 Frames on the PULL carry the worker's random token; frames with an unknown token are
-dropped with a log line.
+dropped with a log line. What to do about an exit or a limit is decided by the pure
+functions of `policy`; this module does the I/O around them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from mpkernel.multipart import NOBLOCK, recv_frames, send_frames
 from mpkernel.supervision import ipc, zygote
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.fork import ForkedWorker
+from mpkernel.supervision.forked_process import ForkedProcess, RawFd
 from mpkernel.supervision.policy import (
     ExitKind,
     WorkerExit,
@@ -87,44 +89,6 @@ class WorkerHandle:
     @property
     def name(self) -> str:
         return self.config.name
-
-
-class _ForkedProcess:
-    """A child forked from the kernel (`fork.ForkSite`), seen through the few members of
-    `multiprocess.Process` the supervisor uses; its sentinel is a pidfd."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.sentinel = os.pidfd_open(pid)
-        self.exitcode: int | None = None  # None also when another reaper took the status
-        self._reaped = False
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._reaped:
-            return
-        from multiprocess.connection import wait
-
-        if wait([self.sentinel], timeout=timeout):
-            self._reaped = True
-            with contextlib.suppress(ChildProcessError):  # the shutdown's sweep reaped it
-                _, status = os.waitpid(self.pid, 0)
-                self.exitcode = os.waitstatus_to_exitcode(status)
-
-    def close(self) -> None:
-        """Once it is reaped and forgotten: its pidfd."""
-        os.close(self.sentinel)
-
-
-class _Fd:
-    """A raw file descriptor with the `close()` of a multiprocess Connection."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class SupervisorListener(Protocol):
@@ -222,8 +186,8 @@ class WorkerSupervisor:
             key, config, wid, spec.token, spec.in_addr, spec.out_addr, push, self._clock()
         )
         handle.forked = True
-        handle.process = _ForkedProcess(forked.pid)
-        handle.alive_w = _Fd(forked.alive_w)
+        handle.process = ForkedProcess(forked.pid)
+        handle.alive_w = RawFd(forked.alive_w)
         handle.pid = forked.pid
         self.handles[key] = handle
         self._by_token[spec.token] = handle
@@ -459,7 +423,7 @@ class WorkerSupervisor:
 
     def _finish_exit(self, handle: WorkerHandle) -> None:
         handle.state = WorkerState.DEAD
-        if isinstance(handle.process, _ForkedProcess):
+        if isinstance(handle.process, ForkedProcess):
             handle.process.close()
         self._by_token.pop(handle.token, None)
         handle.push.close(linger=0)
