@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mpkernel.config.dump import dump_config
 from mpkernel.config.model import (
     Config,
     ConfigError,
     KernelConfig,
     WorkerConfig,
     default_config,
-    dump_config,
     find_config_path,
     load_config,
     load_effective_config,

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from mpkernel.cli import main
+from mpkernel.config.dump import dump_config
 from mpkernel.config.model import (
     KernelConfig,
     WorkerConfig,
     default_config,
-    dump_config,
     load_config,
     parse_config,
 )
