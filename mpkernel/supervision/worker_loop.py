@@ -32,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import zmq
 from mpkernel_workers.api import (
@@ -61,6 +61,8 @@ from mpkernel.supervision.requests import (
 from mpkernel.supervision.worker_comm import WorkerComm, events_parented_to
 from mpkernel.wakeup import WakeupPipe
 from mpkernel.wire.codec import json_bytes
+
+T = TypeVar("T")
 
 log = logging.getLogger("mpkernel.worker")
 
@@ -94,10 +96,11 @@ class _MainGone(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Finished:
-    """A background request's handler returned; `reply` is its JSON-RPC reply."""
+    """A background request's handler returned; `reply` is its JSON-RPC reply (None: a
+    task's request, which has none)."""
 
     request: WorkerRequest
-    reply: bytes
+    reply: bytes | None
 
 
 _Outgoing = tuple[WorkerRequest | None, ipc.FromWorker] | _Finished | Callable[[], None]
@@ -143,6 +146,8 @@ class WorkerRuntime:
         self._stopped = False
         self._loop_thread = threading.get_ident()
         self._pool = BackgroundPool(BACKGROUND_THREADS, f"mpkernel-worker-{name}")
+        self._shared: dict[Callable[[], Any], Any] = {}
+        self._shared_lock = threading.Lock()
         self._poller = zmq.Poller()
         self._poller.register(pull, zmq.POLLIN)
         self._poller.register(alive_fd, zmq.POLLIN)
@@ -448,6 +453,34 @@ class WorkerRuntime:
         with serving(request):
             reply = invoke(fn, call, request.comm_id)
         self._post(_Finished(request, reply))
+
+    # -- handlers' tasks and shared state -------------------------------------------------------
+    def start_task(self, comm_id: str, work: Callable[[], None], name: str) -> None:
+        """Any thread: `work` on a thread of its own, as a request of `comm_id` (cancelled
+        with the comm's other requests); its end is its request's end."""
+        request = WorkerRequest(comm_id, ipc.NO_PARENT, None)
+
+        def run() -> None:
+            try:
+                with serving(request):
+                    work()
+            except Exception:  # a task's boundary: its comm and the worker go on
+                log.exception("task %s on %s failed", name, comm_id)
+            finally:
+                self._post(_Finished(request, None))
+
+        def start() -> None:
+            self._requests[request] = None
+            threading.Thread(target=run, name=f"mpkernel-task-{name}", daemon=True).start()
+
+        self.on_loop(start)
+
+    def shared(self, factory: Callable[[], T]) -> T:
+        with self._shared_lock:
+            if factory not in self._shared:
+                self._shared[factory] = factory()
+            value: T = self._shared[factory]
+            return value
 
     # -- answers awaited by handlers ------------------------------------------------------------
     def _add_waiter(self, waiter: Waiter) -> None:

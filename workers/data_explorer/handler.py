@@ -16,14 +16,16 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mpkernel_workers.api import (
     INVALID_REQUEST,
     RESTORED_STATE,
     CommHandler,
     KernelRequestError,
+    Preview,
     RpcError,
+    WorkerSnapshot,
     background,
     forked_from_kernel,
 )
@@ -50,10 +52,6 @@ from mpkernel_workers.data_explorer.view import TableView
 
 from mpkernel.snapshots import OPENED_AS_OF
 from mpkernel.snapshots.codec import decode_object
-from mpkernel.snapshots.preview import Preview
-
-if TYPE_CHECKING:
-    from mpkernel.snapshots.store import WorkerSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +66,9 @@ class DataExplorerHandler(CommHandler):
         )
         title = data.get("title")
         self.title = title if isinstance(title, str) else (self.variable or "table")
-        self._profiles = ProfileQueue(f"data-explorer-profiles-{self.comm.comm_id[:8]}")
+        self._profiles = ProfileQueue(
+            f"data-explorer-profiles-{self.comm.comm_id[:8]}", self.comm.start_task
+        )
         self._seen_snapshot = False
         as_of = data.get(OPENED_AS_OF)
         self._as_of: int | None = as_of if isinstance(as_of, int) else None

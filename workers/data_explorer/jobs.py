@@ -46,18 +46,21 @@ def profile_threads(num_rows: int) -> int:
 
 
 class ProfileQueue:
-    def __init__(self, name: str) -> None:
+    """Jobs run one after another on a task the queue starts at its first job through
+    `start` (a handler passes `Comm.start_task`: the runtime owns the thread)."""
+
+    def __init__(self, name: str, start: Callable[[Callable[[], None], str], None]) -> None:
         self.name = name
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.cancelled = threading.Event()
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._start = start
         self._started = False
         self._lock = threading.Lock()
 
     def submit(self, job: Job) -> None:
         with self._lock:
             if not self._started:
-                self._thread.start()
+                self._start(self._work, self.name)
                 self._started = True
         self._jobs.put(job)
 

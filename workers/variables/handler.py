@@ -39,6 +39,8 @@ from mpkernel_workers.api import (
     CommHandler,
     KernelRequestError,
     RpcError,
+    Unavailable,
+    WorkerSnapshot,
     background,
 )
 from mpkernel_workers.variables import inspectors
@@ -53,9 +55,6 @@ from mpkernel_workers.variables.protocol import (
     VariableList,
 )
 
-from mpkernel.snapshots.codec import Unavailable
-from mpkernel.snapshots.store import WorkerSnapshot
-
 log = logging.getLogger(__name__)
 
 DATA_EXPLORER = "positron.dataExplorer"
@@ -67,18 +66,15 @@ CLIPBOARD_FORMATS = ("text/plain", "text/html")
 
 
 @dataclass
-class _WorkerView:
-    """What every variables comm of this worker process shares: the newest snapshot a
-    handler saw, and whether one may have arrived since while no comm was open (the
-    runtime hands snapshots to open comms only)."""
+class WorkerView:
+    """What every variables comm of this worker process shares (`Comm.shared`): the newest
+    snapshot a handler saw, and whether one may have arrived since while no comm was open
+    (the runtime hands snapshots to open comms only)."""
 
     latest: WorkerSnapshot | None = None
     open_comms: int = 0
     stale: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_WORKER = _WorkerView()
 
 
 def _now_ms() -> int:
@@ -127,30 +123,29 @@ class VariablesHandler(CommHandler):
         self._view: dict[str, tuple[int, Variable]] = {}
         self._version = 0
         self._needs_refresh = True
-        with _WORKER.lock:
-            _WORKER.open_comms += 1
-            latest, stale = _WORKER.latest, _WORKER.stale
+        self._worker = self.comm.shared(WorkerView)
+        with self._worker.lock:
+            self._worker.open_comms += 1
+            latest, stale = self._worker.latest, self._worker.stale
         if latest is not None and not stale:
             self._take(latest)
         elif latest is not None:
             # Cells may have run while no pane was open: ask for a snapshot of now (the
             # kernel serves it between executions); its `on_snapshot` sends the refresh.
-            threading.Thread(
-                target=self._ask_for_snapshot, name="mpkernel-variables-snapshot", daemon=True
-            ).start()
+            self.comm.start_task(self._ask_for_snapshot, "variables-snapshot")
         # Else this worker has no snapshot yet: the kernel sends a complete one to a new
         # consumer, and its `on_snapshot` sends the refresh.
 
     def on_close(self, reason: str) -> None:
-        with _WORKER.lock:
-            _WORKER.open_comms -= 1
-            if _WORKER.open_comms == 0:
-                _WORKER.stale = True
+        with self._worker.lock:
+            self._worker.open_comms -= 1
+            if self._worker.open_comms == 0:
+                self._worker.stale = True
 
     def on_snapshot(self, snapshot: WorkerSnapshot) -> None:
-        with _WORKER.lock:
-            _WORKER.latest = snapshot
-            _WORKER.stale = False
+        with self._worker.lock:
+            self._worker.latest = snapshot
+            self._worker.stale = False
         self._take(snapshot)
 
     # -- building the view ------------------------------------------------------------------
@@ -231,7 +226,7 @@ class VariablesHandler(CommHandler):
                     self._view[name] = (entry_id, variable)
                     self._send_update([variable], [], [])
 
-        threading.Thread(target=work, name="mpkernel-variables-late", daemon=True).start()
+        self.comm.start_task(work, "variables-late")
 
     def _send_refresh(self, snapshot: WorkerSnapshot) -> None:
         """Caller holds `_lock`."""
