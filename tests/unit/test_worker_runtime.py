@@ -173,6 +173,9 @@ class Probe(CommHandler):
 
         self.comm.start_task(work, "failing")
 
+    def rpc_typed(self, items: list[str], limit: float = 1.5) -> list[Any]:
+        return [items, limit]
+
     def rpc_shared(self) -> int:
         return id(self.comm.shared(SharedState))
 
@@ -560,6 +563,32 @@ def test_i5_close_cancels_running_requests(worker: Worker, handler_cls: type[Pro
     assert kinds(later) == ["RpcReply", "Done"], later
     on_closed = [m for m in got + later if getattr(m, "comm_id", None) == comm]
     assert on_closed == [], on_closed
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        ("send", {"count": "3"}, "send: param 'count': Expected `int`, got `str`"),
+        ("send", {"count": True}, "send: param 'count': Expected `int`, got `bool`"),
+        ("slow", {"tag": 1, "gate": "g1"}, "slow: param 'tag': Expected `str`, got `int`"),
+        (
+            "typed",
+            {"items": ["a", 2]},
+            "typed: param 'items': Expected `str`, got `int` - at `$[1]`",
+        ),
+    ],
+)
+def test_i4_params_are_checked_against_the_annotations(
+    worker: Worker, method: str, params: dict[str, Any], message: str
+) -> None:
+    """A param that does not fit its annotation is answered -32602 naming it, before the
+    method runs (a background one too); `Any` and `**params` take anything."""
+    comm = worker.open()
+    error = worker.call(comm, method, params)["error"]
+    assert (error["code"], error["message"]) == (-32602, message)
+    assert worker.call(comm, "pair", {"a": {"x": [1]}, "b": None})["result"] == [{"x": [1]}, None]
+    assert worker.call(comm, "typed", {"items": ["a"], "limit": 2})["result"] == [["a"], 2]
+    assert worker.call(comm, "typed", {"items": []})["result"] == [[], 1.5]
 
 
 def test_a_task_is_a_request_of_its_comm_cancelled_by_the_close(
