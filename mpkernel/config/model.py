@@ -55,6 +55,7 @@ else:
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # absent on 3.11+
 
 __all__ = [
+    "BUILTIN_WORKERS",
     "Config",
     "ConfigError",
     "KernelConfig",
@@ -232,6 +233,8 @@ _BUILTIN_WORKERS: Mapping[str, _WorkerLayer] = {
         subject="fork",
     ),
 }
+# The workers every configuration has (a file can change or disable them, not remove them).
+BUILTIN_WORKERS: tuple[str, ...] = tuple(_BUILTIN_WORKERS)
 
 
 @dataclass(frozen=True, slots=True)
