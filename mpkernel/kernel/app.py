@@ -296,7 +296,7 @@ class Kernel:
 
         try:
             engine.close()
-        except Exception:
+        except Exception:  # the kernel is ending: IPython's shutdown must not stop that
             log.exception("IPython shutdown failed")
         if cells is not None:
             cells.remove()

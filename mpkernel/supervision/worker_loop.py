@@ -370,7 +370,7 @@ class WorkerRuntime:
             handler = self.handler_cls(comm)
             self.comms[msg.comm_id] = (handler, comm)
             handler.on_open(json.loads(msg.data_json) if msg.data_json else {})
-        except Exception as e:
+        except Exception as e:  # handler code, decoding: the comm closes, the worker lives
             what = "on_open" if comm is not None else "decoding the comm's object"
             log.exception("%s failed for %s", what, msg.comm_id)
             self.comms.pop(msg.comm_id, None)
@@ -390,7 +390,7 @@ class WorkerRuntime:
         def work() -> None:
             try:
                 entry[0].on_message(json.loads(msg.data_json), msg.buffers)
-            except Exception:
+            except Exception:  # handler code: logged; the request still ends with its Done
                 log.exception("on_message failed for %s", msg.comm_id)
 
         self._serve(request, work)
@@ -411,7 +411,7 @@ class WorkerRuntime:
     def _call_on_close(self, handler: CommHandler, comm_id: str, reason: str) -> None:
         try:
             handler.on_close(reason)
-        except Exception:
+        except Exception:  # handler code: the close goes on
             log.exception("on_close failed for %s", comm_id)
 
     def close_from_handler(self, comm: WorkerComm, data_json: bytes) -> None:
@@ -588,7 +588,7 @@ class WorkerRuntime:
         snapshot = None
         try:
             snapshot = self._store.apply(msg)
-        except Exception:
+        except Exception:  # a corrupt snapshot: still acknowledged, so the kernel frees it
             log.exception("snapshot %d could not be applied", msg.version)
         self._send(None, ipc.SnapshotTaken(msg.version))
         if snapshot is not None and self.handler_cls.snapshots:
@@ -596,7 +596,7 @@ class WorkerRuntime:
                 for comm_id, (handler, _) in list(self.comms.items()):
                     try:
                         handler.on_snapshot(snapshot)
-                    except Exception:
+                    except Exception:  # handler code: the other comms still get the snapshot
                         log.exception("on_snapshot failed for %s", comm_id)
         if msg.request_id is not None:
             # Behind what the handlers sent about it: the execution's idle may go (I3).
