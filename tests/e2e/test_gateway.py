@@ -65,24 +65,31 @@ def lab_server(
         server.stop()
 
 
-# The page's own kernel connection (JupyterLab's kernel API, as an extension uses it): open
-# a comm on positron.variables, ask for `list` (no JSON-RPC id: the reply is matched by its
-# parent header, as Positron does), close the comm.
+# The page's own kernel connection (JupyterLab's kernel API, as an extension uses it), used
+# as Positron uses the pane: open a comm on positron.variables, wait for its `refresh`
+# event (a `list` sent before the worker has its first snapshot would find it empty), then
+# ask `list` (no JSON-RPC id: the reply is matched by its parent header), close the comm.
 _LIST_VARIABLES = """async () => {
   const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
   const comm = kernel.createComm('positron.variables');
-  const listed = new Promise((resolve, reject) => {
-    comm.onMsg = (msg) => {
-      if (msg.parent_header.msg_id === request.msg.header.msg_id) resolve(msg.content.data);
-    };
-    setTimeout(() => reject(new Error('no reply to list within 30 s')), 30000);
-  });
+  let request = null;
+  let refreshed, listed;
+  const refresh = new Promise((resolve) => { refreshed = resolve; });
+  const reply = new Promise((resolve) => { listed = resolve; });
+  comm.onMsg = (msg) => {
+    const data = msg.content.data;
+    if (data.method === 'refresh') refreshed(data.params);
+    if (request && msg.parent_header.msg_id === request.msg.header.msg_id) listed(data);
+  };
+  const within = (promise, what) => Promise.race([promise, new Promise((_, reject) =>
+    setTimeout(() => reject(new Error(`no ${what} within 30 s`)), 30000))]);
   await comm.open({}).done;
-  const request = comm.send({method: 'list', params: {}});
+  const first = await within(refresh, 'refresh');
+  request = comm.send({method: 'list', params: {}});
   await request.done;
-  const reply = await listed;
+  const answer = await within(reply, 'reply to list');
   await comm.close().done;
-  return reply;
+  return {refresh: first, reply: answer};
 }"""
 
 
@@ -130,11 +137,12 @@ def test_lab_runs_mpkernel_on_a_kernel_gateway(
     expect(readout).to_have_text("25", timeout=UI_TIMEOUT_MS)
 
     # the variables comm, opened by the page through the gateway
-    reply: dict[str, Any] = page.evaluate(_LIST_VARIABLES)
-    assert "result" in reply, f"list failed: {reply}"
-    shown = {v["display_name"]: v["display_value"] for v in reply["result"]["variables"]}
-    assert shown.get("gw_answer") == "42", shown
-    assert shown.get("slider") == "IntSlider(value=25)", shown
+    pane: dict[str, Any] = page.evaluate(_LIST_VARIABLES)
+    assert "result" in pane["reply"], f"list failed: {pane['reply']}"
+    for variables in (pane["refresh"]["variables"], pane["reply"]["result"]["variables"]):
+        shown = {v["display_name"]: v["display_value"] for v in variables}
+        assert shown.get("gw_answer") == "42", shown
+        assert shown.get("slider") == "IntSlider(value=25)", shown
 
     # interrupt: the gateway signals the kernel's process group
     cell = notebook.run("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
