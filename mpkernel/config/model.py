@@ -1,15 +1,15 @@
 """TOML configuration: find the file, read it into frozen dataclasses, and write it back.
 
-Single job: turn the user's TOML file (DESIGN section 6) into a checked `Config`, or say
-exactly what is wrong with it as "file:line: key.path: reason". Pure apart from
+Single job: turn the user's TOML file (docs/architecture.md section 6) into a checked `Config`, or
+say exactly what is wrong with it as "file:line: key.path: reason". Pure apart from
 `find_config_path` (one stat) and the loaders (one read); no logging, no printing.
 
 Lookup: `--config PATH`, else `$MPKERNEL_CONFIG`, else `$XDG_CONFIG_HOME/mpkernel/config.toml`
 (default `$HOME/.config/...`) if it exists, else the built-in defaults.
 
-Layering: the user's file is laid over the built-in one (the example in DESIGN section 6), key
-by key. A worker setting comes from the first of: the user's `[workers.<name>]`, the built-in
-`[workers.<name>]`, the user's `[workers.defaults]`, the built-in `[workers.defaults]`, the
+Layering: the user's file is laid over the built-in one (docs/architecture.md section 6), key
+by key. A worker setting comes from the first of: the user's `[workers.<name>]`, the
+built-in `[workers.<name>]`, the user's `[workers.defaults]`, the built-in `[workers.defaults]`, the
 field default. So `[workers.defaults] memory_limit` does not change the data explorer's own
 8 GiB; `[workers.data_explorer] memory_limit` does. `memory_limit = 0` means no limit.
 
@@ -138,7 +138,7 @@ class KernelConfig:
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """One `[workers.<name>]` table with every default filled in (DESIGN section 4)."""
+    """One `[workers.<name>]` table with every default filled in (architecture section 4)."""
 
     name: str
     target: str
@@ -499,7 +499,7 @@ def _evaluate(text: str, source: Path | None, *, lenient: bool) -> tuple[Config,
 
 
 def default_config() -> Config:
-    """The built-in configuration (DESIGN section 6's example): all three workers on."""
+    """The built-in configuration (architecture section 6): all three workers on."""
     workers = tuple(_builtin_worker(name, _BUILTIN_DEFAULTS) for name in _BUILTIN_WORKERS)
     return Config(KernelConfig(), workers, None)
 

@@ -7,8 +7,9 @@ against the contract (`test_variables_contract`; skipped, saying why, when the c
 folder is absent). The data explorer is the echo handler here, so `view` can be checked to
 open a comm about the right object (echo's `subject` RPC).
 
-DESIGN invariants checked: I3 (each request's idle after its reply; the `update` of an
-execution inside that execution's busy/idle), I4 (replies parented to their requests).
+Invariants (docs/architecture.md section 2) checked: I3 (each request's idle after its reply; the
+`update` of an execution inside that execution's busy/idle), I4 (replies parented to their
+requests).
 """
 
 from __future__ import annotations
