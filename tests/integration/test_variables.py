@@ -219,6 +219,25 @@ def test_inspect_nested_paths(pane: Pane) -> None:
     assert again == inner
 
 
+def test_an_inspected_child_shows_its_content_as_a_variable_would(pane: Pane) -> None:
+    """A child's row has a variable's display budget: a container two levels down is
+    shown, not cut to `[…]` (as Positron's pane shows it)."""
+    pane.update_after("outer = {'a': {'c': [1, 2]}, 'n': 1}")
+    (a, _) = pane.rpc("inspect", path=[key("outer")])["children"]
+    assert (a["display_value"], a["is_truncated"]) == ("{'c': [1, 2]}", False)
+
+
+def test_removed_names_come_sorted(pane: Pane) -> None:
+    """`removed` in an update and the `delete` reply list names by name, whatever order
+    the pane learnt them in."""
+    pane.update_after("zz_gone = 1\naa_gone = 2\nmm_gone = 3")
+    params = pane.update_after("del zz_gone, mm_gone, aa_gone")
+    assert params["removed"] == [key("aa_gone"), key("mm_gone"), key("zz_gone")]
+    pane.update_after("zz_deleted = 1\naa_deleted = 2")
+    assert pane.rpc("delete", names=["zz_deleted", "aa_deleted"]) == ["aa_deleted", "zz_deleted"]
+    pane.next_event()
+
+
 def test_inspect_errors_are_jsonrpc_errors(pane: Pane) -> None:
     error = pane.call("inspect", {"path": [key("no_such_name")]}).error
     assert error["code"] == INVALID_PARAMS

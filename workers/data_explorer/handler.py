@@ -116,7 +116,9 @@ class DataExplorerHandler(CommHandler):
                 "num_rows": table.num_rows,
                 "num_columns": table.num_columns,
             },
-            "has_row_labels": table.row_labels is not None,
+            # pandas rows always have labels, a default RangeIndex's too: after a sort the
+            # user sees where each row came from.
+            "has_row_labels": table.kind == "pandas",
             "column_filters": [],
             "row_filters": view.row_filters,
             "sort_keys": view.sort_keys,
