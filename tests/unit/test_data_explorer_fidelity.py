@@ -70,7 +70,7 @@ def test_not_in_code_keeps_what_the_filter_keeps() -> None:
     [
         (["a", None, "b"], "string", "string"),
         ([1, None, 3], "integer", "integer"),
-        ([1.5, None, 2.5], "floating", "floating"),
+        ([1.5, 2.5, 3.0], "floating", "floating"),
         ([True, None, False], "bool", "boolean"),
         ([1, "a", None], "mixed-integer", "object"),
     ],
