@@ -12,7 +12,8 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-from mpkernel_workers.data_explorer import code
+from mpkernel_workers.data_explorer import code, export
+from mpkernel_workers.data_explorer.features import supported_features
 
 from tests.unit.test_data_explorer_engine import column, make, row_filter, view_of
 
@@ -86,3 +87,20 @@ def test_a_pandas_object_column_is_named_by_its_content(
 def test_typed_columns_keep_their_dtype_name() -> None:
     frame = pd.DataFrame({"f": [1.0], "i": pd.array([1], dtype="Int64")})
     assert [c["type_name"] for c in view_of(frame).schema([0, 1])] == ["float64", "Int64"]
+
+
+@pytest.mark.parametrize("syntax", ["pandas", "polars"])
+def test_the_code_syntaxes_offered_are_the_table_s_own_as_objects(syntax: str) -> None:
+    """What Positron's frontend reads (`code_syntaxes[i].code_syntax_name`), and only the
+    library whose code runs on the table."""
+    offered = supported_features(syntax)["convert_to_code"]["code_syntaxes"]
+    assert offered == [{"code_syntax_name": syntax}]
+
+
+def test_export_writes_a_pandas_nan_as_an_empty_cell() -> None:
+    view = view_of(pd.DataFrame({"f": [1.5, np.nan], "s": ["a", None]}))
+    selection = {"kind": "column_indices", "selection": {"indices": [0, 1]}}
+    assert export.export_selection(view, selection, "tsv")["data"] == "f\ts\n1.5\ta\n\t"
+    polars = view_of(pl.DataFrame({"f": [float("nan"), None]}))  # NaN is a value there
+    one = {"kind": "column_indices", "selection": {"indices": [0]}}
+    assert export.export_selection(polars, one, "csv")["data"] == 'f\nnan\n""'

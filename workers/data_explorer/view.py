@@ -113,8 +113,10 @@ class TableView:
 
     def row_labels(self, selection: Any) -> list[list[str]]:
         rows = self.positions(selection)
+        if self.table.kind != "pandas":
+            return []  # no labels (`has_row_labels` false): Positron answers the same
         index = self.table.row_labels
-        if index is None:
+        if index is None:  # a default RangeIndex: the labels are the positions
             return [[str(r) for r in rows.to_pylist()]]
         return [[str(v) for v in index.take(rows.to_numpy())]]
 

@@ -329,13 +329,20 @@ class VariablesHandler(CommHandler):
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise RpcError(INVALID_PARAMS, "'names' must be a list of strings")
         deleted = self.comm.request_kernel("delete", {"names": names}, KERNEL_REQUEST_TIMEOUT_S)
-        return sorted(n for n in deleted if isinstance(n, str)) if isinstance(deleted, list) else []
+        if not isinstance(deleted, list):
+            return []
+        # Access keys, sorted by name, as Positron's kernel answers.
+        return [encode_key(n) for n in sorted(n for n in deleted if isinstance(n, str))]
 
     @background
     def rpc_inspect(self, path: list[str]) -> InspectedVariable:
         _, _, value = self._resolve(path)
         if isinstance(value, Unavailable):
             return InspectedVariable(children=[], length=0)
+        itself = inspectors.describe("", value, updated_time=0)
+        if not itself["has_children"]:
+            # A leaf: the value itself, as one nameless row (as Positron answers).
+            return InspectedVariable(children=[itself], length=1)
         items, _ = inspectors.children(value, MAX_CHILDREN)
         # A child row shows its value as a variable's row does (the full display budget,
         # `{'c': [1, 2]}` rather than `{'c': […]}`), as Positron's pane does.
