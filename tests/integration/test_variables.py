@@ -232,6 +232,7 @@ def test_inspecting_a_leaf_gives_the_value_itself(pane: Pane) -> None:
     pane.update_after("leaf = 42\nempty = []")
     (row,) = pane.rpc("inspect", path=[key("leaf")])["children"]
     assert (row["display_name"], row["display_value"], row["kind"]) == ("", "42", "number")
+    assert row["access_key"] == ""  # nothing below it to reach
     assert pane.rpc("inspect", path=[key("empty")])["length"] == 1
 
 

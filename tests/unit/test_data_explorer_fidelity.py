@@ -89,12 +89,16 @@ def test_typed_columns_keep_their_dtype_name() -> None:
     assert [c["type_name"] for c in view_of(frame).schema([0, 1])] == ["float64", "Int64"]
 
 
-@pytest.mark.parametrize("syntax", ["pandas", "polars"])
-def test_the_code_syntaxes_offered_are_the_table_s_own_as_objects(syntax: str) -> None:
-    """What Positron's frontend reads (`code_syntaxes[i].code_syntax_name`), and only the
-    library whose code runs on the table."""
-    offered = supported_features(syntax)["convert_to_code"]["code_syntaxes"]
-    assert offered == [{"code_syntax_name": syntax}]
+@pytest.mark.parametrize(
+    ("library", "offered"), [("pandas", ["pandas"]), ("polars", ["polars", "pandas"])]
+)
+def test_the_code_syntaxes_offered_are_objects_the_table_s_own_first(
+    library: str, offered: list[str]
+) -> None:
+    """What Positron's frontend reads (`code_syntaxes[i].code_syntax_name`), as its
+    kernel offers them: a pandas table pandas code, a polars table both."""
+    syntaxes = supported_features(library)["convert_to_code"]["code_syntaxes"]
+    assert syntaxes == [{"code_syntax_name": s} for s in offered]
 
 
 def test_export_writes_a_pandas_nan_as_an_empty_cell() -> None:

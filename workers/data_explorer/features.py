@@ -13,7 +13,9 @@ from mpkernel_workers.data_explorer.protocol import (
 
 
 def supported_features(code_syntax: str = "pandas") -> dict[str, Any]:
-    """`code_syntax`: the library `convert_to_code` writes for this table (its own)."""
+    """`code_syntax`: the table's library. A polars table is offered pandas code too, as
+    Positron's kernel offers it (code for the same view once the frame is in pandas)."""
+    syntaxes = [code_syntax] if code_syntax == "pandas" else [code_syntax, "pandas"]
     yes = "supported"
     return {
         "search_schema": {
@@ -41,6 +43,6 @@ def supported_features(code_syntax: str = "pandas") -> dict[str, Any]:
             "support_status": yes,
             # Objects, not the bare names the schema's `code_syntax_name` suggests: what
             # Positron's generated models and its frontend send and read.
-            "code_syntaxes": [{"code_syntax_name": code_syntax}],
+            "code_syntaxes": [{"code_syntax_name": s} for s in syntaxes],
         },
     }

@@ -341,7 +341,9 @@ class VariablesHandler(CommHandler):
             return InspectedVariable(children=[], length=0)
         itself = inspectors.describe("", value, updated_time=0)
         if not itself["has_children"]:
-            # A leaf: the value itself, as one nameless row (as Positron answers).
+            # A leaf: the value itself, as one nameless row with no key (as Positron
+            # answers): there is no child to reach.
+            itself["access_key"] = ""
             return InspectedVariable(children=[itself], length=1)
         items, _ = inspectors.children(value, MAX_CHILDREN)
         # A child row shows its value as a variable's row does (the full display budget,
