@@ -6,9 +6,9 @@ a pandas or polars table.
 
 A case is a fresh namespace and a list of steps. A step is one of:
 - `Run(code)`: an execution; its answer is the events it caused on every open comm;
-- `Vars(method, params)`: a request on the variables comm (opened at the case's start);
+- `Vars(method, params)`: a `Request` on the variables comm (opened at the case's start);
 - `View(name)`: the variables pane's `view` of a table (opens its explorer);
-- `Explore(name, method, params)`: a request on the explorer of `name`. `Schema(i)` in
+- `Explore(name, method, params)`: a `Request` on the explorer of `name`. `Schema(i)` in
   params stands for column i's schema as that kernel's `get_schema` gives it (filters
   carry the backend's own schema back).
 """
@@ -19,15 +19,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CASES", "FORMAT", "Case", "Explore", "Run", "Schema", "Step", "Vars", "View", "key"]
+from bench_data_explorer import FORMAT  # the format options the explorer benchmarks use
 
-FORMAT = {
-    "large_num_digits": 2,
-    "small_num_digits": 4,
-    "max_integral_digits": 7,
-    "max_value_length": 1000,
-    "thousands_sep": ",",
-}
+__all__ = ["CASES", "FORMAT", "PANE", "Case", "Request", "Run", "Schema", "Step", "View", "key"]
+
+PANE = "variables"
 
 
 def key(name: Any) -> str:
@@ -50,14 +46,17 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
-class Vars:
+class Request:
+    """A request on the variables comm (`target` "variables") or a table's explorer."""
+
+    target: str
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     note: str = ""
 
     @property
     def label(self) -> str:
-        return f"variables.{self.method} {self.note}".strip()
+        return f"{self.target}.{self.method} {self.note}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +68,17 @@ class View:
         return f"variables.view {self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class Explore:
-    name: str
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
-    note: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}.{self.method} {self.note}".strip()
+def Vars(method: str, params: dict[str, Any] | None = None, note: str = "") -> Request:
+    return Request(PANE, method, params or {}, note)
 
 
-Step = Run | Vars | View | Explore
+def Explore(
+    name: str, method: str, params: dict[str, Any] | None = None, note: str = ""
+) -> Request:
+    return Request(name, method, params or {}, note)
+
+
+Step = Run | Request | View
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _positron_cases import CASES, Case, Explore, Run, Vars, View
+from _positron_cases import CASES, PANE, Case, Request, Run, View
 from _positron_compare import Exchange, compare, report
 from _positron_drivers import MpkernelSide, PositronSide, resolve
 from _positron_sources import PIN, SourceError, fetch_sources
@@ -63,18 +63,18 @@ def run_case(side: Side, case: Case) -> list[Exchange]:
             if isinstance(step, Run):
                 sent = {"code": step.code}
                 answer = side.run(step.code)
-            elif isinstance(step, Vars):
-                sent = {"method": step.method, "params": step.params}
-                answer = side.variables(step.method, step.params)
             elif isinstance(step, View):
                 sent = {"method": "view", "name": step.name}
                 answer = side.view(step.name)
                 schemas[step.name] = _schemas(side, step.name)
+            elif step.target == PANE:
+                sent = {"method": step.method, "params": step.params}
+                answer = side.variables(step.method, step.params)
             else:
-                assert isinstance(step, Explore)
-                params = resolve(step.params, schemas.get(step.name, {}))
+                assert isinstance(step, Request)
+                params = resolve(step.params, schemas.get(step.target, {}))
                 sent = {"method": step.method, "params": params}
-                answer = side.explore(step.name, step.method, params)
+                answer = side.explore(step.target, step.method, params)
         except Exception as e:  # noqa: BLE001 - reported as this step's answer
             sent = {"step": step.label}
             answer = _failure(e)
