@@ -108,3 +108,14 @@ def test_export_writes_a_pandas_nan_as_an_empty_cell() -> None:
     polars = view_of(pl.DataFrame({"f": [float("nan"), None]}))  # NaN is a value there
     one = {"kind": "column_indices", "selection": {"indices": [0]}}
     assert export.export_selection(polars, one, "csv")["data"] == 'f\nnan\n""'
+
+
+def test_a_mixed_object_column_formats_each_value_by_its_type() -> None:
+    """Floats among other objects follow the float rules; missing values keep their kind."""
+    values = [1, "a", None, 2.5, np.nan, pd.NaT, 1e9, "x" * 5]
+    frame = pd.DataFrame({"o": pd.Series(values, dtype=object)})
+    view = view_of(frame)
+    shown = column(view, 0)
+    assert shown == ["1", "a", 4, "2.50", 2, 3, "1.00E+09", "xxxxx"]  # None, NaN, NaT codes
+    view.set_sort_keys([{"column_index": 0, "ascending": True}])  # sorts by text, pages typed
+    assert "2.50" in column(view, 0)

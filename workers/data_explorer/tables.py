@@ -109,6 +109,9 @@ class Column:
     display: DisplayType
     null_code: int  # the special value code a missing entry is shown with
     nan_is_null: bool  # NaN counts as missing (pandas)
+    # A mixed pandas object column's own values (a reference, no copy): `source` holds
+    # their text for sorting and filtering, pages are formatted from these.
+    objects: Any = None
 
     @property
     def array(self) -> pa.ChunkedArray:
@@ -292,7 +295,9 @@ def _object_column(name: str, values: Any, type_name: str) -> Column:
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         # Mixed Python objects: shown by their str(), missing ones kept missing.
         data = pa.array([None if _missing(v) else str(v) for v in values], pa.large_string())
-        return Column(name, pa.chunked_array([data]), type_name, "object", VALUE_NONE, False)
+        return Column(
+            name, pa.chunked_array([data]), type_name, "object", VALUE_NONE, False, values
+        )
     return _column(name, data, type_name, VALUE_NONE, False)
 
 
