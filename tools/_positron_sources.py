@@ -20,7 +20,9 @@ re-exports `pydantic.v1` under that name (pip's pydantic 2 ships it).
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -55,8 +57,19 @@ def package_root(revision: str = PIN) -> Path:
 def fetch_sources(
     revision: str = PIN, folder: Path | None = None, git_dir: Path | None = None
 ) -> Path:
-    """The `positron` package at `revision`, gathered into the cache; returns its root."""
+    """The `positron` package at `revision`, gathered into the cache; returns its root
+    (a folder made for a revision that could not be had is removed again)."""
     root = package_root(revision)
+    fresh = not root.exists()
+    try:
+        return _gather(root, revision, folder, git_dir)
+    except SourceError:
+        if fresh:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _gather(root: Path, revision: str, folder: Path | None, git_dir: Path | None) -> Path:
     package = root / "positron"
     package.mkdir(parents=True, exist_ok=True)
     (CACHE / ".gitignore").write_text("*\n")  # a second guard against committing them
@@ -73,12 +86,16 @@ def fetch_sources(
                 text=True,
             )
             return done.stdout if done.returncode == 0 else None
+        url = RAW_URL.format(rev=revision, path=f"{PACKAGE_PATH}/{name}")
         try:
-            url = RAW_URL.format(rev=revision, path=f"{PACKAGE_PATH}/{name}")
             with urllib.request.urlopen(url, timeout=30) as answer:
                 return str(answer.read().decode())
-        except OSError:
-            return None
+        except urllib.error.HTTPError:
+            return None  # not at that revision
+        except OSError as e:
+            raise SourceError(
+                f"cannot download {url} ({e}); give --positron-git or --positron-dir"
+            ) from e
 
     seen: set[str] = set()
     todo = ["__init__", *SEEDS, *FOR_REFERENCE]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import sys
 import traceback
@@ -113,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     cases = [c for c in CASES if args.only in c.name]
+    missing = [m for m in ("pydantic", "pytz") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"positron_diff: Positron's code needs {missing}: pip install -e '.[positron-diff]'")
+        return 2
     try:
         root = fetch_sources(args.revision, args.positron_dir, args.positron_git)
     except SourceError as e:
