@@ -2,7 +2,7 @@
 pandas' `infer_dtype` over the first million rows, against the conversion to Arrow of
 the whole column that opening does anyway. min / median / max over rounds, in ms.
 
-    .venv-previous/bin/python tools/bench_object_columns.py   # pandas 2: strings are objects
+    .venv-previous/bin/python tools/measure_object_columns.py   # pandas 2: strings are objects
 """
 
 from __future__ import annotations
