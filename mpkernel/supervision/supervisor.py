@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -260,6 +261,7 @@ class WorkerSupervisor:
         """Spawner thread: start the process, then hand the result to the io thread."""
         error: BaseException | None = None
         try:
+            main_module_has_a_spec()
             handle.process.start()
         except BaseException as e:  # noqa: BLE001 - reported to the io thread as a crash
             error = e
@@ -594,3 +596,13 @@ class WorkerSupervisor:
             for path in self.rundir.iterdir():
                 path.unlink()
             self.rundir.rmdir()
+
+
+def main_module_has_a_spec() -> None:
+    """IPython's `%reset` empties the user's `__main__`, its `__spec__` included, and
+    starting a spawned or forkserver child reads `__main__.__spec__`: without this, no
+    worker would start after a reset (Positron's "clear all" runs `%reset -sf`). None is
+    what a script's `__main__` has, and it names no file for the child to run."""
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        main.__spec__ = None

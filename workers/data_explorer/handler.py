@@ -116,11 +116,13 @@ class DataExplorerHandler(CommHandler):
                 "num_rows": table.num_rows,
                 "num_columns": table.num_columns,
             },
-            "has_row_labels": table.row_labels is not None,
+            # pandas rows always have labels, a default RangeIndex's too: after a sort the
+            # user sees where each row came from.
+            "has_row_labels": table.kind == "pandas",
             "column_filters": [],
             "row_filters": view.row_filters,
             "sort_keys": view.sort_keys,
-            "supported_features": features.supported_features(),
+            "supported_features": features.supported_features(self._code_syntax()),
         }
 
     def rpc_get_schema(self, column_indices: Any) -> dict[str, Any]:
@@ -198,8 +200,11 @@ class DataExplorerHandler(CommHandler):
         return {}
 
     # -- code -----------------------------------------------------------------------------------
+    def _code_syntax(self) -> str:
+        return "polars" if self.view.table.kind == "polars" else "pandas"
+
     def rpc_suggest_code_syntax(self) -> dict[str, str]:
-        return {"code_syntax_name": "polars" if self.view.table.kind == "polars" else "pandas"}
+        return {"code_syntax_name": self._code_syntax()}
 
     def rpc_convert_to_code(
         self, column_filters: Any, row_filters: Any, sort_keys: Any, code_syntax_name: Any

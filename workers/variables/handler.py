@@ -168,7 +168,9 @@ class VariablesHandler(CommHandler):
                 for n in snapshot
                 if n not in self._view or self._view[n][0] != snapshot.info(n).entry_id
             ]
-            removed = [n for n in self._view if n not in snapshot]
+            # Sorted: the order of the view is that of past events, not one a frontend
+            # can rely on; by name it is the same for every frontend and every run.
+            removed = sorted(n for n in self._view if n not in snapshot)
             if len(changed) + len(removed) > MAX_ITEMS:
                 self._send_refresh(snapshot)
                 return
@@ -322,17 +324,26 @@ class VariablesHandler(CommHandler):
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise RpcError(INVALID_PARAMS, "'names' must be a list of strings")
         deleted = self.comm.request_kernel("delete", {"names": names}, KERNEL_REQUEST_TIMEOUT_S)
-        return [n for n in deleted if isinstance(n, str)] if isinstance(deleted, list) else []
+        if not isinstance(deleted, list):
+            return []
+        # Access keys, sorted by name, as Positron's kernel answers.
+        return [encode_key(n) for n in sorted(n for n in deleted if isinstance(n, str))]
 
     @background
     def rpc_inspect(self, path: list[str]) -> InspectedVariable:
         _, _, value = self._resolve(path)
         if isinstance(value, Unavailable):
             return InspectedVariable(children=[], length=0)
+        itself = inspectors.describe("", value, updated_time=0)
+        if not itself["has_children"]:
+            # A leaf: the value itself, as one nameless row with no key (as Positron
+            # answers): there is no child to reach.
+            itself["access_key"] = ""
+            return InspectedVariable(children=[itself], length=1)
         items, _ = inspectors.children(value, MAX_CHILDREN)
-        children = [
-            inspectors.describe(key, child, nested=True, updated_time=0) for key, child in items
-        ]
+        # A child row shows its value as a variable's row does (the full display budget,
+        # `{'c': [1, 2]}` rather than `{'c': […]}`), as Positron's pane does.
+        children = [inspectors.describe(key, child, updated_time=0) for key, child in items]
         return InspectedVariable(children=children, length=len(children))
 
     @background
