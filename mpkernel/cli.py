@@ -138,7 +138,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_config_show(args: argparse.Namespace) -> int:
     import os
 
-    from mpkernel.config.model import ConfigError, dump_config, load_effective_config
+    from mpkernel.config.dump import dump_config
+    from mpkernel.config.model import ConfigError, load_effective_config
 
     try:
         config = load_effective_config(args.config, os.environ)

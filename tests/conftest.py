@@ -106,7 +106,8 @@ from tests.frontend import KernelHandle, start_kernel, stop_kernel  # noqa: E402
 _HANDLES = pytest.StashKey[list[KernelHandle]]()
 
 
-#: DESIGN section 2: the invariants a test can be marked with (``invariant("I3", ...)``)
+#: docs/architecture.md section 2: the invariants a test can be marked with
+#: (``invariant("I3", ...)``)
 INVARIANTS = tuple(f"I{n}" for n in range(1, 9))
 
 
@@ -116,8 +117,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "invariant(*names): the DESIGN section 2 invariants (I1..I8) this test checks; "
-        "tests/unit/test_invariants_covered.py fails when one has no test",
+        "invariant(*names): the invariants (I1..I8) of docs/architecture.md section 2 that "
+        "this test checks; tests/unit/test_invariants_covered.py fails when one has no test",
     )
 
 

@@ -308,7 +308,7 @@ class Kernel:
 
         try:
             engine.close()
-        except Exception:
+        except Exception:  # the kernel is ending: IPython's shutdown must not stop that
             log.exception("IPython shutdown failed")
         outbox.put(Stop())
         io.join(timeout=5)

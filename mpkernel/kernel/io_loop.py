@@ -285,7 +285,7 @@ class KernelIO(threading.Thread):
         for item in self._outbox.drain():
             try:
                 self._funnel.handle(item)
-            except Exception:
+            except Exception:  # per item: one that cannot be sent never stops the funnel
                 log.exception("could not send %s", type(item).__name__)
 
     def _arm_stream_timer(self) -> None:
@@ -313,7 +313,7 @@ class KernelIO(threading.Thread):
                 return
             try:
                 handle(frames)
-            except Exception:
+            except Exception:  # per message: one we cannot handle is logged and dropped
                 log.exception("failed to handle a message (%s)", describe(frames))
 
     # -- inbound -----------------------------------------------------------------------

@@ -3,8 +3,8 @@
 multiprocess starts its forkserver by exec'ing a fresh interpreter, which imports
 everything again (its own 16-17 MiB of memory, measured as USS) and starts a resource
 tracker process beside it (about 12 MiB of PSS). Forked instead, from the kernel before
-any thread or zmq context exists (DESIGN: workers never fork from a process holding
-either), the server shares the interpreter's pages with the kernel, and it imports its
+any thread or zmq context exists (docs/architecture.md section 1: workers never fork from a process
+holding either), the server shares the interpreter's pages with the kernel, and it imports its
 preload on the other core while the kernel goes on starting. It then runs multiprocess'
 own server loop (`multiprocess.forkserver.main`), so `Process.start()` works unchanged
 once `adopt` has told multiprocess where the server listens.

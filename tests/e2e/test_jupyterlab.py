@@ -113,9 +113,7 @@ def test_interrupt_from_toolbar(notebook: Notebook) -> None:
     out = notebook.outputs(cell)
     expect(out.first).to_have_text("sleeping", timeout=UI_TIMEOUT_MS)
     expect(notebook.prompt(cell)).to_have_text("[*]:")
-    notebook.panel.locator(
-        '.jp-NotebookPanel-toolbar [data-command="notebook:interrupt-kernel"]'
-    ).click()
+    notebook.interrupt()
     # Well before the 60 s the sleep would take.
     expect(out.last).to_contain_text("KeyboardInterrupt", timeout=UI_TIMEOUT_MS)
     expect(notebook.prompt(cell)).to_have_text("[1]:", timeout=UI_TIMEOUT_MS)
@@ -127,15 +125,7 @@ def test_interrupt_from_toolbar(notebook: Notebook) -> None:
 def test_restart_from_kernel_menu(notebook: Notebook) -> None:
     notebook.run_done("before_restart = 42")
     notebook.wait_idle()
-    notebook.record_kernel_status()
-    page = notebook.page
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Kernel$")).click()
-    page.locator('.lm-Menu-item[data-command="kernelmenu:restart"]').click()
-    dialog = page.locator(".jp-Dialog")
-    expect(dialog).to_contain_text("Restart Kernel?")
-    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
-    expect(dialog).to_have_count(0)
-    notebook.wait_idle_again()
+    notebook.restart()
     cell = notebook.run("before_restart")
     out = notebook.outputs(cell)
     expect(out).to_contain_text(

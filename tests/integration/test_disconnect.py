@@ -1,7 +1,7 @@
 """Frontend disconnects: the last IOPub subscriber leaving, reconnects, grace, stdin.
 
-DESIGN section 5: every subscribe gets an ``iopub_welcome`` and every departure is counted
-(``mpkernel.health`` ``status``: ``iopub_subscribers``, ``iopub_departures``). When the last
+docs/architecture.md section 5: every subscribe gets an ``iopub_welcome`` and every departure is
+counted (``mpkernel.health`` ``status``: ``iopub_subscribers``, ``iopub_departures``). When the last
 subscriber leaves (``[kernel] on_frontend_disconnect = "close-comms"``, the default), every
 pending frontend-bound request fails at once inside its worker; comms of a ``persistent``
 worker keep their state; every other comm leaves the registry and its handler's
@@ -9,7 +9,7 @@ worker keep their state; every other comm leaves the registry and its handler's
 namespace and running code stay. ``"keep"`` only fails the requests; ``disconnect_grace_s``
 delays the closing until the grace has passed without a subscriber coming back. A pending
 ``input()`` fails when its frontend goes; an input_request to a peer that is gone fails at
-once (ROUTER_MANDATORY). The DESIGN 3.5 rows "XPUB unsubscribe / frontend gone" and "stdin
+once (ROUTER_MANDATORY). The rows "XPUB unsubscribe / frontend gone" and "stdin
 peer unroutable" are the error policy checked here.
 
 How the tests see what happened while nobody was connected: the echo worker keeps a journal

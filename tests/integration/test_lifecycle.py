@@ -1,7 +1,7 @@
 """Kernel lifecycle: shutdown (by request and through jupyter_client), restart.
 
-DESIGN invariants checked here: I3 (shutdown_request gets its reply inside busy/idle) and
-the process rules of DESIGN section 1 (no process survives the kernel).
+Invariants (docs/architecture.md section 2) checked here: I3 (shutdown_request gets its reply inside
+busy/idle) and the process rules of docs/architecture.md section 1 (no process survives the kernel).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """User data in workers, seen through a real kernel: the snapshot probe worker
 (`mpkernel.snapshot_probe`) reports each snapshot it takes and reads its copy of the
-user's objects (DESIGN section 4, "snapshots").
+user's objects (docs/architecture.md section 4, "snapshots").
 
 What is checked: rebinding and in-place mutation (also through an alias and by a called
 function) reach the worker; arrays cross as arrays; hidden names stay out; an execution

@@ -1,11 +1,13 @@
-"""Every invariant of DESIGN section 2 (I1..I8) has tests, and the README says which.
+"""Every invariant of docs/architecture.md section 2 (I1..I8) has tests, and the README and
+that page say which.
 
 Read statically with ``ast`` (nothing is imported or run), over ``tests/**/*.py``:
 
 - a test checks invariant ``In`` when it is marked ``@pytest.mark.invariant("In", ...)``, when
   its class or module is (``pytestmark``), or when its name says so: ``test_i3_...``,
   ``test_i1_i2_...``;
-- the README's invariant table (rows I1..I8, column "checked by") names, in backticks, test
+- the invariant table of the README and of docs/architecture.md (rows I1..I8, column
+  "checked by") names, in backticks, test
   files (``tests/unit/test_funnel.py`` or ``test_comm_crash.py``), tests (``test_i2_*`` or
   ``test_prompt_does_not_overtake_earlier_output``) and ``file::test``; each must exist and
   each test it names must check that row's invariant.
@@ -28,6 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 README = ROOT / "README.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 INVARIANTS = tuple(f"I{n}" for n in range(1, 9))
 
 _NAME_PREFIX = re.compile(r"^test_((?:i\d+_)+)")
@@ -178,7 +181,7 @@ def readme_table(text: str) -> dict[str, list[str]]:
                 refs = re.findall(r"`([^`]+)`", rcells[column]) if column < len(rcells) else []
                 rows[invariant] = refs
             return rows
-    raise AssertionError('README.md has no table with a "checked by" column')
+    raise AssertionError('no table with a "checked by" column')
 
 
 def resolve(ref: str, scan: Scan) -> tuple[list[str], list[FoundTest]]:
@@ -238,7 +241,7 @@ def table_problems(rows: dict[str, list[str]], scan: Scan) -> list[str]:
 
 
 def test_every_invariant_has_a_test() -> None:
-    """DESIGN section 2: "tests must check each one, by name"."""
+    """docs/architecture.md section 2: each invariant is checked by tests that say so."""
     scan = scan_tests()
     assert scan.tests, f"no test found under {TESTS}: the scan is broken"
     uncovered = [i for i in INVARIANTS if not scan.checking(i)]
@@ -256,10 +259,11 @@ def test_invariant_markers_name_invariants() -> None:
     )
 
 
-def test_readme_table_points_at_tests_that_exist_and_check_the_row() -> None:
-    rows = readme_table(README.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("doc", [README, ARCHITECTURE], ids=lambda p: p.name)
+def test_invariant_table_points_at_tests_that_exist_and_check_the_row(doc: Path) -> None:
+    rows = readme_table(doc.read_text(encoding="utf-8"))
     problems = table_problems(rows, scan_tests())
-    assert not problems, "README invariant table:\n" + "\n".join(f"  {p}" for p in problems)
+    assert not problems, f"{doc.name} invariant table:\n" + "\n".join(f"  {p}" for p in problems)
 
 
 # ---------------------------------------------------------------------------------------------
