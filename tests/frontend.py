@@ -449,11 +449,13 @@ def request(
 def sync(kc: BlockingKernelClient, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Barrier: after this, nothing caused by earlier requests is still in flight.
 
-    Sends kernel_info and discards everything that arrives before its reply (shell) and its
-    idle (IOPub). Only for setup (wait_for_ready may leave stray kernel_info replies and
-    startup messages behind), never to hide messages a test should look at.
+    Sends comm_info (served in order behind every earlier shell request; a kernel_info may be
+    answered at once, ahead of a running cell) and discards everything that arrives before
+    its reply (shell) and its idle (IOPub). Only for setup (wait_for_ready may leave stray
+    kernel_info replies and startup messages behind), never to hide messages a test should
+    look at.
     """
-    msg_id = kc.kernel_info()
+    msg_id = kc.comm_info()
     recv_for(kc, "shell", msg_id, timeout=timeout)
     while True:
         m = recv(kc, "iopub", timeout=timeout, what=f"idle for the sync request {msg_id}")

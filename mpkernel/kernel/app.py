@@ -86,7 +86,7 @@ def build_kernel_info(debugger: bool) -> dict[str, Any]:
             },
             {"text": "IPython Reference", "url": "https://ipython.readthedocs.io/en/stable/"},
         ],
-        "supported_features": [],
+        "supported_features": ["kernel subshells", *(["debugger"] if debugger else [])],
         "debugger": debugger,
     }
 
@@ -193,6 +193,7 @@ class Kernel:
         from mpkernel.engine.inprocess import InProcessComms
         from mpkernel.engine.kernel_object import KernelObject
         from mpkernel.engine.kernel_requests import KernelRequests
+        from mpkernel.engine.magics import register_subshell_magic
         from mpkernel.engine.shell import ShellDispatcher
         from mpkernel.snapshots.on_demand import OnDemandBuilder
         from mpkernel.snapshots.segments import remove_kernel_dir
@@ -285,6 +286,32 @@ class Kernel:
             kernel_requests=kernel_requests,
             viewers=fork_site,
         )
+
+        def start_subshell(subshell_id: str, jobs: queue.SimpleQueue[WorkItem]) -> threading.Thread:
+            subshell = ShellDispatcher(
+                engine,
+                outbox,
+                jobs,
+                kernel_info=lambda: kernel_info,
+                writers=(stdout, stderr),
+                comms=in_process,
+                capture=capture,
+                snapshots=snapshots,
+                kernel_requests=kernel_requests,
+                subshell_id=subshell_id,
+                main_work=work,
+            )
+            thread = threading.Thread(
+                target=subshell.serve_subshell,
+                name=f"mpkernel-subshell-{subshell_id[:8]}",
+                daemon=True,
+            )
+            # Started by the io thread, whose signal mask (SIGINT, SIGTERM blocked) it takes.
+            thread.start()
+            return thread
+
+        register_subshell_magic(shell, io.subshells)
+        outbox.put(IoCall(lambda: io.subshells.set_starter(start_subshell)))
         io.shell_ready = True
         log.info(
             "mpkernel %s ready (session %s, pid %d)",
