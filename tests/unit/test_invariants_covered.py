@@ -92,9 +92,7 @@ def _mark_invariants(calls: Iterable[ast.Call], where: str, scan: Scan) -> set[s
             if isinstance(arg, ast.Constant) and arg.value in KNOWN:
                 found.add(arg.value)
             else:
-                scan.bad_markers.append(
-                    (where, f"{ast.unparse(arg)} is not one of I1..I8, S1..S4")
-                )
+                scan.bad_markers.append((where, f"{ast.unparse(arg)} is not one of I1..I8, S1..S4"))
     return found
 
 
