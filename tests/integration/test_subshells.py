@@ -17,6 +17,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from tests.frontend import (
     Gate,
     KernelHandle,
+    collect_rest,
     collect_until_idle,
     describe,
     execute,
@@ -279,19 +280,13 @@ def test_input_on_a_subshell_is_parented_to_its_cell(
         before = recv_for(kc, "iopub", msg_id, what="busy")
         assert kind(before) == "status:busy"
         kc.input("ab")
-        iopub = [before, *collect_rest_of(kc, msg_id)]
+        iopub = [before, *collect_rest(kc, msg_id)]
         assert stream_text(iopub) == "before\nabab\n", describe(iopub)
         assert get_reply(kc, msg_id)["content"]["status"] == "ok"
         gate.open()
     collect_until_idle(kc, main)
     get_reply(kc, main)
     delete_subshell(kc, subshell)
-
-
-def collect_rest_of(kc: BlockingKernelClient, msg_id: str) -> list[dict]:
-    from tests.frontend import collect_rest
-
-    return collect_rest(kc, msg_id)
 
 
 @pytest.mark.crash
@@ -311,7 +306,7 @@ def test_interrupt_reaches_the_main_cell_only(fresh_kernel: KernelHandle) -> Non
         assert get_reply(kc, sub)["content"]["status"] == "ok"
         assert stream_text(iopub) == "sub done\n"
         main_gate.open()
-    collect_rest_of(kc, main)
+    collect_rest(kc, main)
 
 
 def test_shutdown_with_a_subshell_running_a_cell(fresh_kernel: KernelHandle) -> None:
