@@ -151,7 +151,12 @@ def comm(r: Round) -> Samples:
     try:
         with client.on_subshell(subshell_id):
             for n in range(r.size):
-                answer = client.comm_request(str(comm_id), "echo", {"n": n}, timeout_s=TIMEOUT_S)
+                try:
+                    answer = client.comm_request(
+                        str(comm_id), "echo", {"n": n}, timeout_s=TIMEOUT_S
+                    )
+                except BenchError as exc:
+                    raise BenchError(f"{r.side.label}, request {n}: {exc}") from None
                 if answer.data != {"jsonrpc": "2.0", "result": {"n": n}}:
                     r.problem(f"echo answered {answer.data!r}")
                 samples.append((answer.done_ns - answer.exchange.sent_ns) / 1e3)
