@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from _benchclient import Client, execute_content
-from _benchdriver import Figure, Live, Round, Samples, Scenario, Target, median
+from _benchdriver import Figure, Live, Round, Samples, Scenario, Target, median, with_log
 from _benchkernels import BenchError
 
 TIMEOUT_S = 30.0
@@ -156,7 +156,7 @@ def comm(r: Round) -> Samples:
                         str(comm_id), "echo", {"n": n}, timeout_s=TIMEOUT_S
                     )
                 except BenchError as exc:
-                    raise BenchError(f"{r.side.label}, request {n}: {exc}") from None
+                    raise with_log(live.kernel, BenchError(f"request {n}: {exc}")) from None
                 if answer.data != {"jsonrpc": "2.0", "result": {"n": n}}:
                     r.problem(f"echo answered {answer.data!r}")
                 samples.append((answer.done_ns - answer.exchange.sent_ns) / 1e3)

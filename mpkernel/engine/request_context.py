@@ -7,11 +7,13 @@ other thread (the main thread, and threads user code starts) shares the main she
 stdout/stderr writers are told each thread's parent as it changes, so a print is parented
 to the request of the thread that printed it.
 
-Read by any thread; each state is written only by the thread it belongs to.
+Read by any thread; each state is written only by the thread it belongs to, the table of
+states by the threads attaching and detaching (under a lock).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
@@ -40,7 +42,10 @@ class RequestContext:
 
     def __init__(self) -> None:
         self._main = _State()
+        # Replaced, never mutated, under the lock (subshell threads attach and detach at the
+        # same time); read without it.
         self._threads: dict[int, _State] = {}
+        self._lock = threading.Lock()
         #: sys.stdout and sys.stderr: their text belongs to the same request
         self.writers: tuple[FunnelWriter, ...] = ()
 
@@ -56,11 +61,13 @@ class RequestContext:
     def attach(self) -> None:
         """The calling thread serves requests of its own (a subshell) from now on."""
         ident = get_ident()
-        self._threads = {**self._threads, ident: _State()}
+        with self._lock:
+            self._threads = {**self._threads, ident: _State()}
 
     def detach(self) -> None:
         ident = get_ident()
-        self._threads = {k: v for k, v in self._threads.items() if k != ident}
+        with self._lock:
+            self._threads = {k: v for k, v in self._threads.items() if k != ident}
         for writer in self.writers:
             writer.forget_thread(ident)
 

@@ -80,6 +80,8 @@ class ShellDispatcher:
         `main_work`: the main shell's queue, for what a subshell asks of the main thread."""
         self._subshell_id = subshell_id
         self._main_work = main_work
+        self._kernel_info = kernel_info
+        self._comms = comms
         self._capture = capture
         self._snapshots = snapshots
         self._viewers = viewers
@@ -128,6 +130,32 @@ class ShellDispatcher:
                     self.handle(item.message)
             except KeyboardInterrupt:
                 log.warning("interrupt arrived outside user code; ignored")
+
+    def start_subshell(
+        self, subshell_id: str, work: queue.SimpleQueue[WorkItem]
+    ) -> threading.Thread:
+        """Start the thread that serves subshell `subshell_id` from `work`: a dispatcher with
+        this one's parts (the main shell's), its own queue and abort window. Called by the
+        io thread, whose signal mask (SIGINT and SIGTERM blocked) the thread takes."""
+        subshell = ShellDispatcher(
+            self._engine,
+            self._outbox,
+            work,
+            self._kernel_info,
+            self._writers,
+            self._comms,
+            self._capture,
+            self._snapshots,
+            self._kernel_requests,
+            self._viewers,
+            subshell_id=subshell_id,
+            main_work=self._work,
+        )
+        thread = threading.Thread(
+            target=subshell.serve_subshell, name=f"mpkernel-subshell-{subshell_id[:8]}", daemon=True
+        )
+        thread.start()
+        return thread
 
     def serve_subshell(self) -> None:
         """The body of a subshell's thread: serve its queue until its `StopWork`."""

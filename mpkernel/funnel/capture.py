@@ -50,9 +50,11 @@ class FunnelWriter(io.TextIOBase):
         self._main_ident = threading.main_thread().ident
         #: the main shell's request (and that of any thread that is not a subshell)
         self.parent: Header | None = None
-        # Subshell threads' requests, by thread id; replaced, never mutated, so a write
-        # reads it without a lock.
+        # Subshell threads' requests, by thread id; replaced, never mutated (under the lock:
+        # subshell threads change their parents at the same time), so a write reads it
+        # without a lock.
         self._thread_parents: dict[int, Header | None] = {}
+        self._parents_lock = threading.Lock()
         #: called with each write's text while set (the shell's output history)
         self.tee: Callable[[str], None] | None = None
 
@@ -81,10 +83,12 @@ class FunnelWriter(io.TextIOBase):
 
     def set_thread_parent(self, ident: int, parent: Header | None) -> None:
         """Text written by thread `ident` (a subshell) belongs to `parent` from now on."""
-        self._thread_parents = {**self._thread_parents, ident: parent}
+        with self._parents_lock:
+            self._thread_parents = {**self._thread_parents, ident: parent}
 
     def forget_thread(self, ident: int) -> None:
-        self._thread_parents = {k: v for k, v in self._thread_parents.items() if k != ident}
+        with self._parents_lock:
+            self._thread_parents = {k: v for k, v in self._thread_parents.items() if k != ident}
 
     def _parent_here(self) -> Header | None:
         thread_parents = self._thread_parents

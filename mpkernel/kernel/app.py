@@ -287,31 +287,8 @@ class Kernel:
             viewers=fork_site,
         )
 
-        def start_subshell(subshell_id: str, jobs: queue.SimpleQueue[WorkItem]) -> threading.Thread:
-            subshell = ShellDispatcher(
-                engine,
-                outbox,
-                jobs,
-                kernel_info=lambda: kernel_info,
-                writers=(stdout, stderr),
-                comms=in_process,
-                capture=capture,
-                snapshots=snapshots,
-                kernel_requests=kernel_requests,
-                subshell_id=subshell_id,
-                main_work=work,
-            )
-            thread = threading.Thread(
-                target=subshell.serve_subshell,
-                name=f"mpkernel-subshell-{subshell_id[:8]}",
-                daemon=True,
-            )
-            # Started by the io thread, whose signal mask (SIGINT, SIGTERM blocked) it takes.
-            thread.start()
-            return thread
-
         register_subshell_magic(shell, io.subshells)
-        outbox.put(IoCall(lambda: io.subshells.set_starter(start_subshell)))
+        outbox.put(IoCall(lambda: io.subshells.set_starter(dispatcher.start_subshell)))
         io.shell_ready = True
         log.info(
             "mpkernel %s ready (session %s, pid %d)",

@@ -16,31 +16,19 @@ spec's `ename` and `traceback`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from tests.conftest import KERNEL_NAME, KERNEL_NAME_IPYKERNEL, SharedKernel, register
+from tests.conftest import SharedKernel, register
+from tests.drop_in.conftest import REFERENCE, UNDER_TEST
 from tests.frontend import Msg, collect_until_idle, get_reply, kinds, run_ok
 from tests.integration.subshell_client import control, execute_on, run_on
 
 pytestmark = pytest.mark.integration
 
-REFERENCE = "ipykernel"
-UNDER_TEST = "mpkernel"
 MISSING = "00000000-0000-0000-0000-000000000000"
-
-
-@pytest.fixture(scope="module")
-def kernels() -> Iterator[dict[str, SharedKernel]]:
-    shared = {REFERENCE: SharedKernel(KERNEL_NAME_IPYKERNEL), UNDER_TEST: SharedKernel(KERNEL_NAME)}
-    try:
-        yield shared
-    finally:
-        for kernel in shared.values():
-            kernel.close()
 
 
 def outcome(
