@@ -15,6 +15,7 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
 from tests.frontend import (
+    PROCESS_EXIT_TIMEOUT,
     Gate,
     KernelHandle,
     collect_rest,
@@ -25,10 +26,13 @@ from tests.frontend import (
     kind,
     kinds,
     parent_id,
+    process_tree,
     recv,
     recv_for,
     run_ok,
     stream_text,
+    sync,
+    wait_gone,
 )
 from tests.integration.comm_client import (
     ECHO,
@@ -322,3 +326,23 @@ def test_shutdown_with_a_subshell_running_a_cell(fresh_kernel: KernelHandle) -> 
     fresh_kernel.stopped = True
     fresh_kernel.kc.stop_channels()
     fresh_kernel.km.cleanup_resources()
+
+
+def test_restart_with_a_subshell_running_a_cell(fresh_kernel: KernelHandle) -> None:
+    """km.restart_kernel() while a subshell runs a cell: the old kernel and its children are
+    gone, the new one has no subshell, and a request for the old one is refused."""
+    kc = fresh_kernel.kc
+    subshell = create_subshell(kc)
+    old_tree = process_tree(fresh_kernel.pid)
+    with Gate() as gate:
+        execute_on(kc, subshell, gate.code)
+        gate.wait_blocked()
+        fresh_kernel.km.restart_kernel()
+    assert fresh_kernel.km.provisioner is not None
+    fresh_kernel.pid = fresh_kernel.km.provisioner.pid  # type: ignore[attr-defined]
+    kc.wait_for_ready(timeout=60)
+    sync(kc)
+    assert wait_gone(old_tree, PROCESS_EXIT_TIMEOUT) == []
+    assert list_subshells(kc) == []
+    reply, _ = run_on(kc, subshell, "pass")
+    assert reply["content"]["ename"] == "UnknownSubshellError"
