@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from _benchclient import Client, execute_content
-from _benchdriver import Figure, Live, Round, Samples, Scenario, Target, median, with_log
+from _benchdriver import Figure, Live, Round, Samples, Scenario, Target, median
 from _benchkernels import BenchError
 
 TIMEOUT_S = 30.0
@@ -56,10 +56,11 @@ def delete_subshell(client: Client, subshell_id: str) -> None:
 
 
 def subshell_of(live: Live) -> str:
-    """The side's one subshell for these scenarios, created once per kernel."""
-    subshell_id = live.state.get("subshell")
+    """The side's one subshell for these scenarios, created once per kernel (the kernel is
+    shared with other groups: this module's keys in its state are prefixed)."""
+    subshell_id = live.state.get("subshells.subshell")
     if subshell_id is None:
-        subshell_id = live.state["subshell"] = create_subshell(live.client)
+        subshell_id = live.state["subshells.subshell"] = create_subshell(live.client)
     return str(subshell_id)
 
 
@@ -141,22 +142,19 @@ def comm(r: Round) -> Samples:
     live = r.live()
     client = live.client
     subshell_id = subshell_of(live)
-    comm_id = live.state.get("echo_comm")
+    comm_id = live.state.get("subshells.echo_comm")
     if comm_id is None:
         client.execute(SETUP_CODE, timeout_s=TIMEOUT_S)
         with client.on_subshell(subshell_id):
-            comm_id = live.state["echo_comm"] = client.comm_open(ECHO_TARGET, timeout_s=TIMEOUT_S)
+            comm_id = live.state["subshells.echo_comm"] = client.comm_open(
+                ECHO_TARGET, timeout_s=TIMEOUT_S
+            )
     samples: list[float] = []
     gc.disable()
     try:
         with client.on_subshell(subshell_id):
             for n in range(r.size):
-                try:
-                    answer = client.comm_request(
-                        str(comm_id), "echo", {"n": n}, timeout_s=TIMEOUT_S
-                    )
-                except BenchError as exc:
-                    raise with_log(live.kernel, BenchError(f"request {n}: {exc}")) from None
+                answer = client.comm_request(str(comm_id), "echo", {"n": n}, timeout_s=TIMEOUT_S)
                 if answer.data != {"jsonrpc": "2.0", "result": {"n": n}}:
                     r.problem(f"echo answered {answer.data!r}")
                 samples.append((answer.done_ns - answer.exchange.sent_ns) / 1e3)
