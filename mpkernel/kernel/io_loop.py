@@ -143,7 +143,7 @@ class KernelIO(threading.Thread):
         self._presence = FrontendPresence(
             config.kernel, self._frontend_gone, self.router.close_for_disconnect
         )
-        self._stdin = StdinChannel(sockets.stdin, sender.frames)
+        self._stdin = StdinChannel(sockets.stdin, sender.frames, sender.make_header)
         self._snapshots = snapshots
         self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False

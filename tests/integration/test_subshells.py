@@ -300,8 +300,17 @@ def test_interrupt_reaches_the_main_cell_only(fresh_kernel: KernelHandle) -> Non
     with Gate() as main_gate, Gate() as sub_gate:
         sub = execute_on(kc, subshell, f"{sub_gate.code}print('sub done')")
         sub_gate.wait_blocked()
-        main = execute(kc, "import time\nwhile True: time.sleep(0.01)")
-        recv_for(kc, "iopub", main, what="busy of the main cell")
+        main = execute(
+            kc, "import time\nprint('looping', flush=True)\nwhile True: time.sleep(0.01)"
+        )
+        # Its print says the loop has begun: an interrupt before the cell runs finds no user
+        # code to interrupt.
+        recv(
+            kc,
+            "iopub",
+            lambda m: parent_id(m) == main and msg_type(m) == "stream",
+            what="the main cell's print",
+        )
         reply, _ = control(kc, "interrupt_request")
         assert reply["content"]["status"] == "ok"
         assert get_reply(kc, main)["content"]["ename"] == "KeyboardInterrupt"
@@ -310,7 +319,7 @@ def test_interrupt_reaches_the_main_cell_only(fresh_kernel: KernelHandle) -> Non
         assert get_reply(kc, sub)["content"]["status"] == "ok"
         assert stream_text(iopub) == "sub done\n"
         main_gate.open()
-    collect_rest(kc, main)
+    collect_until_idle(kc, main)
 
 
 def test_shutdown_with_a_subshell_running_a_cell(fresh_kernel: KernelHandle) -> None:
@@ -346,3 +355,23 @@ def test_restart_with_a_subshell_running_a_cell(fresh_kernel: KernelHandle) -> N
     assert list_subshells(kc) == []
     reply, _ = run_on(kc, subshell, "pass")
     assert reply["content"]["ename"] == "UnknownSubshellError"
+
+
+@pytest.mark.invariant("S2", "I8")
+def test_prompts_of_two_shells_are_answered_each_by_its_own_reply(
+    kc: BlockingKernelClient, subshell: str
+) -> None:
+    """The main shell and a subshell wait on input() at the same time; each input_reply
+    (parented to its input_request, as JupyterLab sends it) answers its own prompt."""
+    code = "v = input('{0}? ')\nprint('{0}', v)"
+    main = execute_on(kc, None, code.format("main"), allow_stdin=True)
+    main_prompt = recv(kc, "stdin", lambda m: parent_id(m) == main, what="the main prompt")
+    sub = execute_on(kc, subshell, code.format("sub"), allow_stdin=True)
+    sub_prompt = recv(kc, "stdin", lambda m: parent_id(m) == sub, what="the subshell prompt")
+    for prompt, value in ((sub_prompt, "for-sub"), (main_prompt, "for-main")):
+        kc.stdin_channel.send(kc.session.msg("input_reply", {"value": value}, parent=prompt))
+    assert stream_text(collect_until_idle(kc, sub)) == "sub for-sub\n"
+    assert stream_text(collect_until_idle(kc, main)) == "main for-main\n"
+    assert get_reply(kc, sub)["content"]["status"] == "ok"
+    assert get_reply(kc, main)["content"]["status"] == "ok"
+    delete_subshell(kc, subshell)
