@@ -289,7 +289,6 @@ class Kernel:
 
         register_subshell_magic(shell, io.subshells)
         outbox.put(IoCall(lambda: io.subshells.set_starter(dispatcher.start_subshell)))
-        io.shell_ready = True
         log.info(
             "mpkernel %s ready (session %s, pid %d)",
             mpkernel.__version__,

@@ -147,9 +147,6 @@ class KernelIO(threading.Thread):
         self._snapshots = snapshots
         self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False
-        #: set by the main thread once it takes shell requests (until then the io thread
-        #: answers kernel_info itself)
-        self.shell_ready = False
         self._main_stuck = False
         self.reaper: threading.Thread | None = None
         self._poller: zmq.Poller | None = None
