@@ -106,9 +106,9 @@ from tests.frontend import KernelHandle, start_kernel, stop_kernel  # noqa: E402
 _HANDLES = pytest.StashKey[list[KernelHandle]]()
 
 
-#: docs/architecture.md section 2: the invariants a test can be marked with
-#: (``invariant("I3", ...)``)
-INVARIANTS = tuple(f"I{n}" for n in range(1, 9))
+#: docs/architecture.md section 2 and docs/subshells.md: the invariants a test can be marked
+#: with (``invariant("I3", ...)``, ``invariant("S1", ...)``)
+INVARIANTS = tuple(f"I{n}" for n in range(1, 9)) + tuple(f"S{n}" for n in range(1, 5))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -117,8 +117,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "invariant(*names): the invariants (I1..I8) of docs/architecture.md section 2 that "
-        "this test checks; tests/unit/test_invariants_covered.py fails when one has no test",
+        "invariant(*names): the invariants (I1..I8) of docs/architecture.md section 2 or the "
+        "subshell ones (S1..S4, docs/subshells.md) this test checks; "
+        "tests/unit/test_invariants_covered.py fails when one has no test",
     )
 
 

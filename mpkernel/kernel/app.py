@@ -87,7 +87,7 @@ def build_kernel_info(debugger: bool) -> dict[str, Any]:
             },
             {"text": "IPython Reference", "url": "https://ipython.readthedocs.io/en/stable/"},
         ],
-        "supported_features": [],
+        "supported_features": ["kernel subshells", *(["debugger"] if debugger else [])],
         "debugger": debugger,
     }
 
@@ -203,6 +203,7 @@ class Kernel:
         from mpkernel.engine.inprocess import InProcessComms
         from mpkernel.engine.kernel_object import KernelObject
         from mpkernel.engine.kernel_requests import KernelRequests
+        from mpkernel.engine.magics import register_subshell_magic
         from mpkernel.engine.shell import ShellDispatcher
         from mpkernel.snapshots.on_demand import OnDemandBuilder
 
@@ -292,10 +293,11 @@ class Kernel:
             kernel_requests=kernel_requests,
             viewers=fork_site,
         )
+        register_subshell_magic(shell, io.subshells)
+        outbox.put(IoCall(lambda: io.subshells.set_starter(dispatcher.start_subshell)))
         # The profile's extensions and start-up code, before the first request (the io
         # thread answers kernel_info meanwhile; other requests wait for the shell).
         startup.run(profile, shell)
-        io.shell_ready = True
         log.info(
             "mpkernel %s ready (session %s, pid %d)",
             mpkernel.__version__,

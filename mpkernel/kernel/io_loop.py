@@ -34,23 +34,34 @@ import zmq
 from mpkernel.comms.router import CommRouter
 from mpkernel.config.model import Config
 from mpkernel.debugger.door import DebuggerDoor, DebuggerParts
+from mpkernel.funnel.activity import KernelActivity
 from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.iopub import IOPubFunnel
-from mpkernel.funnel.items import CommItem, InputRequest, IoCall, Publish, PublishRaw, Reply
+from mpkernel.funnel.items import (
+    CommItem,
+    DrainShell,
+    InputRequest,
+    IoCall,
+    Publish,
+    PublishRaw,
+    Reply,
+)
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.control import ControlHandler
 from mpkernel.kernel.frontend import FrontendSender, decode_or_log, describe
 from mpkernel.kernel.presence import FrontendPresence
 from mpkernel.kernel.sockets import KernelSockets, close_sockets
 from mpkernel.kernel.stdin_channel import StdinChannel
-from mpkernel.kernel.work import MainCall, ShellWork, StopWork, WorkItem
+from mpkernel.kernel.subshells import SubshellRegistry, UnknownSubshellError, subshell_id_of
+from mpkernel.kernel.usage import UsageMeter
+from mpkernel.kernel.work import MainCall, ShellWork, StopWork, WorkItem, reply_type_for
 from mpkernel.kernel.worker_link import WorkerLink
 from mpkernel.monitor_events import recv_event
 from mpkernel.multipart import NOBLOCK, recv_frames
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.threads import hidden_from_debugger
-from mpkernel.wire import Header, Signer
+from mpkernel.wire import Header, Message, Signer
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -122,7 +133,12 @@ class KernelIO(threading.Thread):
         self._kernel_id = kernel_id
         self._janitor_pid = janitor_pid
         self._funnel = IOPubFunnel(self)
-        self._control = ControlHandler(kernel_info, interrupt_main, self._begin_shutdown)
+        self._activity = KernelActivity()
+        self.subshells = SubshellRegistry()
+        self._usage = UsageMeter()
+        self._control = ControlHandler(
+            kernel_info, interrupt_main, self._begin_shutdown, self.subshells, self._usage_reply
+        )
         self._interrupt_main = interrupt_main
         self._running = True
         self._shutdown_deadline: float | None = None
@@ -136,13 +152,10 @@ class KernelIO(threading.Thread):
         self._presence = FrontendPresence(
             config.kernel, self._frontend_gone, self.router.close_for_disconnect
         )
-        self._stdin = StdinChannel(sockets.stdin, sender.frames)
+        self._stdin = StdinChannel(sockets.stdin, sender.frames, sender.make_header)
         self._snapshots = snapshots
         self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False
-        #: set by the main thread once it takes shell requests (until then the io thread
-        #: answers kernel_info itself)
-        self.shell_ready = False
         self._main_stuck = False
         self.reaper: threading.Thread | None = None
         self._poller: zmq.Poller | None = None
@@ -205,6 +218,16 @@ class KernelIO(threading.Thread):
         # What the main thread wrote before it stopped goes out before the stop (I1, I2).
         self._capture.collect(self._fd_parent())
         self._drain_outbox()
+
+    def _usage_reply(self) -> dict[str, Any]:
+        workers: list[tuple[str, int]] = []
+        if self.supervisor is not None:
+            workers = [
+                (handle.name, handle.pid)
+                for handle in self.supervisor.handles.values()
+                if handle.pid is not None and handle.state != "dead"
+            ]
+        return self._usage.reply(workers)
 
     def _health_extra(self) -> dict[str, Any]:
         return {
@@ -335,13 +358,44 @@ class KernelIO(threading.Thread):
             self._control.handle(msg, self._shell_reply_emitter)
             return
         if msg.msg_type in COMM_TYPES and self.router.route_shell(msg, time.monotonic()):
+            # A worker's comm, whichever shell the message came on.
             return
-        if msg.msg_type == "kernel_info_request" and not self.shell_ready and self._work.empty():
-            # Start-up: the main thread is still building the shell (IPython), nothing is
-            # queued ahead of this request, and what kernel_info says is known already.
+        subshell_id = subshell_id_of(msg.header)
+        if subshell_id is None:
+            work = self._work
+        else:
+            try:
+                work = self.subshells.work_for(subshell_id)
+            except UnknownSubshellError as e:
+                self._refuse_unknown_subshell(msg, e)
+                return
+        if msg.msg_type == "kernel_info_request" and work.empty():
+            # Nothing is queued ahead of it on its shell, and its reply is static: answered
+            # now, even while that shell runs a cell (a frontend that connects to a busy
+            # kernel learns at once what it supports, subshells included). Its reply can
+            # overtake only the reply of the request being run.
             self._control.handle(msg, self._shell_reply_emitter)
             return
-        self._work.put(ShellWork(msg))
+        work.put(ShellWork(msg))
+
+    def _refuse_unknown_subshell(
+        self, msg: Message[dict[str, Any]], error: UnknownSubshellError
+    ) -> None:
+        """Busy, an error reply (for a request), idle: a client that waits for the idle of
+        a comm message (no reply) learns of the failure too (ipykernel 7.4 does the same)."""
+        log.warning("cannot handle %s %s: %s", msg.msg_type, msg.msg_id, error)
+        emit = self._shell_reply_emitter
+        emit(Publish("status", {"execution_state": "busy"}, msg.header))
+        reply_type = reply_type_for(msg.msg_type)
+        if reply_type is not None:
+            content = {
+                "status": "error",
+                "ename": type(error).__name__,
+                "evalue": str(error),
+                "traceback": [],
+            }
+            emit(Reply("shell", msg.identities, reply_type, content, msg.header))
+        emit(Publish("status", {"execution_state": "idle"}, msg.header))
 
     def _shell_reply_emitter(self, item: Publish | Reply) -> None:
         if isinstance(item, Reply):
@@ -384,6 +438,12 @@ class KernelIO(threading.Thread):
     # -- FunnelSink --------------------------------------------------------------------
     def publish(self, item: Publish) -> None:
         self._sender.publish(item.msg_type, item.content, item.parent, item.metadata, item.buffers)
+        if (
+            item.msg_type == "status"
+            and item.parent is not None
+            and self._activity.still_busy_after(item.content["execution_state"], item.parent.msg_id)
+        ):
+            self._sender.publish("status", {"execution_state": "busy"}, None)
 
     def reply(self, item: Reply) -> None:
         self._sender.reply(
@@ -402,9 +462,14 @@ class KernelIO(threading.Thread):
     def request_input(self, item: InputRequest) -> None:
         self._stdin.request(item)
 
-    def drain_shell(self, marker: object) -> None:
+    def drain_shell(self, item: DrainShell) -> None:
         self._recv_all(self._sockets.shell, self._on_shell)
-        self._work.put(marker)  # type: ignore[arg-type]
+        if item.subshell_id is None:
+            self._work.put(item.marker)  # type: ignore[arg-type]
+            return
+        # A subshell deleted meanwhile serves nothing any more.
+        with contextlib.suppress(UnknownSubshellError):
+            self.subshells.work_for(item.subshell_id).put(item.marker)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         self._running = False
@@ -422,6 +487,7 @@ class KernelIO(threading.Thread):
         self._shutdown_deadline = time.monotonic() + SHUTDOWN_GRACE_S
         self.shutdown_requested.set()
         self._work.put(StopWork())
+        self.subshells.stop_all()
         if self.supervisor is not None:
             self.supervisor.begin_shutdown()
         self._interrupt_main()

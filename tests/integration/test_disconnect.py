@@ -447,11 +447,11 @@ def comm_closes(log: IOPubLog, comm_ids: list[str]) -> list[Msg]:
 
 
 def barrier(kc: BlockingKernelClient, log: IOPubLog | None = None) -> None:
-    """kernel_info over shell, waited for (and its idle, with ``log``). It is queued behind
+    """comm_info over shell, waited for (and its idle, with ``log``). It is queued behind
     whatever cell the main thread is running, so its reply means that cell has ended; and
     if that cell failed, the kernel's abort window for requests queued behind it (stop_on_error)
     is closed by then, so the next execute_request runs."""
-    msg_id = send_request(kc, "kernel_info_request")
+    msg_id = send_request(kc, "comm_info_request")
     get_reply(kc, msg_id, timeout=DEFAULT_TIMEOUT)
     if log is not None:
         log.wait_idle(msg_id)

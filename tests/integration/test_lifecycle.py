@@ -202,10 +202,10 @@ def test_kernel_ends_when_the_process_that_started_it_dies(tmp_path: Path) -> No
 
 @pytest.mark.mpkernel_only
 def test_kernel_info_while_starting_keeps_shell_order() -> None:
-    """Requests sent before the kernel is up: replies in request order, kernel_info bracketed
-    by busy and idle. Which thread answers kernel_info depends on when the client's
-    connection lands (the io thread while IPython loads, else the main thread); the order
-    and the bracket must hold either way."""
+    """Requests sent before the kernel is up: both answered, kernel_info bracketed by busy
+    and idle. kernel_info sent first is answered first. Sent second, it may overtake the
+    execute's reply if the main thread has already taken the execute (kernel_info is answered
+    at once when nothing is queued ahead of it: docs/subshells.md), never otherwise."""
     from jupyter_client.manager import KernelManager
 
     from tests.conftest import KERNEL_NAME
@@ -221,7 +221,11 @@ def test_kernel_info_while_starting_keeps_shell_order() -> None:
             else:
                 sent = [kc.kernel_info(), kc.execute("x = 1")]
             replies = [kc.get_shell_msg(timeout=STARTUP_TIMEOUT) for _ in sent]
-            assert [r["parent_header"]["msg_id"] for r in replies] == sent
+            answered = [r["parent_header"]["msg_id"] for r in replies]
+            if first == "kernel_info":
+                assert answered == sent
+            else:
+                assert sorted(answered) == sorted(sent)
             info = next(r for r in replies if r["msg_type"] == "kernel_info_reply")
             assert info["content"]["implementation"] == "mpkernel"
             states: list[str] = []

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.frontend import KernelHandle, describe, parent_id
+from tests.frontend import KernelHandle, describe, get_reply, parent_id
 from tests.integration.comm_client import (
     INVALID_PARAMS,
     IOPubLog,
@@ -38,6 +38,7 @@ from tests.integration.comm_client import (
     send_open,
     send_rpc,
 )
+from tests.integration.subshell_client import create_subshell, delete_subshell, execute_on
 from tests.integration.test_variables_contract import MISSING, ContractChecker, checker
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
@@ -368,3 +369,17 @@ def test_every_message_on_the_comm_follows_the_contract(log: IOPubLog, pane: Pan
         pytest.skip(MISSING)
     count = validate_log(contract, log, PANES)
     assert count > 10, f"only {count} messages validated"
+
+
+def test_a_subshell_cell_updates_the_pane(pane: Pane) -> None:
+    """A cell on a subshell changes the namespace: the pane hears of it, from a snapshot the
+    main thread builds between its own requests (an event after the cell: docs/subshells.md)."""
+    kc = pane.log.kc
+    subshell = create_subshell(kc)
+    msg_id = execute_on(kc, subshell, "from_subshell = 7")
+    pane.log.wait_idle(msg_id)
+    assert get_reply(kc, msg_id)["content"]["status"] == "ok"
+    event = pane.next_event()
+    assert event["method"] == "update", event
+    assert [v["display_name"] for v in event["params"]["assigned"]] == ["from_subshell"]
+    delete_subshell(kc, subshell)
