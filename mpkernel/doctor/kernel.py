@@ -43,11 +43,8 @@ from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, load
 from mpkernel.supervision import ipc
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.policy import WorkerExit
-from mpkernel.supervision.supervisor import (
-    WorkerHandle,
-    WorkerSupervisor,
-    start_forkserver,
-)
+from mpkernel.supervision.supervisor import WorkerHandle, WorkerSupervisor
+from mpkernel.supervision.zygote import start_forkserver
 from mpkernel.wire.codec import json_bytes
 
 log = logging.getLogger(__name__)

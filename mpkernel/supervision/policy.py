@@ -183,5 +183,26 @@ class WorkerStats:
     last_exit_reason: str | None
     disabled_reason: str | None
 
+    @classmethod
+    def of(
+        cls,
+        history: WorkerHistory,
+        name: str,
+        key: str,
+        state: str,
+        *,
+        target: str | None = None,
+        pid: int | None = None,
+        rss: int | None = None,
+        memory_limit: int | None = None,
+        cpu_s: float | None = None,
+    ) -> WorkerStats:
+        """The line of worker `name`: what is known of its process now, and its history."""
+        h = history
+        return cls(
+            name, key, target, pid, state, rss, memory_limit, cpu_s,
+            h.starts, h.crashes, h.restarts, h.last_exit_reason, h.disabled_reason,
+        )  # fmt: skip
+
     def as_json(self, **extra: Any) -> dict[str, Any]:
         return {**dataclasses.asdict(self), **extra}

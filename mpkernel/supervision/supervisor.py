@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -104,17 +103,6 @@ class SupervisorListener(Protocol):
 
 
 SHUTTING_DOWN = "the kernel is shutting down"
-
-
-def start_forkserver(preload: list[str]) -> None:
-    """Start the forkserver now, before any thread or zmq context exists."""
-    import multiprocess
-
-    ctx = multiprocess.get_context("forkserver")
-    ctx.set_forkserver_preload(preload)
-    from multiprocess import forkserver
-
-    forkserver.ensure_running()
 
 
 class WorkerSupervisor:
@@ -283,7 +271,7 @@ class WorkerSupervisor:
         """Spawner thread: start the process, then hand the result to the io thread."""
         error: BaseException | None = None
         try:
-            main_module_has_a_spec()
+            zygote.main_module_has_a_spec()
             handle.process.start()
         except BaseException as e:  # noqa: BLE001 - reported to the io thread as a crash
             error = e
@@ -564,45 +552,19 @@ class WorkerSupervisor:
                     rss = handle.ps.memory_info().rss
                     t = handle.ps.cpu_times()
                     cpu = t.user + t.system
-            rec = self.record(handle.name)
+            cfg = handle.config
             out.append(
-                WorkerStats(
-                    handle.name,
-                    handle.key,
-                    handle.config.target,
-                    handle.pid,
-                    handle.state.value,
-                    rss,
-                    handle.config.memory_limit,
-                    cpu,
-                    rec.starts,
-                    rec.crashes,
-                    rec.restarts,
-                    rec.last_exit_reason,
-                    rec.disabled_reason,
+                WorkerStats.of(
+                    self.record(handle.name), handle.name, handle.key, handle.state.value,
+                    target=cfg.target, pid=handle.pid, rss=rss, memory_limit=cfg.memory_limit,
+                    cpu_s=cpu,
                 )
-            )
+            )  # fmt: skip
         live = {h.name for h in self.handles.values()}
         for name, rec in self.records.items():
             if name not in live:
                 state = "disabled" if rec.disabled_reason else "stopped"
-                out.append(
-                    WorkerStats(
-                        name,
-                        name,
-                        None,
-                        None,
-                        state,
-                        None,
-                        None,
-                        None,
-                        rec.starts,
-                        rec.crashes,
-                        rec.restarts,
-                        rec.last_exit_reason,
-                        rec.disabled_reason,
-                    )
-                )
+                out.append(WorkerStats.of(rec, name, name, state))
         return out
 
     def shutdown(self, grace_s: float = 0.5) -> None:
@@ -632,13 +594,3 @@ class WorkerSupervisor:
             for path in self.rundir.iterdir():
                 path.unlink()
             self.rundir.rmdir()
-
-
-def main_module_has_a_spec() -> None:
-    """IPython's `%reset` empties the user's `__main__`, its `__spec__` included, and
-    starting a spawned or forkserver child reads `__main__.__spec__`: without this, no
-    worker would start after a reset (Positron's "clear all" runs `%reset -sf`). None is
-    what a script's `__main__` has, and it names no file for the child to run."""
-    main = sys.modules.get("__main__")
-    if main is not None and not hasattr(main, "__spec__"):
-        main.__spec__ = None

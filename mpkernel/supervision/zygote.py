@@ -153,3 +153,24 @@ def use_in_multiprocess() -> None:
         if tracker._fd is None:
             # Its liveness probe writes here and succeeds; nothing is ever tracked.
             tracker._fd = os.open(os.devnull, os.O_WRONLY)
+
+
+def start_forkserver(preload: list[str]) -> None:
+    """Start the forkserver now, before any thread or zmq context exists."""
+    import multiprocess
+
+    ctx = multiprocess.get_context("forkserver")
+    ctx.set_forkserver_preload(preload)
+    from multiprocess import forkserver
+
+    forkserver.ensure_running()
+
+
+def main_module_has_a_spec() -> None:
+    """IPython's `%reset` empties the user's `__main__`, its `__spec__` included, and
+    starting a spawned or forkserver child reads `__main__.__spec__`: without this, no
+    worker would start after a reset (Positron's "clear all" runs `%reset -sf`). None is
+    what a script's `__main__` has, and it names no file for the child to run."""
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        main.__spec__ = None
