@@ -11,7 +11,6 @@ import (docs/benchmarks.md has what each part costs).
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import queue
 import signal
@@ -19,38 +18,29 @@ import sys
 import threading
 import uuid
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
 import mpkernel
-from mpkernel import interrupt_shield, kernel_dirs
 from mpkernel.config.model import Config
 from mpkernel.debugger import debugpy_installed
-from mpkernel.debugger.cells import CellFiles
-from mpkernel.engine.compat import (
-    install_import_hooks,
-    mark_kernel_app,
-    use_interruptible_pdb,
-)
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import IoCall, Stop
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, write_connection_file
 from mpkernel.kernel.frontend import FrontendSender
 from mpkernel.kernel.heartbeat import Heartbeat
-from mpkernel.kernel.io_loop import KernelIO, terminate_children
+from mpkernel.kernel.io_loop import KernelIO
 from mpkernel.kernel.parent import ParentWatch
+from mpkernel.kernel.parts import FrontendWires, KernelSetup, ThreadLink
 from mpkernel.kernel.sockets import bind_sockets, check_curve_keys
-from mpkernel.kernel.work import WorkItem
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import zygote
 from mpkernel.wire import Signer
 
 if TYPE_CHECKING:
     from mpkernel.kernel_dirs import KernelDirs
-    from mpkernel.snapshots.builder import SnapshotBuilder
 
 log = logging.getLogger(__name__)
 
@@ -134,192 +124,88 @@ class Kernel:
         return True
 
     def run(self) -> int:
-        server = self.server
-        dirs = self.dirs
+        """The kernel's wiring, in start order; its exit status."""
         if not self._check_transport():
-            dirs.remove()
+            self.dirs.remove()
             return 2
-        zygote.adopt(server)
+        zygote.adopt(self.server)
         # Every thread started from here on (ours, zmq's, IPython's) inherits a mask with
         # SIGINT blocked; the main thread unblocks it once they run (mpkernel.threads).
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        wires = self._bind(ctx)
+        link = self._capture_output()
+        setup = self._setup(ctx)
+        snapshot_dispatch = SnapshotDispatcher()
+        io = KernelIO(wires, link, setup, snapshot_dispatch)
+        hb = Heartbeat(wires.sockets.hb)
+        hb.start()
+        io.start()
+        ParentWatch(
+            lambda: link.outbox.put(IoCall(lambda: io.begin_shutdown(restart=False))),
+            io.shutdown_requested,
+        ).start()
+        # Imported only now: IPython is the slowest part of start-up, and the io thread is
+        # already answering while it loads. psutil first: the supervisor's, first used when
+        # a worker is ready, so that the io thread does not load it on the first comm's way.
+        import psutil  # noqa: F401
+
+        from mpkernel.kernel.main_thread import MainThread
+
+        main = MainThread(io, link, setup, snapshot_dispatch, self.dirs, self.connection_file)
+        main.serve(self.session)
+
+        link.outbox.put(Stop())
+        io.join(timeout=5)
+        if io.reaper is not None:
+            io.reaper.join(timeout=5)
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        link.capture.stop()
+        main.fork_site.close()
+        ctx.term()
+        self.dirs.remove()
+        hb.join(timeout=1)
+        return 0
+
+    def _bind(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> FrontendWires:
+        """The frontend's sockets, bound (the connection file is rewritten when a port was
+        left to the kernel to choose)."""
         sockets, info = bind_sockets(ctx, self.info)
         if info != self.info and self.connection_file is not None:
             write_connection_file(self.connection_file, info)
         signer = Signer(info.key, info.signature_scheme)
         sender = FrontendSender(sockets.shell, sockets.control, sockets.iopub, signer, self.session)
+        return FrontendWires(sockets, sender, signer)
+
+    @staticmethod
+    def _capture_output() -> ThreadLink:
+        """The outbox and the work queue between the threads; fds 1 and 2 and sys.stdout
+        and sys.stderr from now on go into the funnel."""
         outbox = Outbox()
-        work: queue.SimpleQueue[WorkItem] = queue.SimpleQueue()
         capture = FdCapture(outbox)
         capture.start()
         stdout = FunnelWriter("stdout", outbox, 1, capture)
         stderr = FunnelWriter("stderr", outbox, 2, capture)
         sys.stdout, sys.stderr = stdout, stderr
-        debugging = self.config.kernel.debugger and debugpy_installed()
-        kernel_info = build_kernel_info(debugging)
         main_ident = threading.get_ident()
-
-        def interrupt_main() -> None:
-            signal.pthread_kill(main_ident, signal.SIGINT)
-
-        snapshot_dispatch = SnapshotDispatcher()
-        io = KernelIO(
-            sockets,
-            sender,
-            signer,
+        return ThreadLink(
             outbox,
-            work,
+            queue.SimpleQueue(),
             capture,
-            lambda: stdout.parent,
-            kernel_info=lambda: kernel_info,
-            interrupt_main=interrupt_main,
-            ctx=ctx,
-            config=self.config,
-            snapshots=snapshot_dispatch,
-            debugger_enabled=debugging,
-            workers_dir=dirs.workers,
-            kernel_id=self.kernel_id,
-            janitor_pid=dirs.janitor_pid,
+            stdout,
+            stderr,
+            lambda: signal.pthread_kill(main_ident, signal.SIGINT),
         )
-        hb = Heartbeat(sockets.hb)
-        hb.start()
-        io.start()
-        ParentWatch(
-            lambda: outbox.put(IoCall(lambda: io.begin_shutdown(restart=False))),
-            io.shutdown_requested,
-        ).start()
 
-        # Imported here: IPython is the slowest part of start-up and the io thread is
-        # already answering while it loads. psutil first: the supervisor's, first used when
-        # a worker is ready, so that the io thread does not load it on the first comm's way.
-        import psutil  # noqa: F401
-
-        from mpkernel.comms import api as comms
-        from mpkernel.debugger.namespace import in_debugger
-        from mpkernel.engine import startup
-        from mpkernel.engine.debugging import cell_compiler, debugger_parts
-        from mpkernel.engine.execute import ExecutionEngine
-        from mpkernel.engine.inprocess import InProcessComms
-        from mpkernel.engine.kernel_object import KernelObject
-        from mpkernel.engine.kernel_requests import KernelRequests
-        from mpkernel.engine.magics import register_subshell_magic
-        from mpkernel.engine.shell import ShellDispatcher
-        from mpkernel.snapshots.on_demand import OnDemandBuilder
-
-        cells = CellFiles(dirs.cells) if debugging else None
-        profile = startup.load()
-        engine = ExecutionEngine(
-            outbox, capture, cell_compiler(cells) if cells else None, startup=profile
-        )
-        in_process = InProcessComms(outbox, engine.context, capture)
-        in_process.install()
-        shell = engine.shell
-        shell.kernel = KernelObject(
-            shell,
-            in_process.manager,
-            outbox,
-            kernel_info,
+    def _setup(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> KernelSetup:
+        debugging = self.config.kernel.debugger and debugpy_installed()
+        return KernelSetup(
+            ctx,
+            self.config,
+            build_kernel_info(debugging),
             self.session,
-            current_parent=engine.context.parent_message,
-            before_publish=capture.collect,
+            self.kernel_id,
+            debugging,
+            self.dirs.workers,
+            self.dirs.janitor_pid,
         )
-        mark_kernel_app(shell.config, self.connection_file)
-        install_import_hooks()
-        use_interruptible_pdb()
-        if cells is not None:
-            parts = debugger_parts(shell, cells)
-            outbox.put(IoCall(lambda: io.debugger.open(parts)))
-        from mpkernel.supervision.fork import ForkSite
-
-        fork_site = ForkSite(self.config, outbox, shell.user_ns, dirs.forks, self.kernel_id)
-        comms.activate(
-            comms.BackendComms(
-                outbox,
-                engine.context,
-                self.config,
-                engine.shell.user_ns,
-                viewer_as_of=lambda: snapshots.viewer_as_of(in_execution=True),
-                viewers=fork_site,
-            )
-        )
-
-        def make_snapshot_builder() -> SnapshotBuilder:
-            from mpkernel.snapshots.builder import SnapshotBuilder
-
-            return SnapshotBuilder(
-                shell.user_ns,
-                shell.user_ns_hidden,
-                self.config.kernel.post_execute_budget_ms,
-                snapshot_dispatch.wanted,
-                self.config.kernel.preview_min_bytes,
-            )
-
-        snapshots = OnDemandBuilder(make_snapshot_builder, snapshot_dispatch.wanted)
-        kernel_requests = KernelRequests(
-            engine,
-            outbox,
-            snapshots,
-            lambda target: self.config.worker_for_target(target) is not None,
-            fork_site,
-        )
-
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            if not engine.executing:
-                log.info("SIGINT with no user code running: ignored")
-            elif in_debugger(frame):
-                outbox.put(IoCall(lambda: io.debugger.resume_then(interrupt_main)))
-            elif not interrupt_shield.deflect():
-                raise KeyboardInterrupt
-
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            log.info("SIGTERM: stopping children and exiting")
-            terminate_children(grace_s=0.5, spare=(dirs.janitor_pid,))
-            dirs.remove()  # the workers are gone: nobody uses the pipes or snapshots
-            os._exit(0)
-
-        signal.signal(signal.SIGINT, on_sigint)
-        signal.signal(signal.SIGTERM, on_sigterm)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        dispatcher = ShellDispatcher(
-            engine,
-            outbox,
-            work,
-            kernel_info=lambda: kernel_info,
-            writers=(stdout, stderr),
-            comms=in_process,
-            capture=capture,
-            snapshots=snapshots,
-            kernel_requests=kernel_requests,
-            viewers=fork_site,
-        )
-        register_subshell_magic(shell, io.subshells)
-        outbox.put(IoCall(lambda: io.subshells.set_starter(dispatcher.start_subshell)))
-        # The profile's extensions and start-up code, before the first request (the io
-        # thread answers kernel_info meanwhile; other requests wait for the shell).
-        startup.run(profile, shell)
-        log.info(
-            "mpkernel %s ready (session %s, pid %d)",
-            mpkernel.__version__,
-            self.session,
-            os.getpid(),
-        )
-        # What kernels killed together with their janitor left, off the way of requests.
-        kernel_dirs.sweep_in_background()
-        dispatcher.run()
-
-        try:
-            engine.close()
-        except Exception:  # the kernel is ending: IPython's shutdown must not stop that
-            log.exception("IPython shutdown failed")
-        outbox.put(Stop())
-        io.join(timeout=5)
-        if io.reaper is not None:
-            io.reaper.join(timeout=5)
-        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-        capture.stop()
-        fork_site.close()
-        ctx.term()
-        dirs.remove()
-        hb.join(timeout=1)
-        return 0

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import signal
 import threading
 import time
@@ -32,10 +31,8 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from mpkernel.comms.router import CommRouter
-from mpkernel.config.model import Config
 from mpkernel.debugger.door import DebuggerDoor, DebuggerParts
 from mpkernel.funnel.activity import KernelActivity
-from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.iopub import IOPubFunnel
 from mpkernel.funnel.items import (
     CommItem,
@@ -46,26 +43,24 @@ from mpkernel.funnel.items import (
     PublishRaw,
     Reply,
 )
-from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.control import ControlHandler
-from mpkernel.kernel.frontend import FrontendSender, decode_or_log, describe
+from mpkernel.kernel.frontend import decode_or_log, describe
+from mpkernel.kernel.parts import FrontendWires, KernelSetup, ThreadLink
 from mpkernel.kernel.presence import FrontendPresence
-from mpkernel.kernel.sockets import KernelSockets, close_sockets
+from mpkernel.kernel.sockets import close_sockets
 from mpkernel.kernel.stdin_channel import StdinChannel
 from mpkernel.kernel.subshells import SubshellRegistry, UnknownSubshellError, subshell_id_of
 from mpkernel.kernel.usage import UsageMeter
-from mpkernel.kernel.work import MainCall, ShellWork, StopWork, WorkItem, reply_type_for
+from mpkernel.kernel.work import MainCall, ShellWork, StopWork, reply_type_for
 from mpkernel.kernel.worker_link import WorkerLink
 from mpkernel.monitor_events import recv_event
 from mpkernel.multipart import NOBLOCK, recv_frames
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.threads import hidden_from_debugger
-from mpkernel.wire import Header, Message, Signer
+from mpkernel.wire import Header, Message
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mpkernel.debugger.session import DebugSession
 
 log = logging.getLogger(__name__)
@@ -103,47 +98,41 @@ class KernelIO(threading.Thread):
 
     def __init__(
         self,
-        sockets: KernelSockets,
-        sender: FrontendSender,
-        signer: Signer,
-        outbox: Outbox,
-        work: queue.SimpleQueue[WorkItem],
-        capture: FdCapture,
-        fd_parent: Callable[[], Header | None],
-        kernel_info: Callable[[], dict[str, Any]],
-        interrupt_main: Callable[[], None],
-        ctx: zmq.Context[zmq.Socket[bytes]],
-        config: Config,
+        wires: FrontendWires,
+        link: ThreadLink,
+        setup: KernelSetup,
         snapshots: SnapshotDispatcher,
-        debugger_enabled: bool,
-        workers_dir: Path | None = None,
-        kernel_id: str = "",
-        janitor_pid: int | None = None,
     ) -> None:
         super().__init__(name="mpkernel-io", daemon=True)
         hidden_from_debugger(self)
-        self._sockets = sockets
-        self._sender = sender
-        self._signer = signer
-        self._outbox = outbox
-        self._work = work
-        self._capture = capture
-        self._fd_parent = fd_parent
-        self._workers_dir = workers_dir
-        self._kernel_id = kernel_id
-        self._janitor_pid = janitor_pid
+        self._sockets = sockets = wires.sockets
+        self._sender = sender = wires.sender
+        self._signer = wires.signer
+        self._outbox = link.outbox
+        self._work = work = link.work
+        self._capture = link.capture
+        self._fd_parent = link.fd_parent
+        self._workers_dir = setup.workers_dir
+        self._kernel_id = setup.kernel_id
+        self._janitor_pid = setup.janitor_pid
+        config, interrupt_main = setup.config, link.interrupt_main
+        kernel_info = setup.kernel_info
         self._funnel = IOPubFunnel(self)
         self._activity = KernelActivity()
         self.subshells = SubshellRegistry()
         self._usage = UsageMeter()
         self._control = ControlHandler(
-            kernel_info, interrupt_main, self._begin_shutdown, self.subshells, self._usage_reply
+            lambda: kernel_info,
+            interrupt_main,
+            self._begin_shutdown,
+            self.subshells,
+            self._usage_reply,
         )
         self._interrupt_main = interrupt_main
         self._running = True
         self._shutdown_deadline: float | None = None
         self.shutdown_requested = threading.Event()
-        self._ctx = ctx
+        self._ctx = setup.ctx
         self._config = config
         self._link = WorkerLink(self._funnel.handle, work)
         self.router = CommRouter(
@@ -159,7 +148,9 @@ class KernelIO(threading.Thread):
         self._main_stuck = False
         self.reaper: threading.Thread | None = None
         self._poller: zmq.Poller | None = None
-        self.debugger = DebuggerDoor(debugger_enabled, self._funnel.handle, self._debug_session)
+        self.debugger = DebuggerDoor(
+            setup.debugger_enabled, self._funnel.handle, self._debug_session
+        )
 
     # -- thread body -------------------------------------------------------------------
     def run(self) -> None:
