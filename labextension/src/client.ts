@@ -1,0 +1,123 @@
+import { Kernel, KernelMessage } from '@jupyterlab/services';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  ICloseReason,
+  IInspected,
+  IRpcMessage,
+  IUpdate,
+  IVariableList,
+  VARIABLES_TARGET
+} from './protocol';
+
+/** What the pane hears from its comm besides replies. */
+export type VariablesEvent =
+  | { kind: 'refresh'; list: IVariableList }
+  | { kind: 'update'; update: IUpdate }
+  | { kind: 'closed'; reason: ICloseReason };
+
+/**
+ * One `positron.variables` comm on a kernel: requests answered by the worker that serves
+ * it (through the kernel's shell socket, so they are answered while a cell runs), and the
+ * `refresh` / `update` events it pushes.
+ */
+export class VariablesClient {
+  constructor(kernel: Kernel.IKernelConnection) {
+    this._comm = kernel.createComm(VARIABLES_TARGET);
+    this._comm.onMsg = msg => this._onMsg(msg);
+    this._comm.onClose = msg => this._onClose(msg);
+  }
+
+  get events(): ISignal<this, VariablesEvent> {
+    return this._events;
+  }
+
+  get isOpen(): boolean {
+    return !this._closed;
+  }
+
+  /** Open the comm; the kernel answers with a `refresh` event. */
+  open(): void {
+    this._comm.open({});
+  }
+
+  /** Close the comm from this side (the kernel ends its handler). */
+  dispose(): void {
+    if (this._closed) {
+      return;
+    }
+    this._closed = true;
+    if (!this._comm.isDisposed) {
+      this._comm.close();
+    }
+    Signal.clearData(this);
+  }
+
+  list(): Promise<IVariableList> {
+    return this._request<IVariableList>('list');
+  }
+
+  inspect(path: string[]): Promise<IInspected> {
+    return this._request<IInspected>('inspect', { path });
+  }
+
+  private _request<T>(method: string, params?: Record<string, unknown>): Promise<T> {
+    if (this._closed) {
+      return Promise.reject(new Error('the variables comm is closed'));
+    }
+    const data: IRpcMessage = params ? { jsonrpc: '2.0', method, params } : { jsonrpc: '2.0', method };
+    return new Promise<T>((resolve, reject) => {
+      let answered = false;
+      const future = this._comm.send(data as any);
+      future.onIOPub = msg => {
+        if (answered || msg.header.msg_type !== 'comm_msg') {
+          return;
+        }
+        const reply = (msg as KernelMessage.ICommMsgMsg).content.data as IRpcMessage;
+        if (reply.error) {
+          answered = true;
+          reject(new Error(reply.error.message));
+        } else if ('result' in reply) {
+          answered = true;
+          resolve(reply.result as T);
+        }
+      };
+      future.done.then(
+        () => {
+          if (!answered) {
+            answered = true;
+            reject(new Error(`the kernel sent no answer to ${method}`));
+          }
+        },
+        (err: unknown) => {
+          if (!answered) {
+            answered = true;
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        }
+      );
+    });
+  }
+
+  private _onMsg(msg: KernelMessage.ICommMsgMsg): void {
+    const data = msg.content.data as IRpcMessage;
+    // Replies reach their request's future; only events are handled here.
+    if (data.method === 'refresh') {
+      this._events.emit({ kind: 'refresh', list: data.params as IVariableList });
+    } else if (data.method === 'update') {
+      this._events.emit({ kind: 'update', update: data.params as IUpdate });
+    }
+  }
+
+  private _onClose(msg: KernelMessage.ICommCloseMsg): void {
+    if (this._closed) {
+      return;
+    }
+    this._closed = true;
+    this._events.emit({ kind: 'closed', reason: (msg.content.data ?? {}) as ICloseReason });
+  }
+
+  private _comm: Kernel.IComm;
+  private _closed = false;
+  private _events = new Signal<this, VariablesEvent>(this);
+}

@@ -1,0 +1,70 @@
+import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ISessionContext } from '@jupyterlab/apputils';
+import { ConsolePanel, IConsoleTracker } from '@jupyterlab/console';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { listIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { VariablesPanel } from './panel';
+
+/** The sidebar's id, also its tab's DOM id. */
+const PANEL_ID = 'mpkernel-variables';
+
+/**
+ * The notebook or console whose kernel the sidebar follows: the current one, else the
+ * last one that was current and is still open.
+ */
+function contextOf(widget: Widget | null): ISessionContext | null {
+  if (widget instanceof NotebookPanel || widget instanceof ConsolePanel) {
+    return widget.sessionContext;
+  }
+  return null;
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'mpkernel-panes:variables',
+  description: 'A Variables sidebar served by the mpkernel kernel\'s worker processes.',
+  autoStart: true,
+  requires: [ILabShell, INotebookTracker, IConsoleTracker],
+  activate: (
+    app: JupyterFrontEnd,
+    shell: ILabShell,
+    notebooks: INotebookTracker,
+    consoles: IConsoleTracker
+  ) => {
+    const panel = new VariablesPanel();
+    panel.id = PANEL_ID;
+    panel.title.icon = listIcon;
+    panel.title.caption = 'Variables';
+    app.shell.add(panel, 'left', { rank: 700 });
+
+    let bound: Widget | null = null;
+    const forget = (widget: Widget): void => {
+      if (widget !== bound) {
+        return;
+      }
+      bound = null;
+      const next = notebooks.currentWidget ?? consoles.currentWidget;
+      if (next && !next.isDisposed) {
+        follow(next);
+      } else {
+        panel.bind(null);
+      }
+    };
+    const follow = (widget: Widget | null): void => {
+      const context = contextOf(widget);
+      if (widget && context && widget !== bound) {
+        bound = widget;
+        widget.disposed.connect(forget);
+        panel.bind(context);
+      }
+    };
+    shell.currentChanged.connect((_, change) => follow(change.newValue));
+    follow(shell.currentWidget);
+    if (!bound) {
+      panel.bind(null);
+    }
+  }
+};
+
+export default plugin;
