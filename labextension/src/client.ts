@@ -2,11 +2,14 @@ import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
+  HEALTH_TARGET,
   ICloseReason,
+  IHealthStatus,
   IInspected,
   IRpcMessage,
   IUpdate,
   IVariableList,
+  IWorkerHealth,
   VARIABLES_TARGET
 } from './protocol';
 
@@ -17,13 +20,13 @@ export type VariablesEvent =
   | { kind: 'closed'; reason: ICloseReason };
 
 /**
- * One `positron.variables` comm on a kernel: requests answered by the worker that serves
- * it (through the kernel's shell socket, so they are answered while a cell runs), and the
- * `refresh` / `update` events it pushes.
+ * One JSON-RPC comm on a kernel, by default `positron.variables`: requests answered by the
+ * worker that serves it (through the kernel's shell socket, so they are answered while a
+ * cell runs), and the `refresh` / `update` events it pushes.
  */
-export class VariablesClient {
-  constructor(kernel: Kernel.IKernelConnection) {
-    this._comm = kernel.createComm(VARIABLES_TARGET);
+export class PaneComm {
+  constructor(kernel: Kernel.IKernelConnection, target = VARIABLES_TARGET) {
+    this._comm = kernel.createComm(target);
     this._comm.onMsg = msg => this._onMsg(msg);
     this._comm.onClose = msg => this._onClose(msg);
   }
@@ -54,14 +57,15 @@ export class VariablesClient {
   }
 
   list(): Promise<IVariableList> {
-    return this._request<IVariableList>('list');
+    return this.request<IVariableList>('list');
   }
 
   inspect(path: string[]): Promise<IInspected> {
-    return this._request<IInspected>('inspect', { path });
+    return this.request<IInspected>('inspect', { path });
   }
 
-  private _request<T>(method: string, params?: Record<string, unknown>): Promise<T> {
+  /** One JSON-RPC request; its reply is the comm_msg parented to it. */
+  request<T>(method: string, params?: Record<string, unknown>): Promise<T> {
     if (this._closed) {
       return Promise.reject(new Error('the variables comm is closed'));
     }
@@ -120,4 +124,22 @@ export class VariablesClient {
   private _comm: Kernel.IComm;
   private _closed = false;
   private _events = new Signal<this, VariablesEvent>(this);
+}
+
+/**
+ * The kernel's status of its worker ``name`` (crash and restart counts, last exit), from a
+ * short-lived `mpkernel.health` comm; null if the kernel has no such worker.
+ */
+export async function workerHealth(
+  kernel: Kernel.IKernelConnection,
+  name: string
+): Promise<IWorkerHealth | null> {
+  const health = new PaneComm(kernel, HEALTH_TARGET);
+  health.open();
+  try {
+    const status = await health.request<IHealthStatus>('status');
+    return status.workers.find(w => w.name === name) ?? null;
+  } finally {
+    health.dispose();
+  }
 }

@@ -36,6 +36,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.id = PANEL_ID;
     panel.title.icon = listIcon;
     panel.title.caption = 'Variables';
+    panel.title.label = 'Variables';
     app.shell.add(panel, 'left', { rank: 700 });
 
     let bound: Widget | null = null;

@@ -3,8 +3,8 @@ import { Kernel } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { VariablesClient, VariablesEvent } from './client';
-import { ICloseReason, IVariable, formatSize, sortVariables } from './protocol';
+import { PaneComm, VariablesEvent, workerHealth } from './client';
+import { ICloseReason, IVariable, VARIABLES_WORKER, formatSize, sortVariables } from './protocol';
 
 /** What an expanded row holds: its children once `inspect` answered, or why not. */
 interface IExpansion {
@@ -25,6 +25,9 @@ export class VariablesPanel extends Widget {
   constructor() {
     super();
     this.addClass('mpk-Variables');
+    const header = document.createElement('div');
+    header.className = 'mpk-Variables-header';
+    header.textContent = 'Variables';
     this._status = document.createElement('div');
     this._status.className = 'mpk-Variables-status';
     this._notice = document.createElement('div');
@@ -40,7 +43,7 @@ export class VariablesPanel extends Widget {
     }
     this._body = table.createTBody();
     this._body.addEventListener('click', event => this._onClick(event));
-    this.node.append(this._status, this._notice, table);
+    this.node.append(header, this._status, this._notice, table);
   }
 
   /** Follow ``context``'s kernel (null: no notebook or console is current). */
@@ -135,7 +138,7 @@ export class VariablesPanel extends Widget {
   }
 
   private _open(kernel: Kernel.IKernelConnection): void {
-    const client = new VariablesClient(kernel);
+    const client = new PaneComm(kernel);
     this._client = client;
     this._received = false;
     client.events.connect((_, event) => this._onEvent(client, event), this);
@@ -143,12 +146,13 @@ export class VariablesPanel extends Widget {
     this._setStatus('Waiting for the variables…');
   }
 
-  private _onEvent(client: VariablesClient, event: VariablesEvent): void {
+  private _onEvent(client: PaneComm, event: VariablesEvent): void {
     if (client !== this._client) {
       return;
     }
     switch (event.kind) {
       case 'refresh':
+        this._checkRestart(client, this._received);
         this._received = true;
         this._variables = new Map(event.list.variables.map(v => [v.access_key, v]));
         this._afterRecovery();
@@ -193,6 +197,34 @@ export class VariablesPanel extends Widget {
       this._setStatus('Not connected.');
     }
     this._render();
+  }
+
+  /**
+   * A `refresh` after the first one on a comm: the kernel reopened it on a new worker (a
+   * crash of its worker, which the kernel restarts) or the list changed too much for an
+   * `update`. The kernel's worker status tells which; a crash is shown.
+   */
+  private _checkRestart(client: PaneComm, again: boolean): void {
+    const kernel = this._context?.session?.kernel;
+    if (!kernel) {
+      return;
+    }
+    workerHealth(kernel, VARIABLES_WORKER).then(
+      worker => {
+        if (!worker || client !== this._client) {
+          return;
+        }
+        if (again && worker.crashes > this._crashes) {
+          const exit = worker.last_exit_reason ?? 'no exit status';
+          this._showNotice(
+            `The variables worker crashed (${exit}); the kernel restarted it and the list was reloaded.`,
+            'mpk-mod-warning'
+          );
+        }
+        this._crashes = worker.crashes;
+      },
+      (err: unknown) => console.warn('mpkernel-panes: no worker status', err)
+    );
   }
 
   private _afterRecovery(): void {
@@ -261,7 +293,7 @@ export class VariablesPanel extends Widget {
     );
   }
 
-  private _answered(client: VariablesClient, id: string, asked: number, expansion: IExpansion): void {
+  private _answered(client: PaneComm, id: string, asked: number, expansion: IExpansion): void {
     // A newer request for the same row, a collapse or another comm wins.
     if (client !== this._client || this._expanded.get(id)?.asked !== asked) {
       return;
@@ -280,7 +312,7 @@ export class VariablesPanel extends Widget {
 
   private _render(): void {
     const rows: HTMLTableRowElement[] = [];
-    this._rows(sortVariables([...this._variables.values()]), [], 0, rows);
+    this._rows(sortVariables([...this._variables.values()]), [], '', rows);
     this._body.replaceChildren(...rows);
     if (this._client && this._received) {
       const n = this._variables.size;
@@ -288,7 +320,9 @@ export class VariablesPanel extends Widget {
     }
   }
 
-  private _rows(variables: IVariable[], parent: string[], depth: number, out: HTMLTableRowElement[]): void {
+  /** Rows for ``variables`` under ``parent`` (whose top-level row is named ``root``). */
+  private _rows(variables: IVariable[], parent: string[], root: string, out: HTMLTableRowElement[]): void {
+    const depth = parent.length;
     for (const v of variables) {
       const path = [...parent, v.access_key];
       const id = JSON.stringify(path);
@@ -298,6 +332,7 @@ export class VariablesPanel extends Widget {
       row.dataset.path = id;
       row.dataset.name = v.display_name;
       row.dataset.depth = String(depth);
+      row.dataset.root = root || v.display_name;
       row.dataset.kind = v.kind;
       row.dataset.expandable = String(v.has_children);
       const name = row.insertCell();
@@ -319,7 +354,7 @@ export class VariablesPanel extends Widget {
       } else if (expansion.children === undefined) {
         out.push(this._message('Loading…', depth + 1, 'mpk-Variables-loading'));
       } else {
-        this._rows(expansion.children, path, depth + 1, out);
+        this._rows(expansion.children, path, root || v.display_name, out);
         const more = (expansion.length ?? 0) - expansion.children.length;
         if (more > 0) {
           out.push(this._message(`… ${more} more`, depth + 1, ''));
@@ -346,10 +381,12 @@ export class VariablesPanel extends Widget {
   }
 
   private _context: ISessionContext | null = null;
-  private _client: VariablesClient | null = null;
+  private _client: PaneComm | null = null;
   /** The kernel whose implementation was (being) checked, so it is asked once. */
   private _checked: Kernel.IKernelConnection | null = null;
   private _received = false;
+  /** The variables worker's crash count when this comm's list was last (re)loaded. */
+  private _crashes = 0;
   private _recovering: string | null = null;
   private _variables = new Map<string, IVariable>();
   private _expanded = new Map<string, IExpansion>();

@@ -4,6 +4,10 @@
  */
 
 export const VARIABLES_TARGET = 'positron.variables';
+/** mpkernel's own status comm: its workers, their crashes and restarts. */
+export const HEALTH_TARGET = 'mpkernel.health';
+/** The mpkernel worker that serves the variables comm. */
+export const VARIABLES_WORKER = 'variables';
 
 /** One row of the pane, as the kernel describes it. */
 export interface IVariable {
@@ -60,6 +64,18 @@ export interface ICloseReason {
   reason?: string;
   worker?: string;
   exit?: string;
+}
+
+/** One worker in the `mpkernel.health` `status` result (the fields used here). */
+export interface IWorkerHealth {
+  name: string;
+  crashes: number;
+  restarts: number;
+  last_exit_reason?: string | null;
+}
+
+export interface IHealthStatus {
+  workers: IWorkerHealth[];
 }
 
 /** Top-level rows in a stable order: by name, then by access key. */

@@ -48,6 +48,7 @@ from tests.frontend import (
 )
 from tests.integration.comm_client import (
     ECHO,
+    HEALTH,
     is_response_to,
     new_rpc_id,
     send_close,
@@ -400,18 +401,31 @@ class KernelPeer:
     def echo_journal(self) -> list[dict[str, Any]]:
         """What the echo worker's handlers went through (``on_close`` calls with their
         reason...), read over a comm of this client's own, closed afterwards."""
-        comm_id, header = send_open(self.kc, ECHO)
+        journal: list[dict[str, Any]] = self.call_once(ECHO, "journal")
+        return journal
+
+    def worker_pid(self, name: str) -> int:
+        """The pid of the running worker ``name``, from the kernel's health status."""
+        status: dict[str, Any] = self.call_once(HEALTH, "status")
+        pids = [w["pid"] for w in status["workers"] if w["name"] == name and w.get("pid")]
+        assert len(pids) == 1, f"expected one running {name} worker: {status['workers']}"
+        pid: int = pids[0]
+        return pid
+
+    def call_once(self, target: str, method: str) -> Any:
+        """The result of one JSON-RPC ``method`` on a comm of this client's own on
+        ``target``, closed afterwards."""
+        comm_id, header = send_open(self.kc, target)
         opened = collect_until_idle(self.kc, header["msg_id"])
         refused = [m for m in opened if m["header"]["msg_type"] == "comm_close"]
-        assert not refused, f"the echo worker refused a comm:\n{describe(refused)}"
+        assert not refused, f"the kernel refused a {target} comm:\n{describe(refused)}"
         try:
-            rpc, header = send_rpc(self.kc, comm_id, "journal", rpc_id=new_rpc_id())
+            rpc, header = send_rpc(self.kc, comm_id, method, rpc_id=new_rpc_id())
             msgs = collect_until_idle(self.kc, header["msg_id"])
             replies = [m for m in msgs if is_response_to(m, rpc, comm_id)]
-            assert len(replies) == 1, f"one reply to journal expected:\n{describe(msgs)}"
+            assert len(replies) == 1, f"one reply to {method} expected:\n{describe(msgs)}"
             data = replies[0]["content"]["data"]
-            assert "result" in data, f"journal failed: {data}"
-            journal: list[dict[str, Any]] = data["result"]
-            return journal
+            assert "result" in data, f"{method} failed: {data}"
+            return data["result"]
         finally:
             self.close_comm(comm_id)

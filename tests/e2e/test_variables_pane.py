@@ -1,0 +1,160 @@
+"""The Variables sidebar of the mpkernel-panes JupyterLab extension, in headless Chromium.
+
+The sidebar opens a ``positron.variables`` comm on the notebook's kernel only once it is
+shown; the comm is served by the kernel's variables worker, so it answers while a cell
+runs. Each test opens a notebook from the launcher, then the sidebar from its tab, and
+checks what a person sees in it. How long the pane took (a cell's variable appearing, an
+expand answered while a cell sleeps) goes to tests/e2e/artifacts/variables-timings.txt:
+the figures are reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.e2e.support import require
+
+require("chromium", "playwright")
+
+from playwright.sync_api import Locator, Page, expect  # noqa: E402
+
+from tests.e2e.notebook import KERNEL_TIMEOUT_MS, UI_TIMEOUT_MS, Notebook  # noqa: E402
+from tests.e2e.support import ARTIFACTS, KernelPeer, LabServer  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+PANEL = "#mpkernel-variables"
+TIMINGS = ARTIFACTS / "variables-timings.txt"
+
+
+class Sidebar:
+    """The Variables sidebar of a page, opened from its tab in the left area."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.panel = page.locator(PANEL)
+        self.status = self.panel.locator(".mpk-Variables-status")
+        self.notice = self.panel.locator(".mpk-Variables-notice")
+
+    @classmethod
+    def open(cls, page: Page) -> Sidebar:
+        page.locator('.jp-SideBar .lm-TabBar-tab[data-id="mpkernel-variables"]').click()
+        sidebar = cls(page)
+        expect(sidebar.panel).to_be_visible(timeout=UI_TIMEOUT_MS)
+        return sidebar
+
+    def row(self, name: str, depth: int = 0) -> Locator:
+        return self.panel.locator(f'tr.mpk-Variables-row[data-name="{name}"][data-depth="{depth}"]')
+
+    def children(self, name: str) -> Locator:
+        """The rows one level under the top-level row ``name`` (once it is expanded)."""
+        return self.panel.locator(f'tr.mpk-Variables-row[data-depth="1"][data-root="{name}"]')
+
+    @staticmethod
+    def value(row: Locator) -> Locator:
+        return row.locator(".mpk-Variables-value")
+
+
+def _record(what: str, ms: float) -> None:
+    with TIMINGS.open("a", encoding="utf-8") as f:
+        f.write(f"{what}: {ms:.1f} ms\n")
+
+
+@pytest.fixture
+def notebook(page: Page, lab_server: LabServer) -> Notebook:
+    return Notebook.open(page, lab_server)
+
+
+def test_nothing_opened_until_the_pane_is_shown(notebook: Notebook, lab_server: LabServer) -> None:
+    notebook.run_done("x = 1")
+    with KernelPeer(lab_server.connection_file(lab_server.only_kernel_id())) as peer:
+        assert "positron.variables" not in str(peer.comm_info())
+        sidebar = Sidebar.open(notebook.page)
+        expect(sidebar.row("x")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        comms = peer.comm_info()
+    targets = sorted(c["target_name"] for c in comms.values())
+    # Besides its comm, the pane may still be closing the short-lived status comm it asks
+    # for the variables worker's crash count.
+    assert targets in (["positron.variables"], ["mpkernel.health", "positron.variables"]), comms
+
+
+def test_a_cell_variable_appears_and_a_dict_expands(notebook: Notebook) -> None:
+    sidebar = Sidebar.open(notebook.page)
+    expect(sidebar.status).to_have_text("No variables yet.", timeout=UI_TIMEOUT_MS)
+    start = time.monotonic()
+    notebook.run("zz = 12345")
+    row = sidebar.row("zz")
+    expect(sidebar.value(row)).to_have_text("12345", timeout=UI_TIMEOUT_MS)
+    _record(
+        "zz = 12345: Shift+Enter to its row in the sidebar (wall clock)",
+        (time.monotonic() - start) * 1000,
+    )
+    expect(row.locator(".mpk-Variables-type")).to_have_text("int", timeout=UI_TIMEOUT_MS)
+
+    notebook.run_done("d = {'alpha': 1, 'beta': [2, 3]}\nzz = 6")
+    expect(sidebar.value(sidebar.row("zz"))).to_have_text("6", timeout=UI_TIMEOUT_MS)
+    # Sorted by name, whatever the order of assignment.
+    expect(sidebar.panel.locator('tr.mpk-Variables-row[data-depth="0"]').first).to_have_attribute(
+        "data-name", "d", timeout=UI_TIMEOUT_MS
+    )
+    sidebar.row("d").click()
+    expect(sidebar.children("d")).to_have_count(2, timeout=UI_TIMEOUT_MS)
+    expect(sidebar.value(sidebar.row("alpha", depth=1))).to_have_text("1")
+    expect(sidebar.value(sidebar.row("beta", depth=1))).to_have_text("[2, 3]")
+
+    # Live: a cell that changes the dict re-expands it from the pane's update event.
+    notebook.run_done("d['gamma'] = 'new'")
+    expect(sidebar.children("d")).to_have_count(3, timeout=UI_TIMEOUT_MS)
+    notebook.run_done("del d")
+    expect(sidebar.row("d")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    expect(sidebar.children("d")).to_have_count(0)
+
+
+def test_expand_answers_while_a_cell_runs(notebook: Notebook) -> None:
+    sidebar = Sidebar.open(notebook.page)
+    notebook.run_done("import time\nbig = {'k%d' % i: i for i in range(5)}")
+    expect(sidebar.row("big")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    cell = notebook.run("print('sleeping', flush=True)\ntime.sleep(30)")
+    expect(notebook.outputs(cell)).to_have_text("sleeping", timeout=UI_TIMEOUT_MS)
+    sidebar.row("big").click()
+    expect(sidebar.children("big")).to_have_count(5, timeout=UI_TIMEOUT_MS)
+    # The cell is still running: its prompt has no execution count yet.
+    expect(notebook.prompt(cell)).to_have_text("[*]:")
+    answer_ms = sidebar.row("big").get_attribute("data-answer-ms")
+    assert answer_ms is not None
+    _record(
+        "expand of a dict while a cell sleeps: click to children shown (in page)", float(answer_ms)
+    )
+
+
+def test_worker_sigkill_is_shown_and_the_pane_recovers(
+    notebook: Notebook, lab_server: LabServer
+) -> None:
+    sidebar = Sidebar.open(notebook.page)
+    notebook.run_done("before = 1")
+    expect(sidebar.row("before")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    with KernelPeer(lab_server.connection_file(lab_server.only_kernel_id())) as peer:
+        pid = peer.worker_pid("variables")
+        os.kill(pid, signal.SIGKILL)
+        expect(sidebar.notice).to_contain_text("crashed", timeout=KERNEL_TIMEOUT_MS)
+        notebook.run_done("after = 2")
+        expect(sidebar.value(sidebar.row("after"))).to_have_text("2", timeout=KERNEL_TIMEOUT_MS)
+        expect(sidebar.row("before")).to_be_visible()
+        assert peer.worker_pid("variables") != pid
+
+
+def test_another_kernel_is_told_plainly(page: Page, lab_server: LabServer) -> None:
+    page.goto(f"{lab_server.url}/lab?reset")
+    page.locator('.jp-LauncherCard[data-category="Notebook"][title="Python 3 (ipykernel)"]').click(
+        timeout=KERNEL_TIMEOUT_MS
+    )
+    expect(
+        page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel) | Idle")
+    ).to_be_visible(timeout=KERNEL_TIMEOUT_MS)
+    sidebar = Sidebar.open(page)
+    expect(sidebar.status).to_contain_text("needs the mpkernel kernel", timeout=UI_TIMEOUT_MS)
+    expect(sidebar.panel.locator("tr.mpk-Variables-row")).to_have_count(0)
