@@ -192,8 +192,9 @@ export class VariablesPanel extends Widget {
       this._checked = null;
       this._sync();
     } else {
+      const failed = this._recovering ? `${this._recovering}; reopening failed: ${why}` : why;
       this._recovering = null;
-      this._showNotice(`${why}. Switch notebooks or restart the kernel to try again.`, 'mpk-mod-error');
+      this._showNotice(`${failed}. Restart the kernel to try again.`, 'mpk-mod-error');
       this._setStatus('Not connected.');
     }
     this._render();

@@ -131,12 +131,19 @@ def _kill(procs: list[psutil.Process]) -> None:
     wait_gone(procs, PROCESS_EXIT_TIMEOUT)
 
 
-def _write_kernelspec(jupyter_path: Path) -> str:
-    """The test kernelspec with the debugger flag, under ``jupyter_path``; returns its
-    display name (the launcher card's title)."""
+def write_kernelspec(
+    jupyter_path: Path, name: str = KERNEL_NAME, display_name: str | None = None, **env: str
+) -> str:
+    """The test kernelspec with the debugger flag, under ``jupyter_path`` as ``name``
+    (another display name and environment variables for a variant); returns its display
+    name (the launcher card's title)."""
     spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME).to_dict()
     spec["metadata"] = {**spec.get("metadata", {}), "debugger": True}
-    spec_dir = jupyter_path / "kernels" / KERNEL_NAME
+    if display_name is not None:
+        spec["display_name"] = display_name
+    if env:
+        spec["env"] = {**spec.get("env", {}), **env}
+    spec_dir = jupyter_path / "kernels" / name
     spec_dir.mkdir(parents=True)
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
     display_name: str = spec["display_name"]
@@ -162,6 +169,9 @@ class LabServer:
     runtime_dir: Path
     log_path: Path
     display_name: str
+    #: The first JUPYTER_PATH entry, holding the test kernelspec; the server lists a
+    #: kernelspec added under its kernels/ without a restart.
+    jupyter_path: Path
     _opener: urllib.request.OpenerDirector = field(repr=False)
     _cookies: http.cookiejar.CookieJar = field(repr=False)
     _xsrf: str | None = None
@@ -303,7 +313,7 @@ def start_lab_server(base: Path, log_path: Path) -> LabServer:
     dirs = {name: base / name for name in ("root", "config", "data", "runtime", "jupyter")}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
-    display_name = _write_kernelspec(dirs["jupyter"])
+    display_name = write_kernelspec(dirs["jupyter"])
     _write_lab_settings(dirs["config"])
     old_path = os.environ.get("JUPYTER_PATH")
     env = {
@@ -353,6 +363,7 @@ def start_lab_server(base: Path, log_path: Path) -> LabServer:
         runtime_dir=dirs["runtime"],
         log_path=log_path,
         display_name=display_name,
+        jupyter_path=dirs["jupyter"],
         _opener=urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies)),
         _cookies=cookies,
     )

@@ -11,8 +11,11 @@ the figures are reported, not asserted.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +26,7 @@ require("chromium", "playwright")
 from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
 from tests.e2e.notebook import KERNEL_TIMEOUT_MS, UI_TIMEOUT_MS, Notebook  # noqa: E402
-from tests.e2e.support import ARTIFACTS, KernelPeer, LabServer  # noqa: E402
+from tests.e2e.support import ARTIFACTS, KernelPeer, LabServer, write_kernelspec  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -148,13 +151,51 @@ def test_worker_sigkill_is_shown_and_the_pane_recovers(
 
 
 def test_another_kernel_is_told_plainly(page: Page, lab_server: LabServer) -> None:
-    page.goto(f"{lab_server.url}/lab?reset")
-    page.locator('.jp-LauncherCard[data-category="Notebook"][title="Python 3 (ipykernel)"]').click(
-        timeout=KERNEL_TIMEOUT_MS
-    )
-    expect(
-        page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel) | Idle")
-    ).to_be_visible(timeout=KERNEL_TIMEOUT_MS)
+    Notebook.open(page, lab_server, "Python 3 (ipykernel)")
     sidebar = Sidebar.open(page)
     expect(sidebar.status).to_contain_text("needs the mpkernel kernel", timeout=UI_TIMEOUT_MS)
     expect(sidebar.panel.locator("tr.mpk-Variables-row")).to_have_count(0)
+
+
+@pytest.fixture
+def closing_kernel(lab_server: LabServer, tmp_path: Path) -> Iterator[str]:
+    """The display name of a kernelspec whose variables comms get a worker each: when that
+    worker crashes, the kernel closes the pane's comm (reason ``worker_crashed``) instead
+    of reopening it on a restarted shared worker, and a new comm gets a new worker."""
+    config = tmp_path / "config.toml"
+    config.write_text('[workers.variables]\nprocesses = "per-comm"\n', encoding="utf-8")
+    name = "mpkernel-test-closing"
+    display_name = write_kernelspec(
+        lab_server.jupyter_path,
+        name,
+        "mpkernel-test (comms closed on a crash)",
+        MPKERNEL_CONFIG=str(config),
+    )
+    try:
+        yield display_name
+    finally:
+        shutil.rmtree(lab_server.jupyter_path / "kernels" / name)
+
+
+def test_a_comm_closed_by_a_crash_is_shown_and_reopened(
+    page: Page, lab_server: LabServer, closing_kernel: str
+) -> None:
+    notebook = Notebook.open(page, lab_server, closing_kernel)
+    sidebar = Sidebar.open(page)
+    notebook.run_done("before = 1")
+    expect(sidebar.row("before")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    with KernelPeer(lab_server.connection_file(lab_server.only_kernel_id())) as peer:
+        pid = peer.worker_pid("variables")
+        os.kill(pid, signal.SIGKILL)
+        expect(sidebar.notice).to_contain_text(
+            "The variables worker crashed", timeout=KERNEL_TIMEOUT_MS
+        )
+        expect(sidebar.notice).to_contain_text(
+            "reopened on a new worker", timeout=KERNEL_TIMEOUT_MS
+        )
+        notebook.run_done("after = 2")
+        expect(sidebar.value(sidebar.row("after"))).to_have_text("2", timeout=UI_TIMEOUT_MS)
+        expect(sidebar.row("before")).to_be_visible()
+        assert peer.worker_pid("variables") != pid
+        targets = [c["target_name"] for c in peer.comm_info().values()]
+        assert targets.count("positron.variables") == 1, targets
