@@ -14,4 +14,5 @@ fi
 .venv/bin/mpkernel install --sys-prefix
 bash labextension/build.sh
 # An editable install leaves data files out: link the build where a wheel would put it.
+mkdir -p .venv/share/jupyter/labextensions
 ln -sfn "$PWD/labextension/dist" .venv/share/jupyter/labextensions/mpkernel-panes
