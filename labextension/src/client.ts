@@ -1,4 +1,5 @@
 import { Kernel, KernelMessage } from '@jupyterlab/services';
+import { JSONObject } from '@lumino/coreutils';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
@@ -51,7 +52,12 @@ export class PaneComm {
     }
     this._closed = true;
     if (!this._comm.isDisposed) {
-      this._comm.close();
+      try {
+        this._comm.close();
+      } catch (err) {
+        // A dead kernel takes its comms with it: nothing left to close.
+        console.warn(`mpkernel-panes: closing ${this._comm.targetName}:`, err);
+      }
     }
     Signal.clearData(this);
   }
@@ -69,10 +75,13 @@ export class PaneComm {
     if (this._closed) {
       return Promise.reject(new Error('the variables comm is closed'));
     }
-    const data: IRpcMessage = params ? { jsonrpc: '2.0', method, params } : { jsonrpc: '2.0', method };
+    // No `params` at all for a method without any, as Positron sends it.
+    const data: IRpcMessage = params
+      ? { jsonrpc: '2.0', method, params }
+      : { jsonrpc: '2.0', method };
     return new Promise<T>((resolve, reject) => {
       let answered = false;
-      const future = this._comm.send(data as any);
+      const future = this._comm.send(data as unknown as JSONObject);
       future.onIOPub = msg => {
         if (answered || msg.header.msg_type !== 'comm_msg') {
           return;

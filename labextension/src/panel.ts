@@ -95,6 +95,8 @@ export class VariablesPanel extends Widget {
     this._client?.dispose();
     this._client = null;
     this._checked = null;
+    this._recovering = null;
+    this._notice.hidden = true;
     this._variables = new Map();
     this._expanded = new Map();
     this._render();
@@ -126,7 +128,7 @@ export class VariablesPanel extends Widget {
         }
         if (info.implementation !== 'mpkernel') {
           this._setStatus(
-            `The Variables panel needs the mpkernel kernel; this notebook's kernel is ` +
+            'The Variables panel needs the mpkernel kernel; this kernel is ' +
               `${info.implementation} (${this._context?.kernelDisplayName ?? kernel.name}).`
           );
           return;
@@ -218,7 +220,8 @@ export class VariablesPanel extends Widget {
         if (again && worker.crashes > this._crashes) {
           const exit = worker.last_exit_reason ?? 'no exit status';
           this._showNotice(
-            `The variables worker crashed (${exit}); the kernel restarted it and the list was reloaded.`,
+            `The variables worker crashed (${exit}); ` +
+              'the kernel restarted it and the list was reloaded.',
             'mpk-mod-warning'
           );
         }
@@ -289,8 +292,17 @@ export class VariablesPanel extends Widget {
     this._expanded.set(id, { ...previous, asked });
     this._render();
     client.inspect(path).then(
-      result => this._answered(client, id, asked, { children: result.children, length: result.length, asked }),
-      (err: unknown) => this._answered(client, id, asked, { error: String(err instanceof Error ? err.message : err), asked })
+      result =>
+        this._answered(client, id, asked, {
+          children: result.children,
+          length: result.length,
+          asked
+        }),
+      (err: unknown) =>
+        this._answered(client, id, asked, {
+          error: err instanceof Error ? err.message : String(err),
+          asked
+        })
     );
   }
 
@@ -322,7 +334,12 @@ export class VariablesPanel extends Widget {
   }
 
   /** Rows for ``variables`` under ``parent`` (whose top-level row is named ``root``). */
-  private _rows(variables: IVariable[], parent: string[], root: string, out: HTMLTableRowElement[]): void {
+  private _rows(
+    variables: IVariable[],
+    parent: string[],
+    root: string,
+    out: HTMLTableRowElement[]
+  ): void {
     const depth = parent.length;
     for (const v of variables) {
       const path = [...parent, v.access_key];
@@ -344,7 +361,8 @@ export class VariablesPanel extends Widget {
       toggle.textContent = v.has_children ? (expansion ? '▾' : '▸') : '';
       name.append(toggle, v.display_name);
       this._cell(row, 'mpk-Variables-type', v.display_type, v.type_info);
-      this._cell(row, 'mpk-Variables-value', v.display_value + (v.is_truncated ? '…' : ''), v.display_value);
+      const value = v.display_value + (v.is_truncated ? '…' : '');
+      this._cell(row, 'mpk-Variables-value', value, v.display_value);
       this._cell(row, 'mpk-Variables-size', formatSize(v.size), `${v.size} bytes`);
       out.push(row);
       if (!expansion) {
