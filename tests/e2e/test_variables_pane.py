@@ -199,3 +199,40 @@ def test_a_comm_closed_by_a_crash_is_shown_and_reopened(
         assert peer.worker_pid("variables") != pid
         targets = [c["target_name"] for c in peer.comm_info().values()]
         assert targets.count("positron.variables") == 1, targets
+
+
+def test_the_pane_follows_the_current_console_or_notebook(
+    page: Page, lab_server: LabServer
+) -> None:
+    page.goto(f"{lab_server.url}/lab?reset")
+    title = lab_server.display_name
+    page.locator(f'.jp-LauncherCard[data-category="Console"][title="{title}"]').click(
+        timeout=KERNEL_TIMEOUT_MS
+    )
+    expect(page.locator(".jp-StatusBar-TextItem", has_text=f"{title} | Idle")).to_be_visible(
+        timeout=KERNEL_TIMEOUT_MS
+    )
+    sidebar = Sidebar.open(page)
+    prompt = page.locator(".jp-CodeConsole-promptCell .cm-content")
+    prompt.click()
+    page.keyboard.insert_text("in_console = 7")
+    page.keyboard.press("Shift+Enter")
+    expect(sidebar.value(sidebar.row("in_console"))).to_have_text("7", timeout=UI_TIMEOUT_MS)
+
+    # A notebook of its own kernel becomes current: the pane shows that kernel's variables.
+    # The dock's "+" opens a launcher.
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-addButton").first.click()
+    page.locator(f'.jp-LauncherCard[data-category="Notebook"][title="{title}"]').click(
+        timeout=KERNEL_TIMEOUT_MS
+    )
+    notebook = Notebook(page, lab_server)
+    expect(notebook.panel.locator(".jp-KernelName")).to_have_text(title, timeout=KERNEL_TIMEOUT_MS)
+    notebook.wait_idle()
+    notebook.run_done("in_notebook = 8")
+    expect(sidebar.value(sidebar.row("in_notebook"))).to_have_text("8", timeout=UI_TIMEOUT_MS)
+    expect(sidebar.row("in_console")).to_have_count(0)
+
+    # Back to the console's tab: its kernel's variables again.
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="Console").first.click()
+    expect(sidebar.value(sidebar.row("in_console"))).to_have_text("7", timeout=UI_TIMEOUT_MS)
+    expect(sidebar.row("in_notebook")).to_have_count(0)
