@@ -18,6 +18,7 @@ import {
 export type VariablesEvent =
   | { kind: 'refresh'; list: IVariableList }
   | { kind: 'update'; update: IUpdate }
+  | { kind: 'event'; method: string; params: unknown }
   | { kind: 'closed'; reason: ICloseReason };
 
 /**
@@ -26,8 +27,9 @@ export type VariablesEvent =
  * cell runs), and the `refresh` / `update` events it pushes.
  */
 export class PaneComm {
-  constructor(kernel: Kernel.IKernelConnection, target = VARIABLES_TARGET) {
-    this._comm = kernel.createComm(target);
+  /** A new comm on ``kernel`` (opened by ``open``), or one the kernel opened. */
+  constructor(kernel: Kernel.IKernelConnection | Kernel.IComm, target = VARIABLES_TARGET) {
+    this._comm = 'createComm' in kernel ? kernel.createComm(target) : kernel;
     this._comm.onMsg = msg => this._onMsg(msg);
     this._comm.onClose = msg => this._onClose(msg);
   }
@@ -119,6 +121,8 @@ export class PaneComm {
       this._events.emit({ kind: 'refresh', list: data.params as IVariableList });
     } else if (data.method === 'update') {
       this._events.emit({ kind: 'update', update: data.params as IUpdate });
+    } else if (data.method) {
+      this._events.emit({ kind: 'event', method: data.method, params: data.params });
     }
   }
 

@@ -1,10 +1,12 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ISessionContext } from '@jupyterlab/apputils';
+import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { ConsolePanel, IConsoleTracker } from '@jupyterlab/console';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { listIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { EXPLORER_TARGET, openExplorer } from './explorer';
 import { VariablesPanel } from './panel';
 
 /** The sidebar's id, also its tab's DOM id. */
@@ -38,6 +40,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.caption = 'Variables';
     panel.title.label = 'Variables';
     app.shell.add(panel, 'left', { rank: 700 });
+
+    // A data explorer comm the kernel opens (the sidebar's View, `mpkernel.view(df)`,
+    // `%view df`) becomes a main-area tab; without a target JupyterLab would close it.
+    const onExplorer = (comm: Kernel.IComm, msg: KernelMessage.ICommOpenMsg): void => {
+      const data = msg.content.data as { title?: unknown };
+      const widget = openExplorer(comm, typeof data.title === 'string' ? data.title : '');
+      app.shell.add(widget, 'main');
+      app.shell.activateById(widget.id);
+    };
+    const watch = (context: ISessionContext): void => {
+      const register = (): void => {
+        context.session?.kernel?.registerCommTarget(EXPLORER_TARGET, onExplorer);
+      };
+      context.kernelChanged.connect(register);
+      register();
+    };
+    notebooks.widgetAdded.connect((_, widget) => watch(widget.sessionContext));
+    consoles.widgetAdded.connect((_, widget) => watch(widget.sessionContext));
 
     let bound: Widget | null = null;
     const forget = (widget: Widget): void => {

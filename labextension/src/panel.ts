@@ -265,8 +265,16 @@ export class VariablesPanel extends Widget {
   }
 
   private _onClick(event: MouseEvent): void {
-    const row = (event.target as HTMLElement).closest('tr');
+    const target = event.target as HTMLElement;
+    const row = target.closest('tr');
     const path = row?.dataset.path;
+    if (path && target.classList.contains('mpk-Variables-view')) {
+      // The kernel answers by opening a data explorer comm: the plugin opens its tab.
+      this._client?.request('view', { path: JSON.parse(path) as string[] }).catch((err: unknown) => {
+        this._showNotice(`Could not view: ${err instanceof Error ? err.message : String(err)}`, 'mpk-mod-error');
+      });
+      return;
+    }
     if (!row || !path || row.dataset.expandable !== 'true') {
       return;
     }
@@ -360,6 +368,13 @@ export class VariablesPanel extends Widget {
       toggle.className = 'mpk-Variables-toggle';
       toggle.textContent = v.has_children ? (expansion ? '▾' : '▸') : '';
       name.append(toggle, v.display_name);
+      if (v.has_viewer) {
+        const view = document.createElement('button');
+        view.className = 'mpk-Variables-view';
+        view.textContent = 'View';
+        view.title = `Open ${v.display_name} in a data explorer tab`;
+        name.appendChild(view);
+      }
       this._cell(row, 'mpk-Variables-type', v.display_type, v.type_info);
       const value = v.display_value + (v.is_truncated ? '…' : '');
       this._cell(row, 'mpk-Variables-value', value, v.display_value);

@@ -4,7 +4,7 @@ The sidebar opens a ``positron.variables`` comm on the notebook's kernel only on
 shown; the comm is served by the kernel's variables worker, so it answers while a cell
 runs. Each test opens a notebook from the launcher, then the sidebar from its tab, and
 checks what a person sees in it. How long the pane took (a cell's variable appearing, an
-expand answered while a cell sleeps) goes to tests/e2e/artifacts/variables-timings.txt:
+expand answered while a cell sleeps) goes to tests/e2e/artifacts/panes-timings.txt:
 the figures are reported, not asserted.
 """
 
@@ -23,48 +23,13 @@ from tests.e2e.support import require
 
 require("chromium", "playwright")
 
-from playwright.sync_api import Locator, Page, expect  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 from tests.e2e.notebook import KERNEL_TIMEOUT_MS, UI_TIMEOUT_MS, Notebook  # noqa: E402
-from tests.e2e.support import ARTIFACTS, KernelPeer, LabServer, write_kernelspec  # noqa: E402
+from tests.e2e.panes import Sidebar, record_timing  # noqa: E402
+from tests.e2e.support import KernelPeer, LabServer, write_kernelspec  # noqa: E402
 
 pytestmark = pytest.mark.e2e
-
-PANEL = "#mpkernel-variables"
-TIMINGS = ARTIFACTS / "variables-timings.txt"
-
-
-class Sidebar:
-    """The Variables sidebar of a page, opened from its tab in the left area."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.panel = page.locator(PANEL)
-        self.status = self.panel.locator(".mpk-Variables-status")
-        self.notice = self.panel.locator(".mpk-Variables-notice")
-
-    @classmethod
-    def open(cls, page: Page) -> Sidebar:
-        page.locator('.jp-SideBar .lm-TabBar-tab[data-id="mpkernel-variables"]').click()
-        sidebar = cls(page)
-        expect(sidebar.panel).to_be_visible(timeout=UI_TIMEOUT_MS)
-        return sidebar
-
-    def row(self, name: str, depth: int = 0) -> Locator:
-        return self.panel.locator(f'tr.mpk-Variables-row[data-name="{name}"][data-depth="{depth}"]')
-
-    def children(self, name: str) -> Locator:
-        """The rows one level under the top-level row ``name`` (once it is expanded)."""
-        return self.panel.locator(f'tr.mpk-Variables-row[data-depth="1"][data-root="{name}"]')
-
-    @staticmethod
-    def value(row: Locator) -> Locator:
-        return row.locator(".mpk-Variables-value")
-
-
-def _record(what: str, ms: float) -> None:
-    with TIMINGS.open("a", encoding="utf-8") as f:
-        f.write(f"{what}: {ms:.1f} ms\n")
 
 
 @pytest.fixture
@@ -92,7 +57,7 @@ def test_a_cell_variable_appears_and_a_dict_expands(notebook: Notebook) -> None:
     notebook.run("zz = 12345")
     row = sidebar.row("zz")
     expect(sidebar.value(row)).to_have_text("12345", timeout=UI_TIMEOUT_MS)
-    _record(
+    record_timing(
         "zz = 12345: Shift+Enter to its row in the sidebar (wall clock)",
         (time.monotonic() - start) * 1000,
     )
@@ -129,7 +94,7 @@ def test_expand_answers_while_a_cell_runs(notebook: Notebook) -> None:
     expect(notebook.prompt(cell)).to_have_text("[*]:")
     answer_ms = sidebar.row("big").get_attribute("data-answer-ms")
     assert answer_ms is not None
-    _record(
+    record_timing(
         "expand of a dict while a cell sleeps: click to children shown (in page)", float(answer_ms)
     )
 

@@ -1,0 +1,282 @@
+import { MainAreaWidget } from '@jupyterlab/apputils';
+import { Kernel } from '@jupyterlab/services';
+import { DataGrid, DataModel } from '@lumino/datagrid';
+import { BoxPanel, Widget } from '@lumino/widgets';
+
+import { PaneComm, VariablesEvent } from './client';
+
+export const EXPLORER_TARGET = 'positron.dataExplorer';
+
+/** Rows fetched per `get_data_values` request: a screenful or two. */
+const PAGE_ROWS = 100;
+/** Pages kept; the ones furthest from the last asked for are dropped first. */
+const MAX_PAGES = 50;
+const FORMAT_OPTIONS = {
+  large_num_digits: 2,
+  small_num_digits: 4,
+  max_integral_digits: 7,
+  max_value_length: 1000,
+  thousands_sep: ','
+};
+/** How the contract's special value codes read in a cell. */
+const SPECIAL_VALUES: Record<number, string> = {
+  0: 'NULL',
+  1: 'NA',
+  2: 'NaN',
+  3: 'NaT',
+  4: 'None',
+  10: 'inf',
+  11: '-inf'
+};
+
+interface IColumnSchema {
+  column_name: string;
+  column_index: number;
+  type_display: string;
+}
+
+interface IBackendState {
+  display_name: string;
+  table_shape: { num_rows: number; num_columns: number };
+}
+
+type ColumnValue = string | number;
+
+/**
+ * The table behind a `positron.dataExplorer` comm as a grid model: pages of rows fetched
+ * when the grid first asks for one of their cells, column types in the headers, one sort
+ * key set by a header click.
+ */
+export class ExplorerModel extends DataModel {
+  constructor(comm: PaneComm) {
+    super();
+    this._comm = comm;
+    comm.events.connect((_, event) => this._onEvent(event), this);
+  }
+
+  get title(): string {
+    return this._title;
+  }
+
+  get sortText(): string {
+    const key = this._sort;
+    if (!key) {
+      return 'unsorted';
+    }
+    const name = this._schema[key.column_index]?.column_name ?? key.column_index;
+    return `sorted by ${name} ${key.ascending ? 'ascending' : 'descending'}`;
+  }
+
+  get numRows(): number {
+    return this._rows;
+  }
+
+  /** The first and last row of the pages loaded last, for the status line. */
+  get lastLoaded(): [number, number] | null {
+    return this._lastLoaded;
+  }
+
+  /** `get_state` and the whole schema; a model-reset tells the grid. */
+  async load(): Promise<void> {
+    const state = await this._comm.request<IBackendState>('get_state');
+    const indices = Array.from({ length: state.table_shape.num_columns }, (_, i) => i);
+    const schema = await this._comm.request<{ columns: IColumnSchema[] }>('get_schema', {
+      column_indices: indices
+    });
+    this._title = state.display_name;
+    this._rows = state.table_shape.num_rows;
+    this._schema = schema.columns;
+    this._reset();
+  }
+
+  /** A header click: ascending, then descending, then the table's own order. */
+  async sortBy(column: number): Promise<void> {
+    const key = this._sort;
+    const next =
+      key?.column_index !== column
+        ? { column_index: column, ascending: true }
+        : key.ascending
+          ? { column_index: column, ascending: false }
+          : null;
+    await this._comm.request('set_sort_columns', { sort_keys: next ? [next] : [] });
+    this._sort = next;
+    this._reset();
+  }
+
+  rowCount(region: DataModel.RowRegion): number {
+    return region === 'body' ? this._rows : 1;
+  }
+
+  columnCount(region: DataModel.ColumnRegion): number {
+    return region === 'body' ? this._schema.length : 1;
+  }
+
+  data(region: DataModel.CellRegion, row: number, column: number): string {
+    if (region === 'column-header') {
+      const col = this._schema[column];
+      const mark =
+        this._sort?.column_index === column ? (this._sort.ascending ? ' ▲' : ' ▼') : '';
+      return col ? `${col.column_name} (${col.type_display})${mark}` : '';
+    }
+    if (region === 'row-header') {
+      return String(row);
+    }
+    if (region === 'corner-header') {
+      return '';
+    }
+    const page = Math.floor(row / PAGE_ROWS);
+    const values = this._pages.get(page);
+    if (!values) {
+      this._fetch(page);
+      return '…';
+    }
+    const value = values[column]?.[row - page * PAGE_ROWS];
+    return typeof value === 'number' ? (SPECIAL_VALUES[value] ?? String(value)) : (value ?? '');
+  }
+
+  /** The cell text once loaded (null before), for the page's status and for tests. */
+  loadedValue(row: number, column: number): string | null {
+    const page = this._pages.get(Math.floor(row / PAGE_ROWS));
+    return page ? this.data('body', row, column) : null;
+  }
+
+  dispose(): void {
+    this._comm.dispose();
+  }
+
+  private _fetch(page: number): void {
+    if (this._pending.has(page)) {
+      return;
+    }
+    this._pending.add(page);
+    const generation = this._generation;
+    const first = page * PAGE_ROWS;
+    const last = Math.min(this._rows, first + PAGE_ROWS) - 1;
+    const columns = this._schema.map((_, i) => ({
+      column_index: i,
+      spec: { first_index: first, last_index: last }
+    }));
+    this._comm
+      .request<{ columns: ColumnValue[][] }>('get_data_values', {
+        columns,
+        format_options: FORMAT_OPTIONS
+      })
+      .then(
+        result => {
+          if (generation !== this._generation) {
+            return;
+          }
+          this._pending.delete(page);
+          this._pages.set(page, result.columns);
+          this._evict(page);
+          this._lastLoaded = [first, last];
+          this.emitChanged({
+            type: 'cells-changed',
+            region: 'body',
+            row: first,
+            column: 0,
+            rowSpan: last - first + 1,
+            columnSpan: this._schema.length
+          });
+          this._loaded.forEach(f => f());
+        },
+        (err: unknown) => {
+          this._pending.delete(page);
+          console.warn('mpkernel-panes: get_data_values failed', err);
+        }
+      );
+  }
+
+  /** Called after each page arrives (the widget's status line). */
+  onLoaded(callback: () => void): void {
+    this._loaded.push(callback);
+  }
+
+  private _evict(near: number): void {
+    while (this._pages.size > MAX_PAGES) {
+      let far = near;
+      for (const p of this._pages.keys()) {
+        if (Math.abs(p - near) > Math.abs(far - near)) {
+          far = p;
+        }
+      }
+      this._pages.delete(far);
+    }
+  }
+
+  private _reset(): void {
+    this._generation += 1;
+    this._pages.clear();
+    this._pending.clear();
+    this.emitChanged({ type: 'model-reset' });
+    this._loaded.forEach(f => f());
+  }
+
+  private _onEvent(event: VariablesEvent): void {
+    if (event.kind === 'event' && event.method === 'data_update') {
+      this._reset();
+    } else if (event.kind === 'event' && event.method === 'schema_update') {
+      void this.load();
+    }
+  }
+
+  private _comm: PaneComm;
+  private _title = '';
+  private _rows = 0;
+  private _schema: IColumnSchema[] = [];
+  private _sort: { column_index: number; ascending: boolean } | null = null;
+  private _pages = new Map<number, ColumnValue[][]>();
+  private _pending = new Set<number>();
+  private _generation = 0;
+  private _lastLoaded: [number, number] | null = null;
+  private _loaded: (() => void)[] = [];
+}
+
+/**
+ * A main-area tab over a data explorer comm the kernel opened: a status line and a
+ * virtual grid.
+ */
+export function openExplorer(comm: Kernel.IComm, title: string): MainAreaWidget<BoxPanel> {
+  const model = new ExplorerModel(new PaneComm(comm));
+  const grid = new DataGrid({
+    defaultSizes: { rowHeight: 22, columnWidth: 140, rowHeaderWidth: 90, columnHeaderHeight: 24 }
+  });
+  grid.dataModel = model;
+  grid.addClass('mpk-Explorer-grid');
+  const statusLine = new Widget();
+  statusLine.addClass('mpk-Explorer-status');
+  const status = statusLine.node;
+  const content = new BoxPanel({ direction: 'top-to-bottom', spacing: 0 });
+  content.addClass('mpk-Explorer');
+  content.addWidget(statusLine);
+  content.addWidget(grid);
+  BoxPanel.setStretch(statusLine, 0);
+  BoxPanel.setSizeBasis(statusLine, 26);
+  BoxPanel.setStretch(grid, 1);
+  const widget = new MainAreaWidget({ content });
+  widget.id = `mpkernel-explorer-${comm.commId}`;
+  widget.title.label = title || 'Data';
+  widget.title.closable = true;
+  const showStatus = (): void => {
+    const loaded = model.lastLoaded;
+    status.textContent =
+      `${model.numRows.toLocaleString('en-US')} rows · ${model.sortText}` +
+      (loaded ? ` · loaded rows ${loaded[0]}–${loaded[1]}` : '');
+    status.dataset.sort = model.sortText;
+    status.dataset.firstValue = model.loadedValue(0, 0) ?? '';
+    status.dataset.loadedFirst = loaded ? String(loaded[0]) : '';
+  };
+  model.onLoaded(showStatus);
+  grid.node.addEventListener('click', event => {
+    const hit = grid.hitTest(event.clientX, event.clientY);
+    if (hit.region === 'column-header') {
+      void model.sortBy(hit.column);
+    }
+  });
+  widget.disposed.connect(() => model.dispose());
+  void model.load().then(() => {
+    widget.title.label = model.title || widget.title.label;
+    showStatus();
+  });
+  return widget;
+}

@@ -1,0 +1,84 @@
+"""The data explorer tab of the mpkernel-panes JupyterLab extension, in headless Chromium.
+
+"View" on a table in the Variables sidebar asks the kernel to open a
+``positron.dataExplorer`` comm; the extension opens a main-area tab with a virtual grid
+(@lumino/datagrid) over it, fetching rows a page at a time as the grid shows them. The
+grid draws on a canvas: the tab's status line (its text and data attributes) tells what
+was loaded, and the screenshot shows the grid.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.support import require
+
+require("chromium", "playwright")
+
+from playwright.sync_api import Page, expect  # noqa: E402
+
+from tests.e2e.notebook import KERNEL_TIMEOUT_MS, UI_TIMEOUT_MS, Notebook  # noqa: E402
+from tests.e2e.panes import Sidebar, record_timing  # noqa: E402
+from tests.e2e.support import ARTIFACTS, LabServer  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+ROWS = 10_000_000
+#: The grid's geometry (explorer.ts): row header width, column width, header height.
+ROW_HEADER_WIDTH = 90
+COLUMN_WIDTH = 140
+HEADER_HEIGHT = 24
+
+
+def test_view_a_10m_row_frame_sort_and_scroll(page: Page, lab_server: LabServer) -> None:
+    notebook = Notebook.open(page, lab_server)
+    sidebar = Sidebar.open(page)
+    notebook.run_done(
+        "import numpy as np, pandas as pd\n"
+        f"df = pd.DataFrame({{'n': np.arange({ROWS}), 'half': np.arange({ROWS}) / 2}})"
+    )
+    start = time.monotonic()
+    sidebar.row("df").locator(".mpk-Variables-view").click()
+    status = page.locator(".mpk-Explorer-status")
+    expect(status).to_have_attribute("data-first-value", "0", timeout=KERNEL_TIMEOUT_MS)
+    record_timing(
+        "View on a 10M-row frame: click to its first rows loaded (wall clock)",
+        (time.monotonic() - start) * 1000,
+    )
+    expect(status).to_have_attribute("data-loaded-first", "0")
+    expect(status).to_contain_text("10,000,000 rows")
+
+    grid = page.locator(".mpk-Explorer-grid")
+    header_n = {"x": ROW_HEADER_WIDTH + COLUMN_WIDTH // 2, "y": HEADER_HEIGHT // 2}
+    grid.click(position=header_n)
+    expect(status).to_have_attribute("data-sort", "sorted by n ascending", timeout=UI_TIMEOUT_MS)
+    grid.click(position=header_n)
+    expect(status).to_have_attribute("data-sort", "sorted by n descending", timeout=UI_TIMEOUT_MS)
+    expect(status).to_have_attribute("data-first-value", "9,999,999", timeout=UI_TIMEOUT_MS)
+
+    # Drag the vertical scroll bar's thumb to the middle: rows around 5,000,000 load.
+    thumb = page.locator(
+        ".mpk-Explorer-grid .lm-ScrollBar[data-orientation='vertical'] .lm-ScrollBar-thumb"
+    )
+    bar = page.locator(".mpk-Explorer-grid .lm-ScrollBar[data-orientation='vertical']")
+    box = thumb.bounding_box()
+    bar_box = bar.bounding_box()
+    assert box is not None
+    assert bar_box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, bar_box["y"] + bar_box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => Number(document.querySelector('.mpk-Explorer-status').dataset.loadedFirst)"
+        " > 4000000",
+        timeout=UI_TIMEOUT_MS,
+    )
+    page.screenshot(path=str(ARTIFACTS / "data_explorer_tab.png"))
+
+    # The kernel still answers the notebook.
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=".ipynb").first.click()
+    cell = notebook.run("1+1")
+    expect(notebook.outputs(cell)).to_have_text("2", timeout=UI_TIMEOUT_MS)
