@@ -82,3 +82,26 @@ def test_view_a_10m_row_frame_sort_and_scroll(page: Page, lab_server: LabServer)
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=".ipynb").first.click()
     cell = notebook.run("1+1")
     expect(notebook.outputs(cell)).to_have_text("2", timeout=UI_TIMEOUT_MS)
+
+
+def test_a_viewer_opened_by_the_kernel_gets_a_tab_that_follows_the_data(
+    page: Page, lab_server: LabServer
+) -> None:
+    notebook = Notebook.open(page, lab_server)
+    notebook.run_done(
+        "import mpkernel, pandas as pd\n"
+        "small = pd.DataFrame({'x': [3, 1, 2], 'label': ['c', 'a', 'b']})\n"
+        "mpkernel.view(small, 'small frame')"
+    )
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="small frame")
+    expect(tab).to_be_visible(timeout=KERNEL_TIMEOUT_MS)
+    status = page.locator(".mpk-Explorer-status")
+    expect(status).to_have_attribute("data-first-value", "3", timeout=UI_TIMEOUT_MS)
+    expect(status).to_contain_text("3 rows")
+
+    # A cell that changes the frame: the kernel's data_update drops the grid's rows, and
+    # the grid fetches them again when its tab is shown.
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=".ipynb").first.click()
+    notebook.run_done("small.iloc[0, 0] = 42")
+    tab.click()
+    expect(status).to_have_attribute("data-first-value", "42", timeout=UI_TIMEOUT_MS)
