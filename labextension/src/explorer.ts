@@ -42,6 +42,56 @@ interface IBackendState {
 
 type ColumnValue = string | number;
 
+/** `return_column_profiles`' result for one column (the parts shown here). */
+export interface IColumnProfile {
+  null_count?: number;
+  summary_stats?: {
+    type_display: string;
+    number_stats?: Record<string, string>;
+    string_stats?: { num_empty: number; num_unique: number };
+    boolean_stats?: { true_count: number; false_count: number };
+    other_stats?: { num_unique?: number };
+  };
+  small_histogram?: { bin_edges: string[]; bin_counts: number[] };
+}
+
+interface IProfilesReturned {
+  callback_id: string;
+  profiles?: IColumnProfile[];
+  error_message?: string;
+}
+
+const BARS = '▁▂▃▄▅▆▇█';
+
+/** One line for people: nulls, a histogram, the statistics of the column's kind. */
+export function describeProfile(profile: IColumnProfile): string {
+  const parts = [`nulls ${profile.null_count ?? '?'}`];
+  const stats = profile.summary_stats;
+  const numbers = stats?.number_stats;
+  if (numbers) {
+    for (const key of ['min_value', 'max_value', 'mean', 'median', 'stdev']) {
+      if (numbers[key] !== undefined) {
+        parts.push(`${key.replace('_value', '')} ${numbers[key]}`);
+      }
+    }
+  } else if (stats?.string_stats) {
+    parts.push(`unique ${stats.string_stats.num_unique}`, `empty ${stats.string_stats.num_empty}`);
+  } else if (stats?.boolean_stats) {
+    const b = stats.boolean_stats;
+    parts.push(`true ${b.true_count}`, `false ${b.false_count}`);
+  } else if (stats?.other_stats?.num_unique !== undefined) {
+    parts.push(`unique ${stats.other_stats.num_unique}`);
+  }
+  const counts = profile.small_histogram?.bin_counts;
+  if (counts && counts.length > 0) {
+    // After the null count: the statistics may not fit the line, the shape should.
+    const top = Math.max(...counts, 1);
+    const bars = counts.map(c => BARS[Math.round((c / top) * (BARS.length - 1))]).join('');
+    parts.splice(1, 0, bars);
+  }
+  return parts.join(' · ');
+}
+
 /**
  * The table behind a `positron.dataExplorer` comm as a grid model: pages of rows fetched
  * when the grid first asks for one of their cells, column types in the headers, one sort
@@ -87,6 +137,43 @@ export class ExplorerModel extends DataModel {
     this._rows = state.table_shape.num_rows;
     this._schema = schema.columns;
     this._reset();
+  }
+
+  /** Column names in order, once loaded. */
+  get columnNames(): string[] {
+    return this._schema.map(c => c.column_name);
+  }
+
+  /**
+   * Null count, summary statistics and a 20-bin histogram of ``column`` (as filtered and
+   * sorted now): `get_column_profiles` answers at once, the profile comes later as a
+   * `return_column_profiles` event with the same callback id.
+   */
+  async profile(column: number): Promise<IColumnProfile> {
+    const callbackId = `mpk-${++this._callbacks}`;
+    const answer = new Promise<IColumnProfile>((resolve, reject) => {
+      this._profiles.set(callbackId, { resolve, reject });
+    });
+    try {
+      await this._comm.request('get_column_profiles', {
+        callback_id: callbackId,
+        profiles: [
+          {
+            column_index: column,
+            profiles: [
+              { profile_type: 'null_count' },
+              { profile_type: 'summary_stats' },
+              { profile_type: 'small_histogram', params: { method: 'fixed', num_bins: 20 } }
+            ]
+          }
+        ],
+        format_options: FORMAT_OPTIONS
+      });
+    } catch (err) {
+      this._profiles.delete(callbackId);
+      throw err;
+    }
+    return answer;
   }
 
   /** A header click: ascending, then descending, then the table's own order. */
@@ -213,7 +300,20 @@ export class ExplorerModel extends DataModel {
   }
 
   private _onEvent(event: VariablesEvent): void {
-    if (event.kind === 'event' && event.method === 'data_update') {
+    if (event.kind === 'event' && event.method === 'return_column_profiles') {
+      const params = event.params as IProfilesReturned;
+      const waiter = this._profiles.get(params.callback_id);
+      this._profiles.delete(params.callback_id);
+      if (!waiter) {
+        return;
+      }
+      const profile = params.profiles?.[0];
+      if (profile && !params.error_message) {
+        waiter.resolve(profile);
+      } else {
+        waiter.reject(new Error(params.error_message ?? 'no profile'));
+      }
+    } else if (event.kind === 'event' && event.method === 'data_update') {
       this._reset();
     } else if (event.kind === 'event' && event.method === 'schema_update') {
       void this.load();
@@ -230,6 +330,11 @@ export class ExplorerModel extends DataModel {
   private _generation = 0;
   private _lastLoaded: [number, number] | null = null;
   private _loaded: (() => void)[] = [];
+  private _callbacks = 0;
+  private _profiles = new Map<
+    string,
+    { resolve: (p: IColumnProfile) => void; reject: (e: Error) => void }
+  >();
 }
 
 /**
@@ -252,6 +357,34 @@ export function openExplorer(comm: Kernel.IComm, title: string): MainAreaWidget<
   content.addWidget(grid);
   BoxPanel.setStretch(statusLine, 0);
   BoxPanel.setSizeBasis(statusLine, 26);
+  const summaryLine = new Widget();
+  summaryLine.addClass('mpk-Explorer-summaryLine');
+  const picker = document.createElement('select');
+  picker.className = 'mpk-Explorer-summaryColumn';
+  const summary = document.createElement('span');
+  summary.className = 'mpk-Explorer-summary';
+  summaryLine.node.append('Summary of ', picker, ' ', summary);
+  content.insertWidget(1, summaryLine);
+  BoxPanel.setStretch(summaryLine, 0);
+  BoxPanel.setSizeBasis(summaryLine, 26);
+  picker.addEventListener('change', () => {
+    const column = Number(picker.value);
+    if (picker.value === '' || Number.isNaN(column)) {
+      summary.textContent = '';
+      return;
+    }
+    summary.textContent = 'computing…';
+    model.profile(column).then(
+      profile => {
+        if (picker.value === String(column)) {
+          summary.textContent = describeProfile(profile);
+        }
+      },
+      (err: unknown) => {
+        summary.textContent = `no summary: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    );
+  });
   BoxPanel.setStretch(grid, 1);
   const widget = new MainAreaWidget({ content });
   widget.id = `mpkernel-explorer-${comm.commId}`;
@@ -276,6 +409,10 @@ export function openExplorer(comm: Kernel.IComm, title: string): MainAreaWidget<
   widget.disposed.connect(() => model.dispose());
   void model.load().then(() => {
     widget.title.label = model.title || widget.title.label;
+    picker.replaceChildren(
+      new Option('(pick a column)', ''),
+      ...model.columnNames.map((name, i) => new Option(name, String(i)))
+    );
     showStatus();
   });
   return widget;

@@ -270,8 +270,10 @@ export class VariablesPanel extends Widget {
     const path = row?.dataset.path;
     if (path && target.classList.contains('mpk-Variables-view')) {
       // The kernel answers by opening a data explorer comm: the plugin opens its tab.
-      this._client?.request('view', { path: JSON.parse(path) as string[] }).catch((err: unknown) => {
-        this._showNotice(`Could not view: ${err instanceof Error ? err.message : String(err)}`, 'mpk-mod-error');
+      const view = this._client?.request('view', { path: JSON.parse(path) as string[] });
+      view?.catch((err: unknown) => {
+        const why = err instanceof Error ? err.message : String(err);
+        this._showNotice(`Could not view: ${why}`, 'mpk-mod-error');
       });
       return;
     }

@@ -58,6 +58,12 @@ def test_view_a_10m_row_frame_sort_and_scroll(page: Page, lab_server: LabServer)
     expect(status).to_have_attribute("data-sort", "sorted by n descending", timeout=UI_TIMEOUT_MS)
     expect(status).to_have_attribute("data-first-value", "9,999,999", timeout=UI_TIMEOUT_MS)
 
+    # The summary of a column: computed by the explorer's worker, shown when it comes.
+    page.locator(".mpk-Explorer-summaryColumn").select_option(label="n")
+    summary = page.locator(".mpk-Explorer-summary")
+    expect(summary).to_contain_text("nulls 0", timeout=KERNEL_TIMEOUT_MS)
+    expect(summary).to_contain_text("max 9,999,999")
+
     # Drag the vertical scroll bar's thumb to the middle: rows around 5,000,000 load.
     thumb = page.locator(
         ".mpk-Explorer-grid .lm-ScrollBar[data-orientation='vertical'] .lm-ScrollBar-thumb"
