@@ -38,7 +38,12 @@ interface IColumnSchema {
 interface IBackendState {
   display_name: string;
   table_shape: { num_rows: number; num_columns: number };
+  table_unfiltered_shape: { num_rows: number; num_columns: number };
+  row_filters?: { is_valid?: boolean; error_message?: string }[];
 }
+
+/** The comparisons the filter line offers; `contains` is a text search. */
+export const FILTER_OPS = ['=', '!=', '<', '<=', '>', '>=', 'contains'];
 
 type ColumnValue = string | number;
 
@@ -121,6 +126,42 @@ export class ExplorerModel extends DataModel {
     return this._rows;
   }
 
+  /** Rows before the row filter. */
+  get totalRows(): number {
+    return this._total;
+  }
+
+  /**
+   * Keep the rows whose ``column`` compares with ``value`` (a string: the kernel coerces
+   * it to the column's type), or all rows again when ``column`` is null. Returns the
+   * kernel's message when the filter cannot apply (the table then stays unfiltered).
+   */
+  async filter(column: number | null, op: string, value: string): Promise<string | null> {
+    const schema = column === null ? undefined : this._schema[column];
+    const filters = !schema
+      ? []
+      : [
+          {
+            filter_id: `mpk-filter-${column}`,
+            column_schema: schema,
+            condition: 'and',
+            ...(op === 'contains'
+              ? {
+                  filter_type: 'search',
+                  params: { search_type: 'contains', term: value, case_sensitive: false }
+                }
+              : { filter_type: 'compare', params: { op, value } })
+          }
+        ];
+    await this._comm.request('set_row_filters', { filters });
+    const state = await this._comm.request<IBackendState>('get_state');
+    this._rows = state.table_shape.num_rows;
+    this._total = state.table_unfiltered_shape.num_rows;
+    this._reset();
+    const invalid = (state.row_filters ?? []).find(f => f.is_valid === false);
+    return invalid ? (invalid.error_message ?? 'the filter cannot apply') : null;
+  }
+
   /** The first and last row of the pages loaded last, for the status line. */
   get lastLoaded(): [number, number] | null {
     return this._lastLoaded;
@@ -135,6 +176,7 @@ export class ExplorerModel extends DataModel {
     });
     this._title = state.display_name;
     this._rows = state.table_shape.num_rows;
+    this._total = state.table_unfiltered_shape.num_rows;
     this._schema = schema.columns;
     this._reset();
   }
@@ -323,6 +365,7 @@ export class ExplorerModel extends DataModel {
   private _comm: PaneComm;
   private _title = '';
   private _rows = 0;
+  private _total = 0;
   private _schema: IColumnSchema[] = [];
   private _sort: { column_index: number; ascending: boolean } | null = null;
   private _pages = new Map<number, ColumnValue[][]>();
@@ -367,6 +410,47 @@ export function openExplorer(comm: Kernel.IComm, title: string): MainAreaWidget<
   content.insertWidget(1, summaryLine);
   BoxPanel.setStretch(summaryLine, 0);
   BoxPanel.setSizeBasis(summaryLine, 26);
+  const filterLine = new Widget();
+  filterLine.addClass('mpk-Explorer-filterLine');
+  const filterColumn = document.createElement('select');
+  filterColumn.className = 'mpk-Explorer-filterColumn';
+  const filterOp = document.createElement('select');
+  filterOp.className = 'mpk-Explorer-filterOp';
+  filterOp.append(...FILTER_OPS.map(op => new Option(op, op)));
+  const filterValue = document.createElement('input');
+  filterValue.className = 'mpk-Explorer-filterValue';
+  filterValue.placeholder = 'value';
+  const apply = document.createElement('button');
+  apply.className = 'mpk-Explorer-filterApply';
+  apply.textContent = 'Filter';
+  const clear = document.createElement('button');
+  clear.className = 'mpk-Explorer-filterClear';
+  clear.textContent = 'Clear';
+  const filterMessage = document.createElement('span');
+  filterMessage.className = 'mpk-Explorer-filterMessage';
+  filterLine.node.append('Rows where ', filterColumn, filterOp, filterValue);
+  filterLine.node.append(apply, clear, filterMessage);
+  content.insertWidget(2, filterLine);
+  BoxPanel.setStretch(filterLine, 0);
+  BoxPanel.setSizeBasis(filterLine, 28);
+  const runFilter = (column: number | null): void => {
+    filterMessage.textContent = '';
+    model.filter(column, filterOp.value, filterValue.value).then(
+      error => {
+        filterMessage.textContent = error ? ` ${error}` : '';
+      },
+      (err: unknown) => {
+        filterMessage.textContent = ` ${err instanceof Error ? err.message : String(err)}`;
+      }
+    );
+  };
+  apply.addEventListener('click', () => runFilter(Number(filterColumn.value)));
+  filterValue.addEventListener('keydown', event => {
+    if (event.key === 'Enter') {
+      runFilter(Number(filterColumn.value));
+    }
+  });
+  clear.addEventListener('click', () => runFilter(null));
   picker.addEventListener('change', () => {
     const column = Number(picker.value);
     if (picker.value === '' || Number.isNaN(column)) {
@@ -392,8 +476,13 @@ export function openExplorer(comm: Kernel.IComm, title: string): MainAreaWidget<
   widget.title.closable = true;
   const showStatus = (): void => {
     const loaded = model.lastLoaded;
+    const count = (n: number): string => n.toLocaleString('en-US');
+    const rows =
+      model.numRows === model.totalRows
+        ? `${count(model.numRows)} rows`
+        : `${count(model.numRows)} of ${count(model.totalRows)} rows`;
     status.textContent =
-      `${model.numRows.toLocaleString('en-US')} rows · ${model.sortText}` +
+      `${rows} · ${model.sortText}` +
       (loaded ? ` · loaded rows ${loaded[0]}–${loaded[1]}` : '');
     status.dataset.sort = model.sortText;
     status.dataset.firstValue = model.loadedValue(0, 0) ?? '';
@@ -413,6 +502,8 @@ export function openExplorer(comm: Kernel.IComm, title: string): MainAreaWidget<
       new Option('(pick a column)', ''),
       ...model.columnNames.map((name, i) => new Option(name, String(i)))
     );
+    const columns = model.columnNames;
+    filterColumn.replaceChildren(...columns.map((name, i) => new Option(name, String(i))));
     showStatus();
   });
   return widget;

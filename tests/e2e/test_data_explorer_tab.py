@@ -64,6 +64,21 @@ def test_view_a_10m_row_frame_sort_and_scroll(page: Page, lab_server: LabServer)
     expect(summary).to_contain_text("nulls 0", timeout=KERNEL_TIMEOUT_MS)
     expect(summary).to_contain_text("max 9,999,999")
 
+    # A row filter, and a value that is not a number (the kernel says so), then cleared.
+    page.locator(".mpk-Explorer-filterColumn").select_option(label="n")
+    page.locator(".mpk-Explorer-filterOp").select_option("<")
+    page.locator(".mpk-Explorer-filterValue").fill("10")
+    page.locator(".mpk-Explorer-filterApply").click()
+    expect(status).to_contain_text("10 of 10,000,000 rows", timeout=UI_TIMEOUT_MS)
+    expect(status).to_have_attribute("data-first-value", "9", timeout=UI_TIMEOUT_MS)
+    page.locator(".mpk-Explorer-filterValue").fill("ten")
+    page.locator(".mpk-Explorer-filterApply").click()
+    expect(page.locator(".mpk-Explorer-filterMessage")).not_to_be_empty(timeout=UI_TIMEOUT_MS)
+    page.locator(".mpk-Explorer-filterClear").click()
+    expect(status).to_contain_text("10,000,000 rows", timeout=UI_TIMEOUT_MS)
+    expect(status).not_to_contain_text(" of ")
+    expect(page.locator(".mpk-Explorer-filterMessage")).to_be_empty()
+
     # Drag the vertical scroll bar's thumb to the middle: rows around 5,000,000 load.
     thumb = page.locator(
         ".mpk-Explorer-grid .lm-ScrollBar[data-orientation='vertical'] .lm-ScrollBar-thumb"
