@@ -9,6 +9,7 @@ was loaded, and the screenshot shows the grid.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -126,3 +127,14 @@ def test_a_viewer_opened_by_the_kernel_gets_a_tab_that_follows_the_data(
     notebook.run_done("small.iloc[0, 0] = 42")
     tab.click()
     expect(status).to_have_attribute("data-first-value", "42", timeout=UI_TIMEOUT_MS)
+
+    # The %view magic opens one more, titled with its expression.
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=".ipynb").first.click()
+    notebook.run_done("%view small")
+    titled = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab .lm-TabBar-tabLabel")
+    expect(titled.filter(has_text=re.compile(r"^small$"))).to_have_count(
+        1, timeout=KERNEL_TIMEOUT_MS
+    )
+    expect(page.locator(".mpk-Explorer-status").last).to_contain_text(
+        "3 rows", timeout=UI_TIMEOUT_MS
+    )
