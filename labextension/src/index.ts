@@ -6,7 +6,8 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { listIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { EXPLORER_TARGET, openExplorer } from './explorer';
+import { EXPLORER_TARGET } from './explorer';
+import { openExplorer } from './tab';
 import { VariablesPanel } from './panel';
 
 /** The sidebar's id, also its tab's DOM id. */
