@@ -111,7 +111,11 @@ class PaneClient:
                 self._crash(comm_id, _parent(msg) or msg_id)
 
     def finish(self) -> dict[str | None, list[str]]:
-        """Everything seen, once what the kernel published before now has arrived."""
+        """Everything seen, once what the kernel and the pane published before now has
+        arrived. The pane's news of the last cell may follow that cell's idle (a busy pane
+        does not hold the console); its worker answers `list` only after the news of the
+        snapshots it was sent before, and the kernel sent the last cell's before its idle."""
+        self._rpc(self.variables, "list", {})
         barrier = self._send("kernel_info_request", {})
         self._read_until(lambda m: _is_idle(m, barrier))
         return self.seen

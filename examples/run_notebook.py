@@ -3,12 +3,14 @@
 Usage::
 
     python examples/run_notebook.py PATH [--kernel NAME] [--timeout SECONDS] [--panes]
+                                         [--kernel-log FILE]
 
 The kernel defaults to ``mpkernel`` (the kernelspec ``mpkernel install`` creates). Text
 outputs are printed as they are; images are summarised as ``[image/png N bytes]``; errors as
 ``ename: evalue``. With ``--panes`` a second frontend acts as Positron's panes beside nbclient
-(``pane_client.py``) and what it saw is printed under each cell. The notebook file is not
-modified. Exit status: 0 when every cell ran, 1
+(``pane_client.py``) and what it saw is printed under each cell. The kernel's own log (its
+stderr) goes to ``--kernel-log`` when given, appended, so that only what the notebook shows is
+printed. The notebook file is not modified. Exit status: 0 when every cell ran, 1
 when a cell raised, 2 when the notebook could not be read or the kernel not started.
 """
 
@@ -66,7 +68,8 @@ def render_output(output: dict[str, Any]) -> list[str]:
     return [f"[{kind}]"]
 
 
-def print_notebook(nb: Any, panes: dict[int, list[str]]) -> None:
+def print_notebook(path: Path, nb: Any, panes: dict[int, list[str]]) -> None:
+    print(f"=== {path} ===")
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", default="mpkernel", help="kernelspec name (default mpkernel)")
     parser.add_argument("--timeout", type=float, default=120, help="per-cell timeout in seconds")
     parser.add_argument("--panes", action="store_true", help="also act as Positron's panes")
+    parser.add_argument("--kernel-log", type=Path, help="append the kernel's log (stderr) here")
     args = parser.parse_args(argv)
 
     try:
@@ -126,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         client.on_notebook_start = start_panes
         client.on_cell_executed = after_cell
     status = 0
+    launch: dict[str, Any] = {}
+    if args.kernel_log is not None:
+        launch["stderr"] = log_file = args.kernel_log.open("ab")
     try:
-        client.execute()
+        client.execute(**launch)
     except CellExecutionError as exc:
         print(f"a cell raised: {exc.ename}: {exc.evalue}", file=sys.stderr)
         status = 1
@@ -137,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for pane in pane_client:
             pane.close()
-    print_notebook(nb, panes)
+        if launch:
+            log_file.close()
+    print_notebook(args.path, nb, panes)
     return status
 
 

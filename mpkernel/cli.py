@@ -17,11 +17,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import logging
     import os
 
+    from mpkernel import kernel_dirs
     from mpkernel.config.model import load_effective_config_lenient
     from mpkernel.engine.compat import configure_environment
     from mpkernel.kernel.connection import ConnectionFileError, load_connection_file
     from mpkernel.log import setup_logging
     from mpkernel.supervision import zygote
+    from mpkernel.titles import kernel_id_of
 
     config, errors = load_effective_config_lenient(args.config, os.environ)
     setup_logging(args.log_level or config.kernel.log_level, config.kernel.log_file)
@@ -38,16 +40,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"mpkernel: {e}", file=sys.stderr)
         return 2
     configure_environment()
+    # The janitor first, so that every process forked after it keeps the kernel's files:
+    # they are removed once the last of them is gone, however it ended.
+    kernel_id = kernel_id_of(path)
+    dirs = kernel_dirs.create()
+    try:
+        dirs = kernel_dirs.start_janitor(dirs, kernel_id)
+    except OSError as e:
+        log.warning("no janitor (%s): if this kernel is killed, the next one cleans up", e)
     # The workers' server is forked now, before the kernel's own modules are imported and
     # before any thread or zmq context exists: it shares only what it needs with the
     # kernel, and a page the kernel later writes is not copied for it.
-    server = zygote.start_for(config.workers)
+    server = zygote.start_for(config.workers, dirs.forkserver, kernel_id)
     from mpkernel.kernel.app import Kernel
 
     try:
-        return Kernel(info, config, server, path).run()
+        return Kernel(info, config, server, path, dirs, kernel_id).run()
     except OSError as e:
         print(f"mpkernel: cannot start: {e}", file=sys.stderr)
+        dirs.remove()
         return 1
 
 
@@ -127,7 +138,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_config_show(args: argparse.Namespace) -> int:
     import os
 
-    from mpkernel.config.model import ConfigError, dump_config, load_effective_config
+    from mpkernel.config.dump import dump_config
+    from mpkernel.config.model import ConfigError, load_effective_config
 
     try:
         config = load_effective_config(args.config, os.environ)

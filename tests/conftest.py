@@ -7,7 +7,9 @@ At import, before jupyter_client reads any path:
   ``JUPYTER_PATH``; both run ``sys.executable -m mpkernel run -f {connection_file}``; a third,
   ``ipykernel-reference``, always runs ipykernel (the reference of tests/drop_in);
 - ``IPYTHONDIR`` points to a fresh directory (empty history, no user profile), runtime and
-  config dirs are private too, and ``MPKERNEL_CONFIG`` is unset.
+  config dirs are private too, and ``MPKERNEL_CONFIG`` is unset;
+- ``TMPDIR`` is a directory of the session's own: at the end, whatever a kernel left there or
+  in the snapshot segments' tmpfs fails the run (``tests/leftovers.py``).
 
 ``MPKERNEL_TEST_TARGET=ipykernel`` makes the same two kernelspecs launch ipykernel instead, so
 that the generic protocol tests can be checked against the reference implementation; tests
@@ -33,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import contracts, leftovers
 
 _TMP = Path(tempfile.mkdtemp(prefix="mpkernel-tests-"))
 
@@ -91,6 +95,9 @@ def _private_environment() -> None:
 
 
 _private_environment()
+_KERNELS_TMP = leftovers.private_tmp(_TMP)
+_BEFORE = leftovers.entries(_KERNELS_TMP)
+_LEFT = pytest.StashKey[list[Path]]()
 
 # jupyter_client must be imported only after the environment above is in place.
 from tests import frontend  # noqa: E402
@@ -99,8 +106,9 @@ from tests.frontend import KernelHandle, start_kernel, stop_kernel  # noqa: E402
 _HANDLES = pytest.StashKey[list[KernelHandle]]()
 
 
-#: DESIGN section 2: the invariants a test can be marked with (``invariant("I3", ...)``)
-INVARIANTS = tuple(f"I{n}" for n in range(1, 9))
+#: docs/architecture.md section 2 and docs/subshells.md: the invariants a test can be marked
+#: with (``invariant("I3", ...)``, ``invariant("S1", ...)``)
+INVARIANTS = tuple(f"I{n}" for n in range(1, 9)) + tuple(f"S{n}" for n in range(1, 5))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -109,7 +117,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "invariant(*names): the DESIGN section 2 invariants (I1..I8) this test checks; "
+        "invariant(*names): the invariants (I1..I8) of docs/architecture.md section 2 or the "
+        "subshell ones (S1..S4, docs/subshells.md) this test checks; "
         "tests/unit/test_invariants_covered.py fails when one has no test",
     )
 
@@ -137,6 +146,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("mpkernel_only"):
             item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [contracts.header()]
+
+
+def _count_contract_skips(report: pytest.TestReport) -> bool:
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return False
+    return contracts.MISSING in str(report.longrepr[2])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a kernel left files behind, however it ended."""
+    left = leftovers.left_behind(_BEFORE, _KERNELS_TMP, frontend.STARTED_PIDS)
+    session.config.stash[_LEFT] = left
+    if left and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if _count_contract_skips(r)]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} tests skipped: {contracts.header()}", yellow=True
+        )
+    left = config.stash.get(_LEFT, [])
+    if left:
+        terminalreporter.section("files left behind by kernels", red=True)
+        for path in left:
+            terminalreporter.line(f"{path}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ request back, i.e. does not answer id-less requests) into `BenchError`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 import uuid
@@ -198,6 +199,8 @@ class Client:
 
         # Called with every IOPub message any wait receives, whatever its parent (`watch`).
         self.observers: list[IOPubHandler] = []
+        #: the subshell shell requests are addressed to (`on_subshell`); None: the main shell
+        self.subshell_id: str | None = None
         self.shell = make(zmq.DEALER, "shell_port")
         self.control = make(zmq.DEALER, "control_port")
         self.iopub = make(zmq.SUB, "iopub_port")
@@ -216,10 +219,22 @@ class Client:
     def prepare(
         self, msg_type: str, content: Mapping[str, Any], buffers: Sequence[bytes] = ()
     ) -> Prepared:
-        """A signed request with a fresh header, ready to send."""
+        """A signed request with a fresh header, ready to send (addressed to `subshell_id`
+        when one is set)."""
         header = self.headers.make(msg_type)
+        if self.subshell_id is not None:
+            header = dataclasses.replace(header, extra={"subshell_id": self.subshell_id})
         msg = Message(header, None, {}, content, tuple(buffers))
         return Prepared(header.msg_id, encode(msg, self.signer))
+
+    @contextlib.contextmanager
+    def on_subshell(self, subshell_id: str) -> Iterator[None]:
+        """Requests prepared inside the block go to the subshell `subshell_id`."""
+        previous, self.subshell_id = self.subshell_id, subshell_id
+        try:
+            yield
+        finally:
+            self.subshell_id = previous
 
     def send_prepared(self, channel: Channel, prepared: Prepared, *, block: bool = True) -> bool:
         """Send without waiting for anything back.

@@ -9,7 +9,7 @@ a function that runs one round on one side and returns samples. The driver
 - runs `warmup` unrecorded rounds, then `rounds` recorded ones, alternating A B A B ... so
   that drift on the machine lands on both sides alike;
 - turns the samples into figures (`Figure`: a statistic of a series), the ratio A/B, and a
-  verdict against the DESIGN.md target (`Target`);
+  verdict against the target of docs/architecture.md section 8 (`Target`);
 - goes on with the next scenario when one fails (its error and the kernel's log tail are
   reported; exit status 2; its sides' shared kernels are replaced), and stops every
   kernel, worker and client on the way out, on errors, Ctrl-C and SIGTERM too.
@@ -104,7 +104,8 @@ def progress(text: str) -> None:
 
 @dataclass(frozen=True)
 class Target:
-    """A DESIGN.md section 8 target: `op limit` on the ratio A/B, or on A's own figure."""
+    """A docs/architecture.md section 8 target: `op limit` on the ratio A/B, or on A's own
+    figure."""
 
     op: str  # "<=", "<" or ">="
     limit: float

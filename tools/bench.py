@@ -1,4 +1,5 @@
-"""mpkernel's benchmarks: every figure of DESIGN.md section 8, mpkernel against ipykernel, one run.
+"""mpkernel's benchmarks: every figure of docs/architecture.md section 8, mpkernel against
+ipykernel, one run.
 
 Run it from the repository root (the kernelspec `mpkernel` must be installed: tools/demo.sh
 does it, or `.venv/bin/mpkernel install --sys-prefix --name mpkernel`):

@@ -3,8 +3,8 @@ an in-place mutation of a big frame reaches it.
 
 Run through `tools/bench.py` (`.venv/bin/python tools/bench.py snapshots`, or one scenario
 by name). Both sides are side A's kernelspec with the diagnostic probe worker configured
-(`mpkernel.snapshot_probe`, the consumer of DESIGN section 4): on side A a probe comm is
-open, so every execution is followed by the snapshot builder; on side B none is, so the
+(`mpkernel.snapshot_probe`, the consumer of docs/architecture.md section 4): on side A a probe comm
+is open, so every execution is followed by the snapshot builder; on side B none is, so the
 builder does nothing. Each `snapshot_pass_*` scenario first gives both kernels the same
 namespace (`%reset -f`, then the data), waits on side A until the probe worker holds the
 data (an `evaluate` RPC that reads it), then times `pass` executes (send -> idle), so the

@@ -8,10 +8,21 @@ snapshots of the user's namespace) and `on_close(reason)`. It talks back through
 
 Threads: everything runs on the worker's loop thread, one message at a time, except the
 `rpc_*` methods marked `@background`, which run on a small pool owned by the runtime so
-that the loop keeps answering cheap requests meanwhile. A background method may use its
-`Comm` like any other; `current_request()` is the request its thread is serving, and it
-should stop early once that request is cancelled (comm closed, frontend gone, worker
-stopping).
+that the loop keeps answering cheap requests meanwhile, and the tasks a handler starts with
+`Comm.start_task`. Either may use its `Comm` like any other; `current_request()` is the
+request its thread is serving, and it should stop early once that request is cancelled
+(comm closed, frontend gone, worker stopping).
+
+Params: an `rpc_*` method's params are checked against its annotations before it runs; a
+call that does not fit is answered with -32602 naming the param (annotate `Any` to check a
+param yourself).
+
+State: what the comms of one worker process share (a cache, the newest snapshot) is kept
+by the runtime (`Comm.shared`), not in module globals: a forked or restarted worker starts
+from nothing, and a test starts from a fresh fake.
+
+Everything a handler needs is here; `mpkernel_workers.testing` drives a handler in a unit
+test (a fake comm, real snapshots of a namespace).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from mpkernel.comms.jsonrpc import (
     INTERNAL_ERROR,
@@ -29,11 +40,19 @@ from mpkernel.comms.jsonrpc import (
     PARSE_ERROR,
 )
 
+# A variable whose value did not cross to the worker (its pickling failed, a descriptor):
+# what a snapshot holds in its place.
+from mpkernel.snapshots.codec import Unavailable
+
+# What a snapshot holds in place of an array or table over `preview_min_bytes`: its
+# first rows, whole shape and sizes (the value itself stays in the kernel).
+from mpkernel.snapshots.preview import Preview
+
+# The user's namespace as of one execution (`CommHandler.on_snapshot`).
+from mpkernel.snapshots.store import WorkerSnapshot
+
 # Positron's JSON-RPC error codes, for `RpcError` (defined once, with the reply shapes).
 from mpkernel.supervision.ipc import RESTORED_STATE  # `Comm.save_state`, restored on open
-
-if TYPE_CHECKING:
-    from mpkernel.snapshots.store import WorkerSnapshot
 
 __all__ = [
     "CLOSE_REASONS",
@@ -48,8 +67,11 @@ __all__ = [
     "FrontendDisconnected",
     "FrontendError",
     "KernelRequestError",
+    "Preview",
     "Request",
     "RpcError",
+    "Unavailable",
+    "WorkerSnapshot",
     "background",
     "current_request",
     "forked_from_kernel",
@@ -171,6 +193,7 @@ def serving_request() -> Request | None:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 _BACKGROUND_ATTR = "_mpkernel_background"
 
 
@@ -232,6 +255,17 @@ class Comm(Protocol):
 
     def close(self, data: Any = None) -> None:
         """Close this comm from the backend side."""
+
+    def start_task(self, work: Callable[[], None], name: str) -> None:
+        """Run `work` on a thread of its own, as a request of this comm that ends when
+        `work` returns: `current_request()` in it is that request, cancelled when the comm
+        closes or the worker stops (then what it sends is dropped: check `cancelled`
+        between steps). What it raises is logged; the worker keeps serving."""
+
+    def shared(self, factory: Callable[[], _T]) -> _T:
+        """This worker process's one `factory()`, made at the first call: what all the
+        comms of the worker share. `factory` is the key: pass the same callable (a class)
+        each time."""
 
 
 class CommHandler:

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from mpkernel_workers.api import INVALID_PARAMS, CommHandler, RpcError, background
-
-from mpkernel.snapshots.codec import Unavailable
-from mpkernel.snapshots.store import WorkerSnapshot
+from mpkernel_workers.api import (
+    INVALID_PARAMS,
+    CommHandler,
+    RpcError,
+    Unavailable,
+    WorkerSnapshot,
+    background,
+)
 
 _REPR_MAX = 200
 

@@ -24,7 +24,7 @@ from mpkernel.wire import json_bytes
 
 if TYPE_CHECKING:
     # The engine imports IPython; the io thread imports this package without it.
-    from mpkernel.engine.execute import RequestContext
+    from mpkernel.engine.request_context import RequestContext
     from mpkernel.supervision.fork import ForkSite
 
 

@@ -37,3 +37,16 @@ class WorkerBook:
         self.frontend_requests = {r for r in self.frontend_requests if r[0] != comm_id}
         for request_id in [r for r, rpc in self.pending.items() if rpc.comm_id == comm_id]:
             del self.pending[request_id]
+
+    def owe(self, request_id: str) -> None:
+        self.owed[request_id] = self.owed.get(request_id, 0) + 1
+
+    def done(self, request_id: str) -> bool:
+        """The worker's Done for `request_id`: everything the request caused is ahead of
+        it, so an RPC of it not answered by now was cancelled (its comm closed) and has
+        nothing left to fail. True when a Done was owed for it."""
+        self.pending.pop(request_id, None)
+        count = self.owed.pop(request_id, 0)
+        if count > 1:
+            self.owed[request_id] = count - 1
+        return count > 0

@@ -1,6 +1,6 @@
 """JSON-RPC 2.0 as Positron's comms use it: the codes, what a comm message is, replies.
 
-A comm message whose data has a string `method` is a request (DESIGN I4); one whose
+A comm message whose data has a string `method` is a request (invariant I4); one whose
 `method` is not a string is an invalid request. Positron sends
 no `id`: it matches the reply by the Jupyter parent header. An `id`, when present, is
 echoed in the reply; a reply to a request without one carries none. Data with an `id` and

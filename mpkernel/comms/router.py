@@ -22,22 +22,24 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from mpkernel.comms import jsonrpc
 from mpkernel.comms.books import PendingRpc, WorkerBook
 from mpkernel.comms.brackets import RequestBrackets
+from mpkernel.comms.health import HEALTH_TARGET, health_reply, health_status
+from mpkernel.comms.ports import RouterSink, Worker
 from mpkernel.comms.registry import CommEntry, CommRegistry
 from mpkernel.comms.takeovers import Takeovers
 from mpkernel.config.model import Config, WorkerConfig
 from mpkernel.funnel import items
-from mpkernel.funnel.items import CommItem, FunnelItem, Publish, PublishRaw
+from mpkernel.funnel.items import CommItem, Publish, PublishRaw
 from mpkernel.kernel.work import KernelWork
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import ipc
 from mpkernel.supervision.errors import WorkerUnavailable
+from mpkernel.supervision.policy import WorkerExit, WorkerStats
 from mpkernel.wire import Header, Message, WireError, json_bytes
 
 if TYPE_CHECKING:
@@ -45,48 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HEALTH_TARGET = "mpkernel.health"
-
-
-class RouterSink(Protocol):
-    """Where the router's decisions go."""
-
-    def emit(self, item: FunnelItem) -> None:
-        """Into the funnel, behind everything already queued (I1)."""
-
-    def send(self, worker_key: str, msg: ipc.ToWorker) -> None:
-        """To a live (or starting) worker; dropped with a log line if it is gone."""
-
-    def acquire(
-        self, config: WorkerConfig, comm_id: str, forked: ForkedWorker | None = None
-    ) -> str:
-        """The key of the worker that serves a new comm, started if needed (or `forked`
-        from the main thread, adopted); raises `WorkerUnavailable`."""
-
-    def live(self, worker_key: str) -> bool:
-        """Whether the worker is starting or running (not exiting, not dead)."""
-
-    def stop(self, worker_key: str, reason: str) -> None:
-        """Ask the worker to exit cleanly (per-comm workers whose comm closed)."""
-
-    def kernel_request(self, work: KernelWork) -> None:
-        """Hand a worker's kernel request to the main thread."""
-
-    def request_snapshot(self) -> None:
-        """Ask the main thread for a complete snapshot between executions."""
-
-
-class Worker(Protocol):
-    """What the router reads of a supervisor's worker handle."""
-
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def wid(self) -> str: ...
-
-    @property
-    def config(self) -> WorkerConfig: ...
+__all__ = ["HEALTH_TARGET", "CommRouter", "RouterSink", "Worker"]
 
 
 def comm_msg_content(comm_id: str, data_json: bytes) -> bytes:
@@ -108,7 +69,7 @@ class CommRouter:
         self._snapshots = snapshots
         self._health_extra = health_extra
         self._frontend_present = frontend_present
-        self._workers_stats: Callable[[], list[dict[str, Any]]] = list
+        self._workers_stats: Callable[[], list[WorkerStats]] = list
         self.books: dict[str, WorkerBook] = {}
         self._takeovers = Takeovers(config, self.registry, sink, self._book, self._close_comm)
         self._brackets = RequestBrackets(sink.emit)
@@ -117,7 +78,7 @@ class CommRouter:
         self._snapshot_wait_s = config.kernel.post_execute_budget_ms / 1000
         self._parent_cache: tuple[bytes, Header | None] = (b"", None)
 
-    def set_worker_stats(self, stats: Callable[[], list[dict[str, Any]]]) -> None:
+    def set_worker_stats(self, stats: Callable[[], list[WorkerStats]]) -> None:
         self._workers_stats = stats
 
     def _book(self, key: str) -> WorkerBook:
@@ -147,8 +108,7 @@ class CommRouter:
     def _send(self, key: str, msg: ipc.ToWorker, request_id: str | None) -> None:
         if request_id is not None:
             self._brackets.owe(request_id)
-            owed = self._book(key).owed
-            owed[request_id] = owed.get(request_id, 0) + 1
+            self._book(key).owe(request_id)
         self._sink.send(key, msg)
 
     def _forward(
@@ -255,34 +215,19 @@ class CommRouter:
         try:
             if entry.host == "health":
                 if isinstance(data, dict) and kind == "request":
-                    self._health_rpc(entry, data, parent)
+                    reply = health_reply(data, self.health_status)
+                    self._publish_comm("comm_msg", entry.comm_id, reply, parent)
                 return
             assert entry.worker_key is not None
             key = entry.worker_key
             if not self._sink.live(key):
                 if isinstance(data, dict) and kind == "request":
-                    self._publish_comm(
-                        "comm_msg",
-                        entry.comm_id,
-                        jsonrpc.error_reply(
-                            jsonrpc.request_id_json(data),
-                            jsonrpc.INTERNAL_ERROR,
-                            f"the {entry.target} worker is restarting; try again",
-                        ),
-                        parent,
-                    )
+                    why = f"the {entry.target} worker is restarting; try again"
+                    self._rpc_error(entry, data, jsonrpc.INTERNAL_ERROR, why, parent)
                 return
             if isinstance(data, dict) and kind == "invalid":
-                self._publish_comm(
-                    "comm_msg",
-                    entry.comm_id,
-                    jsonrpc.error_reply(
-                        jsonrpc.request_id_json(data),
-                        jsonrpc.INVALID_REQUEST,
-                        "'method' must be a string",
-                    ),
-                    parent,
-                )
+                why = "'method' must be a string"
+                self._rpc_error(entry, data, jsonrpc.INVALID_REQUEST, why, parent)
             elif isinstance(data, dict) and kind == "request":
                 self._rpc_from_frontend(msg, entry, key, data, now)
             elif isinstance(data, dict) and kind == "answer":
@@ -291,6 +236,12 @@ class CommRouter:
                 self._forward(key, ipc.CommData, entry.comm_id, data, msg)
         finally:
             self._brackets.end(parent)
+
+    def _rpc_error(
+        self, entry: CommEntry, data: dict[str, Any], code: int, message: str, parent: Header
+    ) -> None:
+        reply = jsonrpc.error_reply(jsonrpc.request_id_json(data), code, message)
+        self._publish_comm("comm_msg", entry.comm_id, reply, parent)
 
     def _rpc_from_frontend(
         self,
@@ -352,24 +303,8 @@ class CommRouter:
         finally:
             self._brackets.end(parent)
 
-    def _health_rpc(self, entry: CommEntry, data: dict[str, Any], parent: Header) -> None:
-        rpc_id = jsonrpc.request_id_json(data)
-        if data.get("method") == "status":
-            reply = jsonrpc.result_reply(rpc_id, self.health_status())
-        else:
-            reply = jsonrpc.error_reply(
-                rpc_id, jsonrpc.METHOD_NOT_FOUND, f"unknown method {data.get('method')!r}"
-            )
-        self._publish_comm("comm_msg", entry.comm_id, reply, parent)
-
     def health_status(self) -> dict[str, Any]:
-        comms: dict[str, dict[str, Any]] = {}
-        for e in self.registry:
-            comms[e.comm_id] = {"target_name": e.target, "host": e.host, "worker": e.worker_key}
-        workers = self._workers_stats()
-        for w in workers:
-            w["open_comms"] = sum(1 for e in self.registry if e.worker_key == w["key"])
-        return {"pid": os.getpid(), "workers": workers, "comms": comms, **self._health_extra()}
+        return health_status(self.registry, self._workers_stats(), self._health_extra())
 
     # -- snapshots -------------------------------------------------------------------------------
     def _send_snapshots(self, sends: list[tuple[str, ipc.Snapshot]], now: float) -> None:
@@ -542,18 +477,9 @@ class CommRouter:
                 else:
                     log.info("reply on closed comm %s dropped", msg.comm_id)
             case ipc.Done():
-                book = self._book(key)
-                # Everything the request caused is ahead of this: an RPC not answered by
-                # now was cancelled (its comm closed) and has nothing left to fail.
-                book.pending.pop(msg.request_id, None)
+                owed = self._book(key).done(msg.request_id)
                 self._takeovers.worker_answered(key)
-                owed = book.owed
-                count = owed.get(msg.request_id, 0)
-                if count <= 1:
-                    owed.pop(msg.request_id, None)
-                else:
-                    owed[msg.request_id] = count - 1
-                if count:
+                if owed:
                     self._brackets.settle(msg.request_id)
             case ipc.FrontendRequest():
                 if msg.comm_id not in self.registry or not self._frontend_present():
@@ -603,8 +529,9 @@ class CommRouter:
             )
         )
 
-    def on_worker_exit(self, handle: Worker, reason: str, crashed: bool, restarting: bool) -> None:
+    def on_worker_exit(self, handle: Worker, exit: WorkerExit, restarting: bool) -> None:
         key = handle.key
+        reason, crashed = exit.reason, exit.unexpected
         name = handle.config.name
         book = self.books.pop(key, WorkerBook())
         self._snapshots.worker_gone(key)

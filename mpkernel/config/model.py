@@ -1,15 +1,15 @@
 """TOML configuration: find the file, read it into frozen dataclasses, and write it back.
 
-Single job: turn the user's TOML file (DESIGN section 6) into a checked `Config`, or say
-exactly what is wrong with it as "file:line: key.path: reason". Pure apart from
+Single job: turn the user's TOML file (docs/architecture.md section 6) into a checked `Config`, or
+say exactly what is wrong with it as "file:line: key.path: reason". Pure apart from
 `find_config_path` (one stat) and the loaders (one read); no logging, no printing.
 
 Lookup: `--config PATH`, else `$MPKERNEL_CONFIG`, else `$XDG_CONFIG_HOME/mpkernel/config.toml`
 (default `$HOME/.config/...`) if it exists, else the built-in defaults.
 
-Layering: the user's file is laid over the built-in one (the example in DESIGN section 6), key
-by key. A worker setting comes from the first of: the user's `[workers.<name>]`, the built-in
-`[workers.<name>]`, the user's `[workers.defaults]`, the built-in `[workers.defaults]`, the
+Layering: the user's file is laid over the built-in one (docs/architecture.md section 6), key
+by key. A worker setting comes from the first of: the user's `[workers.<name>]`, the
+built-in `[workers.<name>]`, the user's `[workers.defaults]`, the built-in `[workers.defaults]`, the
 field default. So `[workers.defaults] memory_limit` does not change the data explorer's own
 8 GiB; `[workers.data_explorer] memory_limit` does. `memory_limit = 0` means no limit.
 
@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from mpkernel.config.values import (
     KeyLocator,
@@ -46,10 +46,6 @@ from mpkernel.config.values import (
     is_bare_key,
     parse_duration,
     parse_size,
-    toml_bool,
-    toml_float,
-    toml_key,
-    toml_size,
     toml_string,
 )
 
@@ -59,12 +55,12 @@ else:
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # absent on 3.11+
 
 __all__ = [
+    "BUILTIN_WORKERS",
     "Config",
     "ConfigError",
     "KernelConfig",
     "WorkerConfig",
     "default_config",
-    "dump_config",
     "find_config_path",
     "load_config",
     "load_effective_config",
@@ -77,16 +73,26 @@ __all__ = [
 
 T = TypeVar("T")
 
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-DISCONNECT_POLICIES = ("close-comms", "keep")
-INTERRUPT_MODES = ("signal", "message")
-START_METHODS = ("forkserver", "spawn")
-RESTART_POLICIES = ("never", "on-failure", "always")
-PROCESS_MODES = ("shared", "per-comm")
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+DisconnectPolicy = Literal["close-comms", "keep"]
+InterruptMode = Literal["signal", "message"]
+StartMethod = Literal["forkserver", "spawn"]
+# "on-failure": after a failure (a signal, a nonzero exit code, a limit); "always": also
+# after a worker ended by itself with code 0; never after a stop the kernel asked for.
+RestartPolicy = Literal["never", "on-failure", "always"]
+ProcessMode = Literal["shared", "per-comm"]
 # How a per-comm worker opened about an object of the namespace reads it: "fork" forks
 # the kernel's main thread, so the worker shares the object's pages; "copy" encodes it
 # into shared memory (docs/data_explorer.md).
-SUBJECT_MODES = ("fork", "copy")
+SubjectMode = Literal["fork", "copy"]
+
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
+DISCONNECT_POLICIES: tuple[DisconnectPolicy, ...] = get_args(DisconnectPolicy)
+INTERRUPT_MODES: tuple[InterruptMode, ...] = get_args(InterruptMode)
+START_METHODS: tuple[StartMethod, ...] = get_args(StartMethod)
+RESTART_POLICIES: tuple[RestartPolicy, ...] = get_args(RestartPolicy)
+PROCESS_MODES: tuple[ProcessMode, ...] = get_args(ProcessMode)
+SUBJECT_MODES: tuple[SubjectMode, ...] = get_args(SubjectMode)
 
 _GIB = 2**30
 _TOP_LEVEL_HINT = "allowed: [kernel], [workers.defaults], [workers.<name>]"
@@ -118,36 +124,36 @@ class ConfigError(Exception):
 class KernelConfig:
     """The `[kernel]` table."""
 
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     log_file: Path | None = None
     post_execute_budget_ms: int = 200
     # Arrays and tables holding at least this cross to the variables pane as a preview
     # (shape, size, first rows), never whole (docs/snapshots.md).
     preview_min_bytes: int = 16 << 20
-    on_frontend_disconnect: str = "close-comms"
+    on_frontend_disconnect: DisconnectPolicy = "close-comms"
     disconnect_grace_s: float = 0.0
-    interrupt_mode: str = "signal"
+    interrupt_mode: InterruptMode = "signal"
     debugger: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """One `[workers.<name>]` table with every default filled in (DESIGN section 4)."""
+    """One `[workers.<name>]` table with every default filled in (architecture section 4)."""
 
     name: str
     target: str
     handler: str
-    start_method: str = "forkserver"
+    start_method: StartMethod = "forkserver"
     memory_limit: int | None = None  # bytes; None: no limit
     cpu_limit_s: float = 0.0  # 0: no limit
-    restart: str = "on-failure"
+    restart: RestartPolicy = "on-failure"
     max_restarts: int = 5
     restart_window_s: float = 60.0
-    processes: str = "shared"
+    processes: ProcessMode = "shared"
     persistent: bool = False
     rpc_timeout_s: float = 0.0  # 0: none; a worker stuck in one RPC longer is killed
     enabled: bool = True
-    subject: str = "copy"  # SUBJECT_MODES; "fork" needs processes = "per-comm"
+    subject: SubjectMode = "copy"  # "fork" needs processes = "per-comm"
 
     @property
     def forks_for_subject(self) -> bool:
@@ -176,17 +182,17 @@ class _WorkerLayer:
 
     target: str | None = None
     handler: str | None = None
-    start_method: str | None = None
+    start_method: StartMethod | None = None
     memory_limit: int | None = None  # bytes; 0: no limit
     cpu_limit_s: float | None = None
-    restart: str | None = None
+    restart: RestartPolicy | None = None
     max_restarts: int | None = None
     restart_window_s: float | None = None
-    processes: str | None = None
+    processes: ProcessMode | None = None
     persistent: bool | None = None
     rpc_timeout_s: float | None = None
     enabled: bool | None = None
-    subject: str | None = None
+    subject: SubjectMode | None = None
 
     def over(self, base: _WorkerLayer) -> _WorkerLayer:
         """These settings where set, `base`'s elsewhere."""
@@ -227,6 +233,8 @@ _BUILTIN_WORKERS: Mapping[str, _WorkerLayer] = {
         subject="fork",
     ),
 }
+# The workers every configuration has (a file can change or disable them, not remove them).
+BUILTIN_WORKERS: tuple[str, ...] = tuple(_BUILTIN_WORKERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,7 +499,7 @@ def _evaluate(text: str, source: Path | None, *, lenient: bool) -> tuple[Config,
 
 
 def default_config() -> Config:
-    """The built-in configuration (DESIGN section 6's example): all three workers on."""
+    """The built-in configuration (architecture section 6): all three workers on."""
     workers = tuple(_builtin_worker(name, _BUILTIN_DEFAULTS) for name in _BUILTIN_WORKERS)
     return Config(KernelConfig(), workers, None)
 
@@ -564,41 +572,3 @@ def load_effective_config_lenient(
     except ConfigError as err:
         return default_config(), [err]
     return parse_config_lenient(text, path)
-
-
-def dump_config(config: Config) -> str:
-    """Every setting as TOML; parse_config(dump_config(c), c.source) == c for any c that
-    parse_config made (all built-in workers present, log_file absolute or without source)."""
-    origin = "built-in defaults" if config.source is None else toml_string(str(config.source))
-    k = config.kernel
-    lines = [f"# mpkernel effective configuration, from {origin}", "", "[kernel]"]
-    lines.append(f"log_level = {toml_string(k.log_level)}")
-    if k.log_file is not None:
-        lines.append(f"log_file = {toml_string(str(k.log_file))}")
-    lines += [
-        f"post_execute_budget_ms = {k.post_execute_budget_ms}",
-        f"preview_min_bytes = {toml_size(k.preview_min_bytes)}",
-        f"on_frontend_disconnect = {toml_string(k.on_frontend_disconnect)}",
-        f"disconnect_grace_s = {toml_float(k.disconnect_grace_s)}",
-        f"interrupt_mode = {toml_string(k.interrupt_mode)}",
-        f"debugger = {'true' if k.debugger else 'false'}",
-    ]
-    for w in config.workers:
-        lines += [
-            "",
-            f"[workers.{toml_key(w.name)}]",
-            f"target = {toml_string(w.target)}",
-            f"handler = {toml_string(w.handler)}",
-            f"enabled = {toml_bool(w.enabled)}",
-            f"start_method = {toml_string(w.start_method)}",
-            f"memory_limit = {toml_size(w.memory_limit or 0)}",  # 0: no limit
-            f"cpu_limit_s = {toml_float(w.cpu_limit_s)}",
-            f"restart = {toml_string(w.restart)}",
-            f"max_restarts = {w.max_restarts}",
-            f"restart_window_s = {toml_float(w.restart_window_s)}",
-            f"processes = {toml_string(w.processes)}",
-            f"persistent = {toml_bool(w.persistent)}",
-            f"rpc_timeout_s = {toml_float(w.rpc_timeout_s)}",
-            f"subject = {toml_string(w.subject)}",
-        ]
-    return "\n".join(lines) + "\n"

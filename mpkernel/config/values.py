@@ -17,6 +17,9 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from typing import TypeVar
+
+S = TypeVar("S", bound=str)
 
 _SIZE_UNITS: dict[str, int] = {
     "": 1,
@@ -113,16 +116,17 @@ def expect_count(value: object) -> int:
     return value
 
 
-def choice(choices: Sequence[str]) -> Callable[[object], str]:
-    """A checker for a string that must be one of `choices` (exact, case-sensitive)."""
+def choice(choices: Sequence[S]) -> Callable[[object], S]:
+    """A checker for a string that must be one of `choices` (exact, case-sensitive); it
+    returns the value as the choices' type (a Literal of them)."""
     listed = ", ".join(toml_string(c) for c in choices)
 
-    def check(value: object) -> str:
+    def check(value: object) -> S:
         if not isinstance(value, str):
             raise TypeError(f"expected a string (one of {listed}), got {describe(value)}")
         if value not in choices:
             raise ValueError(f"must be one of {listed}; got {toml_string(value)}")
-        return value
+        return choices[choices.index(value)]
 
     return check
 

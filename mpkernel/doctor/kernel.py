@@ -42,11 +42,9 @@ from mpkernel.doctor.checks import (
 from mpkernel.kernel.connection import ConnectionFileError, ConnectionInfo, load_connection_file
 from mpkernel.supervision import ipc
 from mpkernel.supervision.errors import WorkerUnavailable
-from mpkernel.supervision.supervisor import (
-    WorkerHandle,
-    WorkerSupervisor,
-    start_forkserver,
-)
+from mpkernel.supervision.policy import WorkerExit
+from mpkernel.supervision.supervisor import WorkerHandle, WorkerSupervisor
+from mpkernel.supervision.zygote import start_forkserver
 from mpkernel.wire.codec import json_bytes
 
 log = logging.getLogger(__name__)
@@ -124,12 +122,10 @@ class _ProbeListener:
             log.log(msg.level, "[%s] %s", handle.wid, msg.text)
             probe.log_tail = [*probe.log_tail[-4:], msg.text.strip()]
 
-    def on_worker_exit(
-        self, handle: WorkerHandle, reason: str, crashed: bool, restarting: bool
-    ) -> None:
+    def on_worker_exit(self, handle: WorkerHandle, exit: WorkerExit, restarting: bool) -> None:
         probe = self.probes.get(handle.key)
         if probe is not None and probe.exit_reason is None:
-            probe.exit_reason = reason
+            probe.exit_reason = exit.reason
 
     def on_worker_restarted(self, old_key: str, handle: WorkerHandle) -> None:
         """Never called: probed workers run with restart = "never"."""

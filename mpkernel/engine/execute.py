@@ -12,6 +12,7 @@ import builtins
 import getpass
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -27,58 +28,16 @@ from IPython.utils.tokenutil import token_at_cursor
 
 from mpkernel.engine.compat import without_kernel_frames
 from mpkernel.engine.history_writes import DeferredHistoryWrites
-from mpkernel.engine.kernel_object import header_of, message_as_dict
 from mpkernel.engine.magics import register_magics
+from mpkernel.engine.request_context import RequestContext
+from mpkernel.engine.startup import StartupApp
 from mpkernel.engine.stream_history import StreamHistory
 from mpkernel.funnel.capture import FdCapture, FunnelWriter
 from mpkernel.funnel.items import InputRequest, Publish
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.funnel.stdin import InputWaiter
-from mpkernel.wire import Header, Message
 
 log = logging.getLogger(__name__)
-
-
-class RequestContext:
-    """The request the main thread is serving: where outputs and prompts belong."""
-
-    __slots__ = ("_adopted", "allow_stdin", "identities", "parent", "request", "writers")
-
-    def __init__(self) -> None:
-        self.parent: Header | None = None
-        self.identities: tuple[bytes, ...] = ()
-        self.allow_stdin = False
-        self.request: Message[dict[str, Any]] | None = None
-        # A parent set by user code (`get_ipython().set_parent`), as it gave it.
-        self._adopted: Mapping[str, Any] | None = None
-        #: sys.stdout and sys.stderr: their text belongs to the same request
-        self.writers: tuple[FunnelWriter, ...] = ()
-
-    def serve(self, msg: Message[dict[str, Any]]) -> None:
-        """From now on, outputs belong to `msg`."""
-        header = msg.header
-        self.parent = header
-        self.identities = msg.identities
-        self.request = msg
-        self._adopted = None
-        for writer in self.writers:
-            writer.parent = header
-
-    def adopt(self, parent: Mapping[str, Any]) -> None:
-        """Make outputs belong to `parent`, a message dict (ipykernel's `set_parent`)."""
-        header = header_of(parent)
-        if header is None:
-            raise ValueError("set_parent needs a message with a header holding a msg_id")
-        self.parent = header
-        self._adopted = parent
-        for writer in self.writers:
-            writer.parent = header
-
-    def parent_message(self) -> dict[str, Any]:
-        """The request outputs belong to, as a message dict ({} before the first)."""
-        if self._adopted is not None:
-            return dict(self._adopted)
-        return message_as_dict(self.request) if self.request is not None else {}
 
 
 class _Outputs:
@@ -98,21 +57,25 @@ class _Outputs:
 class FunnelDisplayHook(DisplayHook):
     """Sends `execute_result` through the funnel instead of printing `Out[n]`."""
 
-    _content: dict[str, Any] | None = None
+    # The result being displayed, per thread: the main shell and a subshell may display
+    # results at the same time.
+    _content: threading.local = threading.local()
 
     def start_displayhook(self) -> None:
-        self._content = {"execution_count": self.prompt_count, "data": {}, "metadata": {}}
+        self._content.value = {"execution_count": self.prompt_count, "data": {}, "metadata": {}}
 
     def write_output_prompt(self) -> None:
         pass
 
     def write_format_data(self, format_dict: Any, md_dict: Any = None) -> None:
-        if self._content is not None:
-            self._content["data"] = format_dict
-            self._content["metadata"] = md_dict or {}
+        content = getattr(self._content, "value", None)
+        if content is not None:
+            content["data"] = format_dict
+            content["metadata"] = md_dict or {}
 
     def finish_displayhook(self) -> None:
-        content, self._content = self._content, None
+        content = getattr(self._content, "value", None)
+        self._content.value = None
         if content is not None and content["data"]:
             self.shell_outputs().publish("execute_result", content)
 
@@ -156,9 +119,18 @@ class ZMQInteractiveShell(InteractiveShell):
     displayhook_class = FunnelDisplayHook
     display_pub_class = FunnelDisplayPublisher
     mp_outputs: _Outputs
-    last_error: Any = None  # dict set by _showtraceback during run_cell
+    # The error dict set by _showtraceback during run_cell, per thread (see `last_error`).
+    _last_errors: threading.local = threading.local()
     #: `get_ipython().kernel`: set once the kernel's parts exist (`kernel_object`)
     kernel: Any = None
+
+    @property
+    def last_error(self) -> Any:
+        return getattr(self._last_errors, "value", None)
+
+    @last_error.setter
+    def last_error(self, value: Any) -> None:
+        self._last_errors.value = value
 
     def get_parent(self) -> dict[str, Any]:
         """The request being served, as a message dict (ipykernel's shell has this)."""
@@ -182,6 +154,10 @@ class ZMQInteractiveShell(InteractiveShell):
     def _tee(self, channel: Literal["stdout", "stderr"]) -> Iterator[None]:
         """IPython's recording of a cell's stream text (see `stream_history`)."""
         stream = getattr(sys, channel)
+        if self.mp_outputs.context.on_subshell:
+            # The writers' tee is the main shell's; a subshell cell's text is not recorded.
+            yield
+            return
         if not isinstance(stream, FunnelWriter):
             with super()._tee(channel):
                 yield
@@ -230,15 +206,30 @@ class ExecutionEngine:
     """Runs requests that need the interpreter; one method per shell request type."""
 
     def __init__(
-        self, outbox: Outbox, capture: FdCapture, compiler_class: type | None = None
+        self,
+        outbox: Outbox,
+        capture: FdCapture,
+        compiler_class: type | None = None,
+        startup: StartupApp | None = None,
     ) -> None:
+        """`startup`: the user's IPython profile, whose config the shell is made with."""
         self.outbox = outbox
         self.context = RequestContext()
-        options = {"compiler_class": compiler_class} if compiler_class is not None else {}
+        options: dict[str, Any] = {}
+        if compiler_class is not None:
+            options["compiler_class"] = compiler_class
+        if startup is not None:
+            options.update(config=startup.config, profile_dir=startup.profile_dir)
         self.shell: ZMQInteractiveShell = ZMQInteractiveShell.instance(**options)
         self.shell.mp_outputs = _Outputs(outbox, self.context, capture)
         register_magics(self.shell)
         self.executing = False
+        self._hooks_lock = threading.Lock()
+        self._hooked = 0
+        self._saved_input: tuple[Callable[..., str], Callable[..., str]] = (
+            builtins.input,
+            getpass.getpass,
+        )
         history = self.shell.history_manager
         assert history is not None, "InteractiveShell.init_history always sets it"
         self._history_writes = DeferredHistoryWrites(history)
@@ -254,8 +245,11 @@ class ExecutionEngine:
         shell.last_error = None
         # Interruptible from before its execute_input: a frontend that saw the cell start
         # and interrupts it must not find the SIGINT ignored because IPython had not yet
-        # begun to run it.
-        self.executing = True
+        # begun to run it. SIGINT reaches the main thread only: a subshell's cell is not
+        # interruptible (docs/subshells.md).
+        main = not self.context.on_subshell
+        if main:
+            self.executing = True
         try:
             if not silent:
                 self.outbox.put(
@@ -272,7 +266,8 @@ class ExecutionEngine:
             shell.showtraceback()  # the error goes out like any cell's, and is the reply's
             success, exc = False, interrupt
         finally:
-            self.executing = False
+            if main:
+                self.executing = False
         if store_history:
             self._history_writes.after_cell()
         reply: dict[str, Any]
@@ -299,15 +294,22 @@ class ExecutionEngine:
 
     @contextmanager
     def _stdin_hooks(self) -> Iterator[None]:
-        saved_input: Callable[..., str] = builtins.input
-        saved_getpass: Callable[..., str] = getpass.getpass
-        builtins.input = self._input
-        getpass.getpass = self._getpass
+        """`input()` and `getpass` ask the frontend while any shell runs a cell: the first
+        cell to start installs them, the last one to end puts the originals back (cells of
+        the main shell and of subshells overlap in any order)."""
+        with self._hooks_lock:
+            if self._hooked == 0:
+                self._saved_input = builtins.input, getpass.getpass
+                builtins.input = self._input
+                getpass.getpass = self._getpass
+            self._hooked += 1
         try:
             yield
         finally:
-            builtins.input = saved_input
-            getpass.getpass = saved_getpass
+            with self._hooks_lock:
+                self._hooked -= 1
+                if self._hooked == 0:
+                    builtins.input, getpass.getpass = self._saved_input
 
     def _ask(self, prompt: str, password: bool) -> str:
         if not self.context.allow_stdin or self.context.parent is None:

@@ -18,8 +18,8 @@ from typing import Any
 import comm
 from comm.base_comm import BaseComm, CommManager
 
-from mpkernel.engine.execute import RequestContext
 from mpkernel.engine.kernel_object import message_as_dict
+from mpkernel.engine.request_context import RequestContext
 from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.items import Publish, RegisterComm, UnregisterComm
 from mpkernel.funnel.outbox import Outbox

@@ -79,7 +79,7 @@ class KernelRequests:
                 result = method(work.params, parent)
             except KernelRequestFailed as e:
                 error = str(e)
-            except Exception as e:
+            except Exception as e:  # per request: the asking worker gets the error as its answer
                 log.exception("kernel request %s failed", work.method)
                 error = f"{type(e).__name__}: {e}"
         try:

@@ -6,16 +6,20 @@
   ipykernel has them: `%clear`, `%less`/`%more` and `%man` (through the pager, which a
   frontend shows), `%connect_info`, `%qtconsole`, `%autosave`; and the `%store` extension
   ipykernel loads.
+- `%subshell`: which subshell runs the cell, and the kernel's subshells, as ipykernel
+  prints them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core import page
 from IPython.core.error import UsageError
@@ -24,6 +28,9 @@ from IPython.display import Javascript, clear_output, display
 from IPython.utils import openpy
 
 from mpkernel.comms import api
+
+if TYPE_CHECKING:
+    from mpkernel.kernel.subshells import SubshellRegistry
 
 
 def register_magics(shell: InteractiveShell) -> None:
@@ -98,3 +105,24 @@ def _connection_file(shell: InteractiveShell) -> str:
     if not path:
         raise UsageError("this kernel was started without a connection file")
     return str(path)
+
+
+def register_subshell_magic(shell: InteractiveShell, subshells: SubshellRegistry) -> None:
+    def subshell(line: str) -> None:
+        """Which subshell runs this cell, and every subshell of the kernel."""
+        ident = threading.get_ident()
+        if ident == threading.main_thread().ident:
+            subshell_id: str | None = None
+        else:
+            subshell_id = subshells.thread_ids().get(ident, "unknown")
+        lines = [
+            f"subshell id: {subshell_id}",
+            f"thread id: {ident}",
+            f"main thread id: {threading.main_thread().ident}",
+            f"pid: {os.getpid()}",
+            f"thread count: {threading.active_count()}",
+            f"subshell list: {subshells.ids()}",
+        ]
+        sys.stdout.write("\n".join(lines) + "\n")
+
+    shell.magics_manager.register_function(subshell, magic_kind="line", magic_name="subshell")

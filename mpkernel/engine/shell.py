@@ -4,12 +4,18 @@ The io thread decodes shell requests and puts them in the work queue; this modul
 them one at a time, in order, and for each one queues: busy, then the reply (or an error
 reply if the handler raised), then idle (I3). Output produced while handling travels the
 same outbox between busy and the reply, so its order is fixed by construction.
+
+A subshell is served by a dispatcher of its own on a thread of its own (`serve_subshell`),
+with its own work queue and abort window, in the same shell and namespace; what only the
+main thread may do after a cell (snapshots for the workers, viewers' forks) it asks of the
+main thread, which does it between its own requests (docs/subshells.md).
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,7 +36,7 @@ from mpkernel.kernel.work import (
     reply_type_for,
 )
 from mpkernel.snapshots.on_demand import OnDemandBuilder
-from mpkernel.wire import Message
+from mpkernel.wire import Header, Message
 
 if TYPE_CHECKING:
     from mpkernel.supervision.fork import ForkSite
@@ -67,7 +73,15 @@ class ShellDispatcher:
         snapshots: OnDemandBuilder,
         kernel_requests: KernelRequests,
         viewers: ForkSite | None = None,
+        subshell_id: str | None = None,
+        main_work: queue.SimpleQueue[WorkItem] | None = None,
     ) -> None:
+        """`subshell_id`: the subshell this dispatcher serves (None: the main shell);
+        `main_work`: the main shell's queue, for what a subshell asks of the main thread."""
+        self._subshell_id = subshell_id
+        self._main_work = main_work
+        self._kernel_info = kernel_info
+        self._comms = comms
         self._capture = capture
         self._snapshots = snapshots
         self._viewers = viewers
@@ -116,6 +130,44 @@ class ShellDispatcher:
                     self.handle(item.message)
             except KeyboardInterrupt:
                 log.warning("interrupt arrived outside user code; ignored")
+
+    def start_subshell(
+        self, subshell_id: str, work: queue.SimpleQueue[WorkItem]
+    ) -> threading.Thread:
+        """Start the thread that serves subshell `subshell_id` from `work`: a dispatcher with
+        this one's parts (the main shell's), its own queue and abort window. Called by the
+        io thread, whose signal mask (SIGINT and SIGTERM blocked) the thread takes."""
+        subshell = ShellDispatcher(
+            self._engine,
+            self._outbox,
+            work,
+            self._kernel_info,
+            self._writers,
+            self._comms,
+            self._capture,
+            self._snapshots,
+            self._kernel_requests,
+            self._viewers,
+            subshell_id=subshell_id,
+            main_work=self._work,
+        )
+        thread = threading.Thread(
+            target=subshell.serve_subshell, name=f"mpkernel-subshell-{subshell_id[:8]}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def serve_subshell(self) -> None:
+        """The body of a subshell's thread: serve its queue until its `StopWork`."""
+        ident = threading.get_ident()
+        context = self._engine.context
+        context.attach()
+        self._capture.ignore_thread(ident)
+        try:
+            self.run()
+        finally:
+            context.detach()
+            self._capture.ignore_thread(ident, ignored=False)
 
     def _snapshot_now(self) -> None:
         try:
@@ -175,19 +227,29 @@ class ShellDispatcher:
         # Inside the request's bracket: a worker that shows the namespace hears of the
         # change before the frontend sees this cell's idle.
         code = str(msg.content.get("code", ""))
-        snapshot = self._snapshots.after_execute(code)
-        if snapshot is not None:
-            self._outbox.put(snapshot._replace(parent=msg.header))
-        if self._viewers is not None:
-            # Outside the bracket: a viewer's fresh fork tells its frontend by an event.
-            self._viewers.after_execute(code, msg.header)
+        if self._subshell_id is None:
+            self._after_cell(code, msg.header, in_bracket=True)
+        elif self._main_work is not None:
+            # The snapshot builder and the viewers' forks are the main thread's: they follow
+            # a subshell's cell once the main shell is between requests, outside its bracket.
+            header = msg.header
+            self._main_work.put(MainCall(lambda: self._after_cell(code, header, False)))
         if reply["status"] == "error" and msg.content.get("stop_on_error", True):
             # Abort what the frontend queued behind the failed cell, as ipykernel does:
             # the io thread moves every request it has into the queue, then the marker.
             marker = AbortUntil()
             self._aborting = marker
-            self._outbox.put(DrainShell(marker))
+            self._outbox.put(DrainShell(marker, self._subshell_id))
         return reply
+
+    def _after_cell(self, code: str, header: Header, in_bracket: bool) -> None:
+        """Main thread, after a cell of `header` ran: the workers' snapshot and the viewers."""
+        snapshot = self._snapshots.after_execute(code)
+        if snapshot is not None:
+            self._outbox.put(snapshot._replace(parent=header if in_bracket else None))
+        if self._viewers is not None:
+            # Outside the bracket: a viewer's fresh fork tells its frontend by an event.
+            self._viewers.after_execute(code, header)
 
     def _complete(self, msg: Message[dict[str, Any]]) -> dict[str, Any]:
         c = msg.content

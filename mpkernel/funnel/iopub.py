@@ -70,7 +70,7 @@ class FunnelSink(Protocol):
         """False keeps an idle back (workers still owe Done for that request, I3);
         whoever said False publishes it later."""
 
-    def drain_shell(self, marker: object) -> None: ...
+    def drain_shell(self, item: DrainShell) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -144,8 +144,8 @@ class IOPubFunnel:
                 done.set()
             case InputRequest():
                 self._sink.request_input(item)
-            case DrainShell(marker=marker):
-                self._sink.drain_shell(marker)
+            case DrainShell():
+                self._sink.drain_shell(item)
             case IoCall(fn=fn):
                 fn()
             case Stop():

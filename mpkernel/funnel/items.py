@@ -163,9 +163,11 @@ class InputRequest(NamedTuple):
 
 class DrainShell(NamedTuple):
     """Ask the io thread to move every shell request already received into the work
-    queue, then enqueue `marker`; used to abort queued executes after an error."""
+    queue, then enqueue `marker`; used to abort queued executes after an error. The queue is
+    the main shell's, or that of the subshell `subshell_id`."""
 
     marker: object
+    subshell_id: str | None = None
 
 
 class IoCall(NamedTuple):

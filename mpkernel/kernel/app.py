@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 import mpkernel
-from mpkernel import interrupt_shield
+from mpkernel import interrupt_shield, kernel_dirs
 from mpkernel.config.model import Config
 from mpkernel.debugger import debugpy_installed
 from mpkernel.debugger.cells import CellFiles
@@ -49,6 +49,7 @@ from mpkernel.supervision import zygote
 from mpkernel.wire import Signer
 
 if TYPE_CHECKING:
+    from mpkernel.kernel_dirs import KernelDirs
     from mpkernel.snapshots.builder import SnapshotBuilder
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def build_kernel_info(debugger: bool) -> dict[str, Any]:
             },
             {"text": "IPython Reference", "url": "https://ipython.readthedocs.io/en/stable/"},
         ],
-        "supported_features": [],
+        "supported_features": ["kernel subshells", *(["debugger"] if debugger else [])],
         "debugger": debugger,
     }
 
@@ -99,14 +100,19 @@ class Kernel:
         info: ConnectionInfo,
         config: Config,
         server: zygote.Forkserver | None,
-        connection_file: Path | None = None,
+        connection_file: Path | None,
+        dirs: KernelDirs,
+        kernel_id: str,
     ) -> None:
         """`server`: the workers' forkserver (`zygote.start_for`), forked by the caller
-        before this module was imported; None when no worker uses one."""
+        before this module was imported; None when no worker uses one. `dirs`: the
+        kernel's files, removed when it ends (its janitor removes them if it is killed)."""
         self.info = info
         self.config = config
         self.server = server
         self.connection_file = connection_file
+        self.dirs = dirs
+        self.kernel_id = kernel_id
         self.session = str(uuid.uuid4())
 
     def _check_transport(self) -> bool:
@@ -129,9 +135,9 @@ class Kernel:
 
     def run(self) -> int:
         server = self.server
+        dirs = self.dirs
         if not self._check_transport():
-            if server is not None:
-                server.remove()
+            dirs.remove()
             return 2
         zygote.adopt(server)
         # Every thread started from here on (ours, zmq's, IPython's) inherits a mask with
@@ -172,6 +178,9 @@ class Kernel:
             config=self.config,
             snapshots=snapshot_dispatch,
             debugger_enabled=debugging,
+            workers_dir=dirs.workers,
+            kernel_id=self.kernel_id,
+            janitor_pid=dirs.janitor_pid,
         )
         hb = Heartbeat(sockets.hb)
         hb.start()
@@ -188,17 +197,21 @@ class Kernel:
 
         from mpkernel.comms import api as comms
         from mpkernel.debugger.namespace import in_debugger
+        from mpkernel.engine import startup
         from mpkernel.engine.debugging import cell_compiler, debugger_parts
         from mpkernel.engine.execute import ExecutionEngine
         from mpkernel.engine.inprocess import InProcessComms
         from mpkernel.engine.kernel_object import KernelObject
         from mpkernel.engine.kernel_requests import KernelRequests
+        from mpkernel.engine.magics import register_subshell_magic
         from mpkernel.engine.shell import ShellDispatcher
         from mpkernel.snapshots.on_demand import OnDemandBuilder
-        from mpkernel.snapshots.segments import remove_kernel_dir
 
-        cells = CellFiles() if debugging else None
-        engine = ExecutionEngine(outbox, capture, cell_compiler(cells) if cells else None)
+        cells = CellFiles(dirs.cells) if debugging else None
+        profile = startup.load()
+        engine = ExecutionEngine(
+            outbox, capture, cell_compiler(cells) if cells else None, startup=profile
+        )
         in_process = InProcessComms(outbox, engine.context, capture)
         in_process.install()
         shell = engine.shell
@@ -219,7 +232,7 @@ class Kernel:
             outbox.put(IoCall(lambda: io.debugger.open(parts)))
         from mpkernel.supervision.fork import ForkSite
 
-        fork_site = ForkSite(self.config, outbox, shell.user_ns)
+        fork_site = ForkSite(self.config, outbox, shell.user_ns, dirs.forks, self.kernel_id)
         comms.activate(
             comms.BackendComms(
                 outbox,
@@ -261,13 +274,8 @@ class Kernel:
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             log.info("SIGTERM: stopping children and exiting")
-            terminate_children(grace_s=0.5)
-            remove_kernel_dir()  # the workers are gone: nobody maps the snapshots any more
-            if server is not None:
-                server.remove()
-            if cells is not None:
-                cells.remove()
-            fork_site.close()
+            terminate_children(grace_s=0.5, spare=(dirs.janitor_pid,))
+            dirs.remove()  # the workers are gone: nobody uses the pipes or snapshots
             os._exit(0)
 
         signal.signal(signal.SIGINT, on_sigint)
@@ -285,30 +293,33 @@ class Kernel:
             kernel_requests=kernel_requests,
             viewers=fork_site,
         )
-        io.shell_ready = True
+        register_subshell_magic(shell, io.subshells)
+        outbox.put(IoCall(lambda: io.subshells.set_starter(dispatcher.start_subshell)))
+        # The profile's extensions and start-up code, before the first request (the io
+        # thread answers kernel_info meanwhile; other requests wait for the shell).
+        startup.run(profile, shell)
         log.info(
             "mpkernel %s ready (session %s, pid %d)",
             mpkernel.__version__,
             self.session,
             os.getpid(),
         )
+        # What kernels killed together with their janitor left, off the way of requests.
+        kernel_dirs.sweep_in_background()
         dispatcher.run()
 
         try:
             engine.close()
-        except Exception:
+        except Exception:  # the kernel is ending: IPython's shutdown must not stop that
             log.exception("IPython shutdown failed")
-        if cells is not None:
-            cells.remove()
         outbox.put(Stop())
         io.join(timeout=5)
         if io.reaper is not None:
             io.reaper.join(timeout=5)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         capture.stop()
-        if server is not None:
-            server.remove()
         fork_site.close()
         ctx.term()
+        dirs.remove()
         hb.join(timeout=1)
         return 0

@@ -1,6 +1,7 @@
 """Control requests, answered by the io thread even while user code runs.
 
-kernel_info, interrupt and shutdown never wait for the main thread. Each request is
+kernel_info, interrupt, shutdown, usage and the subshell requests (JEP 91:
+create/delete/list, with ipykernel 7's reply shapes) never wait for the main thread. Each request is
 bracketed by busy/idle on IOPub like ipykernel does (servers watch IOPub traffic to see
 that a kernel is alive); those statuses are plain IOPub messages, not the shell bracket,
 so they do not change where fd-level output is attributed.
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mpkernel.funnel.items import Publish, Reply
+from mpkernel.kernel.subshells import SubshellRegistry, UnknownSubshellError
 from mpkernel.kernel.work import reply_type_for
 from mpkernel.wire import Message
 
@@ -27,10 +29,14 @@ class ControlHandler:
         kernel_info: Callable[[], dict[str, Any]],
         interrupt: Callable[[], None],
         shutdown: Callable[[bool], None],
+        subshells: SubshellRegistry | None = None,
+        usage: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self._kernel_info = kernel_info
         self._interrupt = interrupt
         self._shutdown = shutdown
+        self._subshells = subshells if subshells is not None else SubshellRegistry()
+        self._usage = usage
 
     def handle(self, msg: Message[dict[str, Any]], emit: Emit) -> None:
         parent = msg.header
@@ -50,6 +56,14 @@ class ControlHandler:
             # The reply goes out before the kernel starts to wind down.
             def after() -> None:
                 self._shutdown(restart)
+        elif msg_type == "create_subshell_request":
+            content = {"status": "ok", "subshell_id": self._subshells.create()}
+        elif msg_type == "delete_subshell_request":
+            content = self._delete_subshell(msg.content.get("subshell_id"))
+        elif msg_type == "list_subshell_request":
+            content = {"status": "ok", "subshell_id": self._subshells.ids()}
+        elif msg_type == "usage_request" and self._usage is not None:
+            content = self._usage()
         else:
             log.warning("unknown control message type %r (msg_id %s)", msg_type, msg.msg_id)
             content = (
@@ -71,3 +85,21 @@ class ControlHandler:
         emit(Publish("status", {"execution_state": "idle"}, parent))
         if after is not None:
             after()
+
+    def _delete_subshell(self, subshell_id: object) -> dict[str, Any]:
+        if not isinstance(subshell_id, str):
+            error: Exception = ValueError(f"subshell_id must be a string, not {subshell_id!r}")
+        else:
+            try:
+                self._subshells.delete(subshell_id)
+            except UnknownSubshellError as e:
+                error = e
+            else:
+                return {"status": "ok"}
+        log.warning("delete_subshell_request refused: %s", error)
+        return {
+            "status": "error",
+            "ename": type(error).__name__,
+            "evalue": str(error),
+            "traceback": [],
+        }

@@ -72,6 +72,9 @@ class FrontendSender:
         self._subscribed_once = False
         self._held: list[list[bytes]] = []
 
+    def make_header(self, msg_type: str) -> Header:
+        return self._headers.make(msg_type)
+
     def topic(self, msg_type: str) -> bytes:
         topic = self._topics.get(msg_type)
         if topic is None:
@@ -86,10 +89,12 @@ class FrontendSender:
         parent: Header | None,
         metadata: Mapping[str, Any] | None = None,
         buffers: Sequence[bytes] = (),
+        header: Header | None = None,
     ) -> list[bytes]:
+        """`header`: one made by `make_header` beforehand (the caller needs its msg_id)."""
         return encode_raw(
             identities,
-            self._headers.make(msg_type),
+            header if header is not None else self._headers.make(msg_type),
             parent,
             json_bytes(metadata) if metadata else EMPTY,
             json_bytes(content),

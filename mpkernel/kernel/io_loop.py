@@ -26,7 +26,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import zmq
@@ -34,25 +34,38 @@ import zmq
 from mpkernel.comms.router import CommRouter
 from mpkernel.config.model import Config
 from mpkernel.debugger.door import DebuggerDoor, DebuggerParts
+from mpkernel.funnel.activity import KernelActivity
 from mpkernel.funnel.capture import FdCapture
 from mpkernel.funnel.iopub import IOPubFunnel
-from mpkernel.funnel.items import CommItem, InputRequest, IoCall, Publish, PublishRaw, Reply
+from mpkernel.funnel.items import (
+    CommItem,
+    DrainShell,
+    InputRequest,
+    IoCall,
+    Publish,
+    PublishRaw,
+    Reply,
+)
 from mpkernel.funnel.outbox import Outbox
 from mpkernel.kernel.control import ControlHandler
 from mpkernel.kernel.frontend import FrontendSender, decode_or_log, describe
 from mpkernel.kernel.presence import FrontendPresence
 from mpkernel.kernel.sockets import KernelSockets, close_sockets
 from mpkernel.kernel.stdin_channel import StdinChannel
-from mpkernel.kernel.work import MainCall, ShellWork, StopWork, WorkItem
+from mpkernel.kernel.subshells import SubshellRegistry, UnknownSubshellError, subshell_id_of
+from mpkernel.kernel.usage import UsageMeter
+from mpkernel.kernel.work import MainCall, ShellWork, StopWork, WorkItem, reply_type_for
 from mpkernel.kernel.worker_link import WorkerLink
 from mpkernel.monitor_events import recv_event
 from mpkernel.multipart import NOBLOCK, recv_frames
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision.supervisor import WorkerSupervisor
 from mpkernel.threads import hidden_from_debugger
-from mpkernel.wire import Header, Signer
+from mpkernel.wire import Header, Message, Signer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mpkernel.debugger.session import DebugSession
 
 log = logging.getLogger(__name__)
@@ -66,12 +79,13 @@ HANDSHAKE_FAILED = (
 )
 
 
-def terminate_children(grace_s: float = 1.0) -> None:
-    """Terminate every descendant of this process, then kill what is left; reap all."""
+def terminate_children(grace_s: float = 1.0, spare: Collection[int | None] = ()) -> None:
+    """Terminate every descendant of this process but `spare` (pids), then kill what is
+    left; reap all."""
     import psutil  # at the end of the kernel only
 
     try:
-        children = psutil.Process().children(recursive=True)
+        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in spare]
     except psutil.Error:
         return
     for child in children:
@@ -102,6 +116,9 @@ class KernelIO(threading.Thread):
         config: Config,
         snapshots: SnapshotDispatcher,
         debugger_enabled: bool,
+        workers_dir: Path | None = None,
+        kernel_id: str = "",
+        janitor_pid: int | None = None,
     ) -> None:
         super().__init__(name="mpkernel-io", daemon=True)
         hidden_from_debugger(self)
@@ -112,8 +129,16 @@ class KernelIO(threading.Thread):
         self._work = work
         self._capture = capture
         self._fd_parent = fd_parent
+        self._workers_dir = workers_dir
+        self._kernel_id = kernel_id
+        self._janitor_pid = janitor_pid
         self._funnel = IOPubFunnel(self)
-        self._control = ControlHandler(kernel_info, interrupt_main, self._begin_shutdown)
+        self._activity = KernelActivity()
+        self.subshells = SubshellRegistry()
+        self._usage = UsageMeter()
+        self._control = ControlHandler(
+            kernel_info, interrupt_main, self._begin_shutdown, self.subshells, self._usage_reply
+        )
         self._interrupt_main = interrupt_main
         self._running = True
         self._shutdown_deadline: float | None = None
@@ -127,13 +152,10 @@ class KernelIO(threading.Thread):
         self._presence = FrontendPresence(
             config.kernel, self._frontend_gone, self.router.close_for_disconnect
         )
-        self._stdin = StdinChannel(sockets.stdin, sender.frames)
+        self._stdin = StdinChannel(sockets.stdin, sender.frames, sender.make_header)
         self._snapshots = snapshots
         self.supervisor: WorkerSupervisor | None = None
         self.restart_requested = False
-        #: set by the main thread once it takes shell requests (until then the io thread
-        #: answers kernel_info itself)
-        self.shell_ready = False
         self._main_stuck = False
         self.reaper: threading.Thread | None = None
         self._poller: zmq.Poller | None = None
@@ -197,6 +219,16 @@ class KernelIO(threading.Thread):
         self._capture.collect(self._fd_parent())
         self._drain_outbox()
 
+    def _usage_reply(self) -> dict[str, Any]:
+        workers: list[tuple[str, int]] = []
+        if self.supervisor is not None:
+            workers = [
+                (handle.name, handle.pid)
+                for handle in self.supervisor.handles.values()
+                if handle.pid is not None and handle.state != "dead"
+            ]
+        return self._usage.reply(workers)
+
     def _health_extra(self) -> dict[str, Any]:
         return {
             "iopub_subscribers": self.subscribers,
@@ -207,7 +239,12 @@ class KernelIO(threading.Thread):
         s = self._sockets
         poller = self._poller = zmq.Poller()
         supervisor = self.supervisor = WorkerSupervisor(
-            self._ctx, poller, self._link, self._config.kernel.log_level
+            self._ctx,
+            poller,
+            self._link,
+            self._config.kernel.log_level,
+            rundir=self._workers_dir,
+            kernel_id=self._kernel_id,
         )
         self._link.attach(self.router, supervisor)
         for sock in (s.control, s.shell, s.stdin, s.iopub):
@@ -271,7 +308,7 @@ class KernelIO(threading.Thread):
         for item in self._outbox.drain():
             try:
                 self._funnel.handle(item)
-            except Exception:
+            except Exception:  # per item: one that cannot be sent never stops the funnel
                 log.exception("could not send %s", type(item).__name__)
 
     def _arm_stream_timer(self) -> None:
@@ -299,7 +336,7 @@ class KernelIO(threading.Thread):
                 return
             try:
                 handle(frames)
-            except Exception:
+            except Exception:  # per message: one we cannot handle is logged and dropped
                 log.exception("failed to handle a message (%s)", describe(frames))
 
     # -- inbound -----------------------------------------------------------------------
@@ -321,13 +358,44 @@ class KernelIO(threading.Thread):
             self._control.handle(msg, self._shell_reply_emitter)
             return
         if msg.msg_type in COMM_TYPES and self.router.route_shell(msg, time.monotonic()):
+            # A worker's comm, whichever shell the message came on.
             return
-        if msg.msg_type == "kernel_info_request" and not self.shell_ready and self._work.empty():
-            # Start-up: the main thread is still building the shell (IPython), nothing is
-            # queued ahead of this request, and what kernel_info says is known already.
+        subshell_id = subshell_id_of(msg.header)
+        if subshell_id is None:
+            work = self._work
+        else:
+            try:
+                work = self.subshells.work_for(subshell_id)
+            except UnknownSubshellError as e:
+                self._refuse_unknown_subshell(msg, e)
+                return
+        if msg.msg_type == "kernel_info_request" and work.empty():
+            # Nothing is queued ahead of it on its shell, and its reply is static: answered
+            # now, even while that shell runs a cell (a frontend that connects to a busy
+            # kernel learns at once what it supports, subshells included). Its reply can
+            # overtake only the reply of the request being run.
             self._control.handle(msg, self._shell_reply_emitter)
             return
-        self._work.put(ShellWork(msg))
+        work.put(ShellWork(msg))
+
+    def _refuse_unknown_subshell(
+        self, msg: Message[dict[str, Any]], error: UnknownSubshellError
+    ) -> None:
+        """Busy, an error reply (for a request), idle: a client that waits for the idle of
+        a comm message (no reply) learns of the failure too (ipykernel 7.4 does the same)."""
+        log.warning("cannot handle %s %s: %s", msg.msg_type, msg.msg_id, error)
+        emit = self._shell_reply_emitter
+        emit(Publish("status", {"execution_state": "busy"}, msg.header))
+        reply_type = reply_type_for(msg.msg_type)
+        if reply_type is not None:
+            content = {
+                "status": "error",
+                "ename": type(error).__name__,
+                "evalue": str(error),
+                "traceback": [],
+            }
+            emit(Reply("shell", msg.identities, reply_type, content, msg.header))
+        emit(Publish("status", {"execution_state": "idle"}, msg.header))
 
     def _shell_reply_emitter(self, item: Publish | Reply) -> None:
         if isinstance(item, Reply):
@@ -370,6 +438,12 @@ class KernelIO(threading.Thread):
     # -- FunnelSink --------------------------------------------------------------------
     def publish(self, item: Publish) -> None:
         self._sender.publish(item.msg_type, item.content, item.parent, item.metadata, item.buffers)
+        if (
+            item.msg_type == "status"
+            and item.parent is not None
+            and self._activity.still_busy_after(item.content["execution_state"], item.parent.msg_id)
+        ):
+            self._sender.publish("status", {"execution_state": "busy"}, None)
 
     def reply(self, item: Reply) -> None:
         self._sender.reply(
@@ -388,9 +462,14 @@ class KernelIO(threading.Thread):
     def request_input(self, item: InputRequest) -> None:
         self._stdin.request(item)
 
-    def drain_shell(self, marker: object) -> None:
+    def drain_shell(self, item: DrainShell) -> None:
         self._recv_all(self._sockets.shell, self._on_shell)
-        self._work.put(marker)  # type: ignore[arg-type]
+        if item.subshell_id is None:
+            self._work.put(item.marker)  # type: ignore[arg-type]
+            return
+        # A subshell deleted meanwhile serves nothing any more.
+        with contextlib.suppress(UnknownSubshellError):
+            self.subshells.work_for(item.subshell_id).put(item.marker)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         self._running = False
@@ -408,12 +487,17 @@ class KernelIO(threading.Thread):
         self._shutdown_deadline = time.monotonic() + SHUTDOWN_GRACE_S
         self.shutdown_requested.set()
         self._work.put(StopWork())
+        self.subshells.stop_all()
         if self.supervisor is not None:
-            for handle in list(self.supervisor.handles.values()):
-                self.supervisor.stop(handle, "kernel_shutdown")
+            self.supervisor.begin_shutdown()
         self._interrupt_main()
         self._stdin.fail("the kernel is shutting down")
         self.reaper = hidden_from_debugger(
-            threading.Thread(target=terminate_children, name="mpkernel-reaper", daemon=True)
+            threading.Thread(
+                target=terminate_children,
+                kwargs={"spare": (self._janitor_pid,)},
+                name="mpkernel-reaper",
+                daemon=True,
+            )
         )
         self.reaper.start()

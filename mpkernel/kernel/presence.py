@@ -1,4 +1,6 @@
-"""Whether a frontend is connected, and what happens when the last one leaves (DESIGN 5).
+"""Whether a frontend is connected, and what happens when the last one leaves.
+
+docs/architecture.md section 5 says what a departure does to requests and comms.
 
 Fed by the IOPub socket's monitor (connections accepted and closed, in real time: XPUB
 reports departures later than subscriptions, so a quick reconnect could otherwise hide a

@@ -20,6 +20,7 @@ from mpkernel.funnel.items import FunnelItem
 from mpkernel.kernel.work import KernelWork, SnapshotWork, WorkItem
 from mpkernel.supervision import ipc
 from mpkernel.supervision.fork import ForkedWorker
+from mpkernel.supervision.policy import WorkerExit
 from mpkernel.supervision.supervisor import WorkerHandle, WorkerSupervisor
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,9 @@ class WorkerLink:
         router, _ = self._parts()
         router.on_worker_message(handle, msg, time.monotonic())
 
-    def on_worker_exit(
-        self, handle: WorkerHandle, reason: str, crashed: bool, restarting: bool
-    ) -> None:
+    def on_worker_exit(self, handle: WorkerHandle, exit: WorkerExit, restarting: bool) -> None:
         router, _ = self._parts()
-        router.on_worker_exit(handle, reason, crashed, restarting)
+        router.on_worker_exit(handle, exit, restarting)
 
     def on_worker_restarted(self, old_key: str, handle: WorkerHandle) -> None:
         router, _ = self._parts()

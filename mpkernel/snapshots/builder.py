@@ -215,7 +215,6 @@ class SnapshotBuilder:
 
     def _segment_dir(self) -> Path:
         if self._dir is None:
-            segments.remove_stale_dirs()
             self._dir = segments.kernel_dir()
         return self._dir
 

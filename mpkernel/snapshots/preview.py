@@ -2,7 +2,7 @@
 
 The variables pane shows a summary of a frame (type, shape, size) and, on `inspect`, its
 columns with their first values; it never needs ten million rows. Sending them would
-cost the machine a copy of the user's data for every pane (DESIGN section 4, "Data
+cost the machine a copy of the user's data for every pane (docs/architecture.md section 4, "Data
 size"). So a table or array whose buffers hold at least `PREVIEW_MIN_BYTES` crosses as a
 `Preview`: the same library's object cut to its first `PREVIEW_ROWS` rows, plus what the
 pane shows of the whole (shape, bytes held per column). Building one costs a slice and the

@@ -18,8 +18,9 @@ the writer finishes, gives up, or its process dies (then the status says what is
 
 Files are named under `<root>/mpkernel-<uid>-<kernel pid>/` (root: `/dev/shm` when present)
 so one kernel's leftovers can be removed as a whole (`remove_kernel_dir`), including those of
-a kernel that died (`remove_stale_dirs`). Writes use `pwrite`, which releases the GIL and is
-faster than copying into a fresh `mmap` (notes/feasibility.md pitfall 7). No thread owns
+a kernel that died (by its janitor, `mpkernel.kernel_dirs`). Writes use `pwrite`, which
+releases the GIL and is faster than copying into a fresh `mmap` (notes/feasibility.md
+pitfall 7). No thread owns
 this module; a `SegmentWriter` is used by one thread at a time.
 """
 
@@ -38,8 +39,6 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
-
-import psutil
 
 MAGIC: Final = b"MPKSEG01"
 WRITING: Final = 0
@@ -67,9 +66,14 @@ def segment_root() -> Path:
     return Path(tempfile.gettempdir())
 
 
+def kernel_dir_path(pid: int | None = None) -> Path:
+    """Where the segments of the kernel `pid` (default: this process) go."""
+    return segment_root() / f"mpkernel-{os.getuid()}-{os.getpid() if pid is None else pid}"
+
+
 def kernel_dir(pid: int | None = None) -> Path:
     """The directory of the kernel `pid` (default: this process), created 0700."""
-    path = segment_root() / f"mpkernel-{os.getuid()}-{os.getpid() if pid is None else pid}"
+    path = kernel_dir_path(pid)
     path.mkdir(mode=0o700, exist_ok=True)
     # The name is predictable: a directory made first by someone else must not be used.
     st = path.lstat()
@@ -80,34 +84,18 @@ def kernel_dir(pid: int | None = None) -> Path:
 
 def remove_kernel_dir(pid: int | None = None) -> None:
     """Free every segment of the kernel `pid` (default: this process)."""
-    path = segment_root() / f"mpkernel-{os.getuid()}-{os.getpid() if pid is None else pid}"
-    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(kernel_dir_path(pid), ignore_errors=True)
 
 
-def remove_stale_dirs() -> list[Path]:
-    """Remove the directories of this user's kernels that are no longer running."""
-    removed = []
-    for path in segment_root().glob(f"mpkernel-{os.getuid()}-*"):
-        m = _DIR_RE.search(path.name)
-        if m is None or int(m.group(2)) == os.getpid() or _owner_alive(int(m.group(2)), path):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
-    return removed
+def kernel_dirs() -> list[Path]:
+    """This user's kernels' segment directories, running or not."""
+    return list(segment_root().glob(f"mpkernel-{os.getuid()}-*"))
 
 
-def _owner_alive(pid: int, path: Path) -> bool:
-    """Whether the kernel that made `path` still runs: a zombie does not, nor a process
-    that reused its pid after the directory was made."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return proc.create_time() <= path.stat().st_ctime + 1
-    except (psutil.NoSuchProcess, FileNotFoundError):
-        return False
-    except psutil.AccessDenied:
-        return True
+def owner_of(path: Path) -> int | None:
+    """The pid of the kernel whose segment directory `path` is (None: not one)."""
+    m = _DIR_RE.fullmatch(path.name)
+    return int(m.group(2)) if m is not None else None
 
 
 def _aligned(n: int) -> int:

@@ -47,7 +47,6 @@ import posix
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from mpkernel.interrupt_shield import shielded
 from mpkernel.supervision.runtime import HandlerImportError, WorkerSpec, load_handler_class
+from mpkernel.titles import title
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -101,15 +101,25 @@ class _Followed:
 
 class ForkSite:
     """Forks viewers from the main thread, and forks them afresh after a cell that may
-    have changed what they show (`after_execute`). The pipes live in a 0700 directory of
-    its own, made at the first fork and removed by `close` (kernel shutdown)."""
+    have changed what they show (`after_execute`). The pipes live in `directory` (0700,
+    in the kernel's root), made at the first fork and removed by `close` (kernel shutdown);
+    `kernel_id` names the children's processes."""
 
-    def __init__(self, config: Config, outbox: Outbox, user_ns: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        outbox: Outbox,
+        user_ns: Mapping[str, Any],
+        directory: Path,
+        kernel_id: str = "",
+    ) -> None:
         self._config = config
         self._outbox = outbox
         self._user_ns = user_ns
         self._log_level = config.kernel.log_level
-        self._dir: Path | None = None
+        self._directory = directory
+        self._made = False
+        self._kernel_id = kernel_id
         self._counter = itertools.count(1)
         self._lock = threading.Lock()  # `_followed` loses closed comms on the io thread
         self._followed: dict[str, _Followed] = {}
@@ -190,11 +200,11 @@ class ForkSite:
     def fork(self, name: str, target: str, handler: str, subject: Any) -> ForkedWorker:
         """Fork a worker serving `target` with `handler` about `subject` (main thread)."""
         with self._lock:
-            if self._dir is None:
-                _remove_dead_kernels_dirs()
-                self._dir = Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
+            if not self._made:
+                self._directory.mkdir(mode=0o700, exist_ok=True)
+                self._made = True
             wid = f"{name}-f{next(self._counter)}"
-            directory = self._dir
+            directory = self._directory
         spec = WorkerSpec(
             name=name,
             target=target,
@@ -203,6 +213,7 @@ class ForkSite:
             out_addr=f"ipc://{directory}/{wid}.out",
             token=os.urandom(16),
             log_level=self._log_level,
+            title=title("viewer", self._kernel_id, name),
         )
         alive_r, alive_w = os.pipe()
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -222,28 +233,12 @@ class ForkSite:
 
     def close(self) -> None:
         with self._lock:
-            if self._dir is not None:
-                shutil.rmtree(self._dir, ignore_errors=True)
-                self._dir = None
+            if self._made:
+                shutil.rmtree(self._directory, ignore_errors=True)
+                self._made = False
 
 
 _MISSING: Any = object()
-_DIR_PREFIX = "mpk-fork-"
-
-
-def _remove_dead_kernels_dirs() -> None:
-    """The pipe directories of kernels that were killed (their shutdown would have removed
-    them): named after the kernel's pid, removed once no process has that pid."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
-        pid_text = path.name[len(_DIR_PREFIX) :].split("-", 1)[0]
-        try:
-            if not pid_text.isdigit() or path.stat().st_uid != os.getuid():
-                continue
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue  # gone meanwhile, or another user's process has that pid now
 
 
 @dataclass(frozen=True, slots=True)

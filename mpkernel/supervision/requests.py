@@ -13,16 +13,19 @@ it came in.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
 import queue
 import threading
 import traceback
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from mpkernel_workers.api import (
     CommHandler,
     FrontendDisconnected,
@@ -169,10 +172,36 @@ def resolve(handler: CommHandler | None, call: RpcCall) -> Callable[..., Any]:
     if not callable(fn):
         raise BadRequest(call.rpc_id_json, METHOD_NOT_FOUND, f"unknown method {call.method!r}")
     try:
-        inspect.signature(fn).bind(*call.args, **call.kwargs)
+        bound = inspect.signature(fn).bind(*call.args, **call.kwargs)
     except TypeError as e:
         raise BadRequest(call.rpc_id_json, INVALID_PARAMS, f"{call.method}: {e}") from e
+    for name, expected in _param_types(getattr(fn, "__func__", fn)).items():
+        if name not in bound.arguments:
+            continue  # its default
+        try:
+            # Checked, not converted: the method gets the JSON value as it came.
+            msgspec.convert(bound.arguments[name], expected, strict=True)
+        except msgspec.ValidationError as e:
+            message = f"{call.method}: param {name!r}: {e}"
+            raise BadRequest(call.rpc_id_json, INVALID_PARAMS, message) from e
     return fn  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _param_types(fn: Callable[..., Any]) -> dict[str, Any]:
+    """What an `rpc_*` method's params must be, from its annotations: named params only
+    (`**params` takes anything), and none annotated `Any` (the method checks those)."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError) as e:  # e.g. a name imported for type checkers only
+        log.warning("params of %s are not checked: its annotations do not resolve: %s", fn, e)
+        return {}
+    out = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        expected = hints.get(name, Any)
+        if expected is not Any and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            out[name] = expected
+    return out
 
 
 def invoke(fn: Callable[..., Any], call: RpcCall, comm_id: str) -> bytes:

@@ -31,6 +31,7 @@ import zmq
 from mpkernel_workers.api import CommHandler
 
 from mpkernel.supervision import ipc
+from mpkernel.titles import set_title
 
 if TYPE_CHECKING:
     # The kernel process imports this module for `WorkerSpec` and `worker_entry` only.
@@ -48,6 +49,7 @@ class WorkerSpec:
     out_addr: str
     token: bytes
     log_level: str = "info"
+    title: str = ""  # the process's title (`mpkernel.titles`); "" keeps it
 
 
 class HandlerImportError(Exception):
@@ -178,6 +180,8 @@ def run_worker(
     snapshots: bool | None = None,
 ) -> None:
     """A worker process's life, once SIGINT is ignored (started or forked)."""
+    if spec.title:
+        set_title(spec.title)
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     _exit_with_parent(alive_fd)

@@ -11,7 +11,8 @@ loop); it never publishes anything itself: exits and messages go to its `listene
             listener is told (I6: drain first, then fail what is pending)
 
 Frames on the PULL carry the worker's random token; frames with an unknown token are
-dropped with a log line.
+dropped with a log line. What to do about an exit or a limit is decided by the pure
+functions of `policy`; this module does the I/O around them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,8 +38,21 @@ from mpkernel.multipart import NOBLOCK, recv_frames, send_frames
 from mpkernel.supervision import ipc, zygote
 from mpkernel.supervision.errors import WorkerUnavailable
 from mpkernel.supervision.fork import ForkedWorker
+from mpkernel.supervision.forked_process import ForkedProcess, RawFd
+from mpkernel.supervision.policy import (
+    ExitKind,
+    WorkerExit,
+    WorkerHistory,
+    WorkerState,
+    WorkerStats,
+    classify_exit,
+    limit_breach,
+    on_exit,
+    start_failure,
+)
 from mpkernel.supervision.runtime import WorkerSpec, worker_entry
 from mpkernel.threads import hidden_from_debugger
+from mpkernel.titles import title
 from mpkernel.wakeup import WakeupPipe
 
 if TYPE_CHECKING:
@@ -47,8 +62,6 @@ log = logging.getLogger(__name__)
 
 LIMIT_CHECK_S = 0.25
 DRAIN_FALLBACK_S = 1.0
-BACKOFF_BASE_S = 0.05
-BACKOFF_MAX_S = 5.0
 
 
 @dataclass(eq=False)
@@ -60,15 +73,16 @@ class WorkerHandle:
     in_addr: str
     out_addr: str
     push: zmq.Socket[bytes]
+    started_at: float
     process: Any = None
     alive_w: Any = None
     pid: int | None = None
-    state: str = "starting"  # starting | ready | exiting | dead
+    state: WorkerState = WorkerState.STARTING
     ready: ipc.Ready | None = None  # what the worker said when it became ready
     outq: list[ipc.ToWorker] = field(default_factory=list)
     kill_reason: str | None = None
-    exit_reason: str | None = None
-    started_at: float = field(default_factory=time.monotonic)
+    stop_reason: str | None = None  # the kernel sent it StopWorker
+    exit: WorkerExit | None = None
     ps: psutil.Process | None = None
     exited_at: float | None = None
     forked: bool = False  # forked from the kernel: its limit counts the pages it owns
@@ -78,89 +92,17 @@ class WorkerHandle:
         return self.config.name
 
 
-class _ForkedProcess:
-    """A child forked from the kernel (`fork.ForkSite`), seen through the few members of
-    `multiprocess.Process` the supervisor uses; its sentinel is a pidfd."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.sentinel = os.pidfd_open(pid)
-        self.exitcode: int | None = None  # None also when another reaper took the status
-        self._reaped = False
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._reaped:
-            return
-        from multiprocess.connection import wait
-
-        if wait([self.sentinel], timeout=timeout):
-            self._reaped = True
-            with contextlib.suppress(ChildProcessError):  # the shutdown's sweep reaped it
-                _, status = os.waitpid(self.pid, 0)
-                self.exitcode = os.waitstatus_to_exitcode(status)
-
-    def close(self) -> None:
-        """Once it is reaped and forgotten: its pidfd."""
-        os.close(self.sentinel)
-
-
-class _Fd:
-    """A raw file descriptor with the `close()` of a multiprocess Connection."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-@dataclass
-class WorkerRecord:
-    """Counters per configured worker (kept across restarts)."""
-
-    starts: int = 0
-    crashes: int = 0
-    restarts: int = 0
-    last_exit_reason: str | None = None
-    crash_times: deque[float] = field(default_factory=deque)
-    disabled_reason: str | None = None
-    restart_at: float | None = None
-
-
 class SupervisorListener(Protocol):
     def on_worker_ready(self, handle: WorkerHandle, ready: ipc.Ready) -> None: ...
 
     def on_worker_message(self, handle: WorkerHandle, msg: ipc.FromWorker) -> None: ...
 
-    def on_worker_exit(
-        self, handle: WorkerHandle, reason: str, crashed: bool, restarting: bool
-    ) -> None: ...
+    def on_worker_exit(self, handle: WorkerHandle, exit: WorkerExit, restarting: bool) -> None: ...
 
     def on_worker_restarted(self, old_key: str, handle: WorkerHandle) -> None: ...
 
 
-def describe_exit(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "exited (code unknown)"
-    if exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exited with code {exitcode}"
-
-
-def start_forkserver(preload: list[str]) -> None:
-    """Start the forkserver now, before any thread or zmq context exists."""
-    import multiprocess
-
-    ctx = multiprocess.get_context("forkserver")
-    ctx.set_forkserver_preload(preload)
-    from multiprocess import forkserver
-
-    forkserver.ensure_running()
+SHUTTING_DOWN = "the kernel is shutting down"
 
 
 class WorkerSupervisor:
@@ -170,13 +112,24 @@ class WorkerSupervisor:
         poller: zmq.Poller,
         listener: SupervisorListener,
         log_level: str = "info",
+        rundir: Path | None = None,
+        kernel_id: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`rundir`: where the worker pipes go, made here (0700; default: a temporary
+        directory of its own); `kernel_id` names the workers' processes."""
         self._ctx = ctx
+        self._clock = clock
         self._poller = poller
         self._listener = listener
         self._log_level = log_level
-        # mkdtemp makes it 0700: only this user can connect to the worker pipes.
-        self.rundir = Path(tempfile.mkdtemp(prefix="mpk-"))
+        self._kernel_id = kernel_id
+        # 0700: only this user can connect to the worker pipes.
+        if rundir is None:
+            rundir = Path(tempfile.mkdtemp(prefix="mpk-"))
+        else:
+            rundir.mkdir(mode=0o700)
+        self.rundir = rundir
         self.pull = ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.RCVHWM, 0)
         self.pull.setsockopt(zmq.LINGER, 0)
@@ -184,25 +137,27 @@ class WorkerSupervisor:
         poller.register(self.pull, zmq.POLLIN)
         poller.register(self.monitor, zmq.POLLIN)
         self.handles: dict[str, WorkerHandle] = {}
-        self.records: dict[str, WorkerRecord] = {}
+        self.records: dict[str, WorkerHistory] = {}
         self._by_token: dict[bytes, WorkerHandle] = {}
         self._by_sentinel: dict[int, WorkerHandle] = {}
         self._connections: dict[str, int] = {}
         self._exiting: list[WorkerHandle] = []
         self._counter = 0
-        self._next_limit_check = time.monotonic() + LIMIT_CHECK_S
+        self._next_limit_check = clock() + LIMIT_CHECK_S
         self._restart_configs: dict[str, WorkerConfig] = {}
         self._spawned: deque[tuple[WorkerHandle, BaseException | None]] = deque()
+        # Set once the kernel is shutting down: no worker starts or restarts after that.
+        self.closing = False
         self._wakeup = WakeupPipe()
         poller.register(self._wakeup.read_fd, zmq.POLLIN)
 
     # -- lookup and start ----------------------------------------------------------------
-    def record(self, name: str) -> WorkerRecord:
-        return self.records.setdefault(name, WorkerRecord())
+    def record(self, name: str) -> WorkerHistory:
+        return self.records.setdefault(name, WorkerHistory())
 
     def get(self, key: str) -> WorkerHandle | None:
         handle = self.handles.get(key)
-        return handle if handle is not None and handle.state in ("starting", "ready") else None
+        return handle if handle is not None and handle.state.live else None
 
     def acquire(self, config: WorkerConfig, comm_id: str) -> WorkerHandle:
         """The live worker that serves a new comm on `config`, started if needed."""
@@ -225,16 +180,22 @@ class WorkerSupervisor:
 
     def adopt(self, config: WorkerConfig, comm_id: str, forked: ForkedWorker) -> WorkerHandle:
         """Take a child forked from the kernel for `comm_id` (`fork.ForkSite`) as its
-        worker; it is watched, limited and failed like any other."""
+        worker; it is watched, limited and failed like any other. During shutdown the child
+        is sent away instead (its liveness pipe closes) and `WorkerUnavailable` raised."""
+        if self.closing:
+            os.close(forked.alive_w)
+            raise WorkerUnavailable(SHUTTING_DOWN)
         spec = forked.spec
         push = self._connect(spec.in_addr)
         self.pull.bind(spec.out_addr)
         wid = spec.in_addr.rsplit("/", 1)[-1].removesuffix(".in")
         key = f"{config.name}:{comm_id}:{wid}"  # a comm's successive forks differ
-        handle = WorkerHandle(key, config, wid, spec.token, spec.in_addr, spec.out_addr, push)
+        handle = WorkerHandle(
+            key, config, wid, spec.token, spec.in_addr, spec.out_addr, push, self._clock()
+        )
         handle.forked = True
-        handle.process = _ForkedProcess(forked.pid)
-        handle.alive_w = _Fd(forked.alive_w)
+        handle.process = ForkedProcess(forked.pid)
+        handle.alive_w = RawFd(forked.alive_w)
         handle.pid = forked.pid
         self.handles[key] = handle
         self._by_token[spec.token] = handle
@@ -261,6 +222,8 @@ class WorkerSupervisor:
         the server has preloaded its modules, which must not stall the io thread. Messages
         for the worker queue in its handle until it says Ready.
         """
+        if self.closing:
+            raise WorkerUnavailable(SHUTTING_DOWN)
         import multiprocess
 
         zygote.use_in_multiprocess()
@@ -271,7 +234,7 @@ class WorkerSupervisor:
         out_addr = f"ipc://{self.rundir}/{wid}.out"
         push = self._connect(in_addr)
         self.pull.bind(out_addr)
-        handle = WorkerHandle(key, config, wid, token, in_addr, out_addr, push)
+        handle = WorkerHandle(key, config, wid, token, in_addr, out_addr, push, self._clock())
         spec = WorkerSpec(
             name=config.name,
             target=config.target,
@@ -280,6 +243,7 @@ class WorkerSupervisor:
             out_addr=out_addr,
             token=token,
             log_level=self._log_level,
+            title=title("worker", self._kernel_id, config.name),
         )
         mp = multiprocess.get_context(config.start_method)
         alive_r, alive_w = mp.Pipe(duplex=False)
@@ -307,6 +271,7 @@ class WorkerSupervisor:
         """Spawner thread: start the process, then hand the result to the io thread."""
         error: BaseException | None = None
         try:
+            zygote.main_module_has_a_spec()
             handle.process.start()
         except BaseException as e:  # noqa: BLE001 - reported to the io thread as a crash
             error = e
@@ -321,9 +286,9 @@ class WorkerSupervisor:
             handle, error = self._spawned.popleft()
             if error is not None:
                 log.error("worker %s could not start: %s", handle.wid, error)
-                handle.exit_reason = f"could not start: {error}"
-                handle.state = "exiting"
-                handle.exited_at = time.monotonic()
+                handle.exit = start_failure(error)
+                handle.state = WorkerState.EXITING
+                handle.exited_at = self._clock()
                 self._exiting.append(handle)
                 continue
             process = handle.process
@@ -339,9 +304,9 @@ class WorkerSupervisor:
             )
 
     def send(self, handle: WorkerHandle, msg: ipc.ToWorker) -> None:
-        if handle.state == "starting":
+        if handle.state is WorkerState.STARTING:
             handle.outq.append(msg)
-        elif handle.state == "ready":
+        elif handle.state is WorkerState.READY:
             self._push(handle, msg)
         else:
             log.warning("message %s for exited worker %s dropped", type(msg).__name__, handle.wid)
@@ -357,14 +322,25 @@ class WorkerSupervisor:
                 "worker %s is not reading (exited?): %s dropped", handle.wid, type(msg).__name__
             )
 
+    def begin_shutdown(self) -> None:
+        """The kernel is shutting down: every worker is asked to stop, none starts from now
+        on (a restart that was scheduled is dropped), and an exit is no longer a crash (the
+        kernel's reaper terminates what does not stop in time)."""
+        self.closing = True
+        self._restart_configs.clear()
+        for rec in self.records.values():
+            rec.restart_at = None
+        for handle in list(self.handles.values()):
+            self.stop(handle, "kernel_shutdown")
+
     def stop(self, handle: WorkerHandle, reason: str) -> None:
         """Ask a worker to exit cleanly (its comms are already closed)."""
         handle.kill_reason = None
         self.send(handle, ipc.StopWorker(reason))
-        handle.exit_reason = f"stopped: {reason}"
+        handle.stop_reason = reason
 
     def kill(self, handle: WorkerHandle, reason: str) -> None:
-        if handle.pid is None or handle.state in ("exiting", "dead"):
+        if handle.pid is None or not handle.state.live:
             return
         handle.kill_reason = reason
         log.warning("killing worker %s (pid %s): %s", handle.wid, handle.pid, reason)
@@ -412,16 +388,16 @@ class WorkerSupervisor:
                 self._listener.on_worker_message(handle, msg)
 
     def _on_ready(self, handle: WorkerHandle, msg: ipc.Ready) -> None:
-        if handle.state != "starting":
+        if handle.state is not WorkerState.STARTING:
             return
-        handle.state = "ready"
+        handle.state = WorkerState.READY
         handle.ready = msg
         import psutil  # a worker's first use of it: not on the kernel's start-up path
 
         with contextlib.suppress(psutil.Error):
             handle.ps = psutil.Process(msg.pid)
         log.info(
-            "worker %s ready in %.0f ms", handle.wid, (time.monotonic() - handle.started_at) * 1000
+            "worker %s ready in %.0f ms", handle.wid, (self._clock() - handle.started_at) * 1000
         )
         queued, handle.outq = handle.outq, []
         for item in queued:
@@ -444,23 +420,15 @@ class WorkerSupervisor:
         self._poller.unregister(fd)
         del self._by_sentinel[fd]
         handle.process.join(0)
-        code = handle.process.exitcode
-        clean = (
-            code in (0, None)  # None: its status went to another reaper
-            and handle.exit_reason is not None
-            and handle.exit_reason.startswith("stopped")
-        )
-        handle.exit_reason = handle.kill_reason or (
-            handle.exit_reason if clean else describe_exit(code)
-        )
-        handle.state = "exiting"
-        handle.exited_at = time.monotonic()
+        handle.exit = classify_exit(handle.process.exitcode, handle.stop_reason, handle.kill_reason)
+        handle.state = WorkerState.EXITING
+        handle.exited_at = self._clock()
         self._exiting.append(handle)
 
     def _finish_exits(self) -> None:
         if not self._exiting:
             return
-        now = time.monotonic()
+        now = self._clock()
         still: list[WorkerHandle] = []
         for handle in self._exiting:
             drained = self._open_connections(handle) <= 0
@@ -477,8 +445,8 @@ class WorkerSupervisor:
         return self._connections.get(handle.out_addr, 0)
 
     def _finish_exit(self, handle: WorkerHandle) -> None:
-        handle.state = "dead"
-        if isinstance(handle.process, _ForkedProcess):
+        handle.state = WorkerState.DEAD
+        if isinstance(handle.process, ForkedProcess):
             handle.process.close()
         self._by_token.pop(handle.token, None)
         handle.push.close(linger=0)
@@ -487,52 +455,25 @@ class WorkerSupervisor:
         self._connections.pop(handle.out_addr, None)
         if handle.alive_w is not None:
             handle.alive_w.close()
-        reason = handle.exit_reason or "exited"
-        crashed = not reason.startswith("stopped")
-        rec = self.record(handle.name)
-        rec.last_exit_reason = reason
-        if crashed:
-            rec.crashes += 1
-            log.error(
-                "worker %s (%s, pid %s) %s", handle.wid, handle.config.target, handle.pid, reason
-            )
-        else:
+        exit = handle.exit or classify_exit(None, handle.stop_reason, handle.kill_reason)
+        if self.closing and exit.kind is not ExitKind.REQUESTED:
+            # The kernel's reaper terminates what did not stop in time: not a crash.
+            log.info("worker %s %s during the kernel's shutdown", handle.wid, exit.reason)
+        elif exit.kind is ExitKind.REQUESTED:
             log.info("worker %s stopped", handle.wid)
+        else:
+            target, pid = handle.config.target, handle.pid
+            log.error("worker %s (%s, pid %s) %s", handle.wid, target, pid, exit.reason)
         if self.handles.get(handle.key) is handle:
             del self.handles[handle.key]
-        restarting = handle.config.processes == "shared" and self._should_restart(handle, crashed)
+        rec = self.record(handle.name)
+        was_disabled = rec.disabled_reason is not None
+        restarting = not self.closing and on_exit(rec, handle.config, exit, self._clock())
         if restarting:
-            rec.restart_at = time.monotonic() + self._backoff(rec)
             self._restart_configs[handle.key] = handle.config
-        self._listener.on_worker_exit(handle, reason, crashed, restarting)
-
-    def _should_restart(self, handle: WorkerHandle, crashed: bool) -> bool:
-        cfg = handle.config
-        rec = self.record(cfg.name)
-        if cfg.restart == "never" or (cfg.restart == "on-failure" and not crashed):
-            if crashed:
-                rec.disabled_reason = (
-                    f"worker {cfg.name} crashed ({handle.exit_reason}); restart = never"
-                )
-            return False
-        if not crashed:
-            return False
-        now = time.monotonic()
-        rec.crash_times.append(now)
-        while rec.crash_times and now - rec.crash_times[0] > cfg.restart_window_s:
-            rec.crash_times.popleft()
-        if len(rec.crash_times) > cfg.max_restarts:
-            rec.disabled_reason = (
-                f"worker {cfg.name} crashed {len(rec.crash_times)} times in "
-                f"{cfg.restart_window_s:g}s (max_restarts = {cfg.max_restarts}); not restarted"
-            )
+        elif rec.disabled_reason is not None and not was_disabled:
             log.error("%s", rec.disabled_reason)
-            return False
-        return True
-
-    def _backoff(self, rec: WorkerRecord) -> float:
-        n = max(0, len(rec.crash_times) - 1)
-        return float(min(BACKOFF_MAX_S, BACKOFF_BASE_S * (2**n) - BACKOFF_BASE_S))
+        self._listener.on_worker_exit(handle, exit, restarting)
 
     # -- timers --------------------------------------------------------------------------
     def timeout_ms(self) -> int | None:
@@ -541,13 +482,13 @@ class WorkerSupervisor:
             deadlines.append(min((h.exited_at or 0) + DRAIN_FALLBACK_S for h in self._exiting))
         if any(self._limits(h) for h in self.handles.values()):
             deadlines.append(self._next_limit_check)
-        for key in self._restart_configs:
-            rec = self.record(key.split(":", 1)[0])
+        for config in self._restart_configs.values():
+            rec = self.record(config.name)
             if rec.restart_at is not None:
                 deadlines.append(rec.restart_at)
         if not deadlines:
             return None
-        return max(0, int((min(deadlines) - time.monotonic()) * 1000) + 1)
+        return max(0, int((min(deadlines) - self._clock()) * 1000) + 1)
 
     @staticmethod
     def _limits(handle: WorkerHandle) -> bool:
@@ -555,7 +496,7 @@ class WorkerSupervisor:
         return bool(cfg.memory_limit or cfg.cpu_limit_s or cfg.rpc_timeout_s)
 
     def on_timer(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._finish_exits()
         for key, cfg in list(self._restart_configs.items()):
             rec = self.record(cfg.name)
@@ -575,44 +516,35 @@ class WorkerSupervisor:
         if now >= self._next_limit_check:
             self._next_limit_check = now + LIMIT_CHECK_S
             for handle in list(self.handles.values()):
-                if handle.state == "ready":
-                    self._check_limits(handle, now)
+                if handle.state is WorkerState.READY:
+                    self._check_limits(handle)
 
-    def _check_limits(self, handle: WorkerHandle, now: float) -> None:
+    def _check_limits(self, handle: WorkerHandle) -> None:
         import psutil
 
-        cfg = handle.config
-        if handle.ps is not None and (cfg.memory_limit or cfg.cpu_limit_s):
-            try:
-                if cfg.memory_limit:
-                    # A forked worker shares the user's data with the kernel: only the
-                    # pages it owns (USS) are its own cost.
-                    # USS <= RSS, and RSS is the cheap one (USS walks the page tables:
-                    # 7 ms for a worker sharing 3 GB): USS only past the limit.
-                    what, used = "RSS", handle.ps.memory_info().rss
-                    if handle.forked and used > cfg.memory_limit:
-                        what, used = "USS", handle.ps.memory_full_info().uss
-                    if used > cfg.memory_limit:
-                        limit_mib = cfg.memory_limit >> 20
-                        self.kill(
-                            handle,
-                            f"memory limit exceeded: {what} {used >> 20} MiB > {limit_mib} MiB",
-                        )
-                        return
-                if cfg.cpu_limit_s:
-                    t = handle.ps.cpu_times()
-                    cpu = t.user + t.system
-                    if cpu > cfg.cpu_limit_s:
-                        self.kill(handle, f"CPU limit exceeded: {cpu:.1f}s > {cfg.cpu_limit_s:g}s")
-                        return
-            except psutil.Error:
-                pass
+        cfg, ps = handle.config, handle.ps
+        if ps is None or not (cfg.memory_limit or cfg.cpu_limit_s):
+            return
+        try:
+            times = ps.cpu_times()
+            breach = limit_breach(
+                cfg,
+                rss=ps.memory_info().rss,
+                cpu_s=times.user + times.system,
+                forked=handle.forked,
+                uss=lambda: ps.memory_full_info().uss,
+            )
+        except psutil.Error:
+            return  # it is exiting: its sentinel says so
+        if breach is not None:
+            self.kill(handle, breach)
 
     # -- status and shutdown -------------------------------------------------------------
-    def stats(self) -> list[dict[str, Any]]:
+    def stats(self) -> list[WorkerStats]:
+        """Every live worker, then every configured worker with no process now."""
         import psutil
 
-        out: list[dict[str, Any]] = []
+        out: list[WorkerStats] = []
         for handle in self.handles.values():
             rss = cpu = None
             if handle.ps is not None:
@@ -620,42 +552,19 @@ class WorkerSupervisor:
                     rss = handle.ps.memory_info().rss
                     t = handle.ps.cpu_times()
                     cpu = t.user + t.system
-            rec = self.record(handle.name)
+            cfg = handle.config
             out.append(
-                {
-                    "name": handle.name,
-                    "key": handle.key,
-                    "target": handle.config.target,
-                    "pid": handle.pid,
-                    "state": handle.state,
-                    "rss": rss,
-                    "memory_limit": handle.config.memory_limit,
-                    "cpu_s": cpu,
-                    "starts": rec.starts,
-                    "crashes": rec.crashes,
-                    "restarts": rec.restarts,
-                    "last_exit_reason": rec.last_exit_reason,
-                }
-            )
-        for name, rec in self.records.items():
-            if not any(h.name == name for h in self.handles.values()):
-                out.append(
-                    {
-                        "name": name,
-                        "key": name,
-                        "target": None,
-                        "pid": None,
-                        "state": "disabled" if rec.disabled_reason else "stopped",
-                        "rss": None,
-                        "memory_limit": None,
-                        "cpu_s": None,
-                        "starts": rec.starts,
-                        "crashes": rec.crashes,
-                        "restarts": rec.restarts,
-                        "last_exit_reason": rec.last_exit_reason,
-                        "disabled_reason": rec.disabled_reason,
-                    }
+                WorkerStats.of(
+                    self.record(handle.name), handle.name, handle.key, handle.state.value,
+                    target=cfg.target, pid=handle.pid, rss=rss, memory_limit=cfg.memory_limit,
+                    cpu_s=cpu,
                 )
+            )  # fmt: skip
+        live = {h.name for h in self.handles.values()}
+        for name, rec in self.records.items():
+            if name not in live:
+                state = "disabled" if rec.disabled_reason else "stopped"
+                out.append(WorkerStats.of(rec, name, name, state))
         return out
 
     def shutdown(self, grace_s: float = 0.5) -> None:

@@ -9,10 +9,10 @@ parented to that execution (`events_parented_to`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mpkernel.supervision import ipc
 from mpkernel.wire.codec import json_bytes
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from mpkernel.supervision.requests import WorkerRequest
     from mpkernel.supervision.worker_loop import WorkerRuntime
 
+
+T = TypeVar("T")
 
 _EVENT_PARENT: ContextVar[bytes] = ContextVar("mpkernel_event_parent", default=ipc.NO_PARENT)
 
@@ -98,3 +100,11 @@ class WorkerComm:
             self.closed = True
             data_json = json_bytes(data or {})
             self._runtime.on_loop(lambda: self._runtime.close_from_handler(self, data_json))
+
+    def start_task(self, work: Callable[[], None], name: str) -> None:
+        if self.closed:
+            raise RuntimeError(f"comm {self._comm_id} is closed")
+        self._runtime.start_task(self._comm_id, work, name)
+
+    def shared(self, factory: Callable[[], T]) -> T:
+        return self._runtime.shared(factory)

@@ -32,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import zmq
 from mpkernel_workers.api import (
@@ -61,6 +61,8 @@ from mpkernel.supervision.requests import (
 from mpkernel.supervision.worker_comm import WorkerComm, events_parented_to
 from mpkernel.wakeup import WakeupPipe
 from mpkernel.wire.codec import json_bytes
+
+T = TypeVar("T")
 
 log = logging.getLogger("mpkernel.worker")
 
@@ -94,10 +96,11 @@ class _MainGone(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Finished:
-    """A background request's handler returned; `reply` is its JSON-RPC reply."""
+    """A background request's handler returned; `reply` is its JSON-RPC reply (None: a
+    task's request, which has none)."""
 
     request: WorkerRequest
-    reply: bytes
+    reply: bytes | None
 
 
 _Outgoing = tuple[WorkerRequest | None, ipc.FromWorker] | _Finished | Callable[[], None]
@@ -143,6 +146,8 @@ class WorkerRuntime:
         self._stopped = False
         self._loop_thread = threading.get_ident()
         self._pool = BackgroundPool(BACKGROUND_THREADS, f"mpkernel-worker-{name}")
+        self._shared: dict[Callable[[], Any], Any] = {}
+        self._shared_lock = threading.Lock()
         self._poller = zmq.Poller()
         self._poller.register(pull, zmq.POLLIN)
         self._poller.register(alive_fd, zmq.POLLIN)
@@ -365,7 +370,7 @@ class WorkerRuntime:
             handler = self.handler_cls(comm)
             self.comms[msg.comm_id] = (handler, comm)
             handler.on_open(json.loads(msg.data_json) if msg.data_json else {})
-        except Exception as e:
+        except Exception as e:  # handler code, decoding: the comm closes, the worker lives
             what = "on_open" if comm is not None else "decoding the comm's object"
             log.exception("%s failed for %s", what, msg.comm_id)
             self.comms.pop(msg.comm_id, None)
@@ -385,7 +390,7 @@ class WorkerRuntime:
         def work() -> None:
             try:
                 entry[0].on_message(json.loads(msg.data_json), msg.buffers)
-            except Exception:
+            except Exception:  # handler code: logged; the request still ends with its Done
                 log.exception("on_message failed for %s", msg.comm_id)
 
         self._serve(request, work)
@@ -406,7 +411,7 @@ class WorkerRuntime:
     def _call_on_close(self, handler: CommHandler, comm_id: str, reason: str) -> None:
         try:
             handler.on_close(reason)
-        except Exception:
+        except Exception:  # handler code: the close goes on
             log.exception("on_close failed for %s", comm_id)
 
     def close_from_handler(self, comm: WorkerComm, data_json: bytes) -> None:
@@ -448,6 +453,34 @@ class WorkerRuntime:
         with serving(request):
             reply = invoke(fn, call, request.comm_id)
         self._post(_Finished(request, reply))
+
+    # -- handlers' tasks and shared state -------------------------------------------------------
+    def start_task(self, comm_id: str, work: Callable[[], None], name: str) -> None:
+        """Any thread: `work` on a thread of its own, as a request of `comm_id` (cancelled
+        with the comm's other requests); its end is its request's end."""
+        request = WorkerRequest(comm_id, ipc.NO_PARENT, None)
+
+        def run() -> None:
+            try:
+                with serving(request):
+                    work()
+            except Exception:  # a task's boundary: its comm and the worker go on
+                log.exception("task %s on %s failed", name, comm_id)
+            finally:
+                self._post(_Finished(request, None))
+
+        def start() -> None:
+            self._requests[request] = None
+            threading.Thread(target=run, name=f"mpkernel-task-{name}", daemon=True).start()
+
+        self.on_loop(start)
+
+    def shared(self, factory: Callable[[], T]) -> T:
+        with self._shared_lock:
+            if factory not in self._shared:
+                self._shared[factory] = factory()
+            value: T = self._shared[factory]
+            return value
 
     # -- answers awaited by handlers ------------------------------------------------------------
     def _add_waiter(self, waiter: Waiter) -> None:
@@ -555,7 +588,7 @@ class WorkerRuntime:
         snapshot = None
         try:
             snapshot = self._store.apply(msg)
-        except Exception:
+        except Exception:  # a corrupt snapshot: still acknowledged, so the kernel frees it
             log.exception("snapshot %d could not be applied", msg.version)
         self._send(None, ipc.SnapshotTaken(msg.version))
         if snapshot is not None and self.handler_cls.snapshots:
@@ -563,7 +596,7 @@ class WorkerRuntime:
                 for comm_id, (handler, _) in list(self.comms.items()):
                     try:
                         handler.on_snapshot(snapshot)
-                    except Exception:
+                    except Exception:  # handler code: the other comms still get the snapshot
                         log.exception("on_snapshot failed for %s", comm_id)
         if msg.request_id is not None:
             # Behind what the handlers sent about it: the execution's idle may go (I3).

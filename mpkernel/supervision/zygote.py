@@ -3,8 +3,8 @@
 multiprocess starts its forkserver by exec'ing a fresh interpreter, which imports
 everything again (its own 16-17 MiB of memory, measured as USS) and starts a resource
 tracker process beside it (about 12 MiB of PSS). Forked instead, from the kernel before
-any thread or zmq context exists (DESIGN: workers never fork from a process holding
-either), the server shares the interpreter's pages with the kernel, and it imports its
+any thread or zmq context exists (docs/architecture.md section 1: workers never fork from a process
+holding either), the server shares the interpreter's pages with the kernel, and it imports its
 preload on the other core while the kernel goes on starting. It then runs multiprocess'
 own server loop (`multiprocess.forkserver.main`), so `Process.start()` works unchanged
 once `adopt` has told multiprocess where the server listens.
@@ -17,9 +17,10 @@ The resource tracker is not started at all: mpkernel creates none of the named
 semaphores or shared memory it tracks (snapshot segments have their own cleanup), and the
 processes multiprocess starts get /dev/null as its channel.
 
-The listening socket is a file in a 0700 directory: whoever can connect to it can have the
-server run code as this user, so no abstract socket. The directory goes when the server
-ends (every user of it has closed the "alive" pipe) or with the kernel (`remove`).
+The listening socket is a file in the kernel's 0700 root (`mpkernel.kernel_dirs`): whoever
+can connect to it can have the server run code as this user, so no abstract socket. It goes
+when the server ends (every user of it has closed the "alive" pipe), with the kernel's root,
+or with the janitor when the kernel was killed.
 """
 
 from __future__ import annotations
@@ -28,16 +29,16 @@ import contextlib
 import importlib
 import logging
 import os
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from mpkernel.titles import set_title, title
 
 if TYPE_CHECKING:
     from mpkernel.config.model import WorkerConfig
@@ -52,12 +53,8 @@ class Forkserver:
     pid: int
     preload: tuple[str, ...]
 
-    def remove(self) -> None:
-        """Remove the listening socket's directory (the kernel is ending)."""
-        shutil.rmtree(Path(self.address).parent, ignore_errors=True)
 
-
-def start(preload: Sequence[str]) -> Forkserver:
+def start(preload: Sequence[str], address: Path, kernel_id: str = "") -> Forkserver:
     """Fork the server now; the caller must have no thread and no zmq context yet."""
     # The preload (the worker runtime, the handler modules) and multiprocess with dill
     # (which the kernel needs to start a worker) are imported before the fork: their pages
@@ -69,22 +66,25 @@ def start(preload: Sequence[str]) -> Forkserver:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - a handler's import error is its workers'
             log.warning("preloading %s for the workers failed: %s: %s", name, type(e).__name__, e)
-    directory = tempfile.mkdtemp(prefix="mpk-fs-")  # 0700
-    address = str(Path(directory) / "listener")
     listener = socket.socket(socket.AF_UNIX)
-    listener.bind(address)
+    listener.bind(str(address))
     listener.listen()
     alive_r, alive_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the server process; tested through worker starts
-        _serve(listener, alive_r, alive_w, directory, list(preload))
+        _serve(listener, alive_r, alive_w, address, list(preload), kernel_id)
     listener.close()
     os.close(alive_r)
-    return Forkserver(address, alive_w, pid, tuple(preload))
+    return Forkserver(str(address), alive_w, pid, tuple(preload))
 
 
 def _serve(
-    listener: socket.socket, alive_r: int, alive_w: int, directory: str, preload: list[str]
+    listener: socket.socket,
+    alive_r: int,
+    alive_w: int,
+    address: Path,
+    preload: list[str],
+    kernel_id: str,
 ) -> None:
     # An interrupt sent to the kernel's process group before the preload's signals module
     # is imported must not end the server.
@@ -93,6 +93,7 @@ def _serve(
     own_pid = os.getpid()
     try:
         os.close(alive_w)
+        set_title(title("forkserver", kernel_id))
         from multiprocess import forkserver
 
         forkserver.main(listener.fileno(), alive_r, preload)
@@ -105,11 +106,13 @@ def _serve(
         # Forked children leave through os._exit inside the server loop; only the
         # server itself gets here.
         if os.getpid() == own_pid:
-            shutil.rmtree(directory, ignore_errors=True)
+            address.unlink(missing_ok=True)
         os._exit(code)
 
 
-def start_for(workers: Sequence[WorkerConfig]) -> Forkserver | None:
+def start_for(
+    workers: Sequence[WorkerConfig], address: Path, kernel_id: str = ""
+) -> Forkserver | None:
     """The server for the enabled `forkserver` workers (None: there is none), preloading
     the worker runtime and their handler modules."""
     forked = [w for w in workers if w.enabled and w.start_method == "forkserver"]
@@ -118,7 +121,7 @@ def start_for(workers: Sequence[WorkerConfig]) -> Forkserver | None:
     handlers = {w.handler.partition(":")[0] for w in forked}
     # The signals module first: the server and every worker ignore SIGINT from the start.
     preload = ["mpkernel.supervision.forkserver_signals", "mpkernel.supervision.runtime"]
-    return start(preload + sorted(handlers))
+    return start(preload + sorted(handlers), address, kernel_id)
 
 
 # The server `adopt` was given, until `use_in_multiprocess` hands it over.
@@ -150,3 +153,24 @@ def use_in_multiprocess() -> None:
         if tracker._fd is None:
             # Its liveness probe writes here and succeeds; nothing is ever tracked.
             tracker._fd = os.open(os.devnull, os.O_WRONLY)
+
+
+def start_forkserver(preload: list[str]) -> None:
+    """Start the forkserver now, before any thread or zmq context exists."""
+    import multiprocess
+
+    ctx = multiprocess.get_context("forkserver")
+    ctx.set_forkserver_preload(preload)
+    from multiprocess import forkserver
+
+    forkserver.ensure_running()
+
+
+def main_module_has_a_spec() -> None:
+    """IPython's `%reset` empties the user's `__main__`, its `__spec__` included, and
+    starting a spawned or forkserver child reads `__main__.__spec__`: without this, no
+    worker would start after a reset (Positron's "clear all" runs `%reset -sf`). None is
+    what a script's `__main__` has, and it names no file for the child to run."""
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        main.__spec__ = None

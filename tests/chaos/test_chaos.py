@@ -37,7 +37,7 @@ from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
 
 from tests.conftest import KERNEL_NAME
-from tests.frontend import PROCESS_EXIT_TIMEOUT, STARTUP_TIMEOUT, wait_gone
+from tests.frontend import PROCESS_EXIT_TIMEOUT, STARTUP_TIMEOUT, role_of, wait_gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only, pytest.mark.slow]
 
@@ -365,19 +365,16 @@ def requester(
 
 # -- the killer -----------------------------------------------------------------------------
 def workers_of(kernel_pid: int) -> list[psutil.Process]:
-    """The worker processes: the forkserver's children (forked workers carry its command
-    line) and the kernel's other children but its resource tracker and debugpy."""
+    """The worker processes, by their titles: the forkserver's children and the kernel's
+    forked viewers (not the forkserver, the janitor or debugpy)."""
     out: list[psutil.Process] = []
     try:
-        children = psutil.Process(kernel_pid).children()
+        procs = psutil.Process(kernel_pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return out
-    for proc in children:
+    for proc in procs:
         try:
-            cmdline = " ".join(proc.cmdline())
-            if "multiprocess.forkserver" in cmdline:
-                out += proc.children()
-            elif "resource_tracker" not in cmdline and "debugpy" not in cmdline:
+            if role_of(proc)[:1] in (["worker"], ["viewer"]):
                 out.append(proc)
         except psutil.Error:
             continue

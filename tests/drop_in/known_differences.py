@@ -38,10 +38,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, Where], str] = {
         "`input()` without stdin: the same StdinNotImplementedError and message, but the "
         "traceback has no kernel frame (mpkernel shows the user's frames only)"
     ),
-    ("magics", 16): (
-        "`%lsmagic`: mpkernel adds `%view` (the data explorer) and has no `%subshell` "
-        "(it has no subshells)"
-    ),
+    ("magics", 16): ("`%lsmagic`: mpkernel adds `%view` (the data explorer)"),
     (STDIN, "getpass"): (
         "`getpass.getpass()` shows Python's default prompt 'Password: ' (ipykernel: an "
         "empty prompt)"

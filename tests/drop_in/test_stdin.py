@@ -11,7 +11,6 @@ status. A difference by design is listed in known_differences.py under ("stdin",
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,8 @@ import pytest
 import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from tests.conftest import KERNEL_NAME, KERNEL_NAME_IPYKERNEL, TARGET, SharedKernel, register
+from tests.conftest import TARGET, SharedKernel, register
+from tests.drop_in.conftest import REFERENCE, UNDER_TEST
 from tests.drop_in.known_differences import KNOWN_DIFFERENCES, STDIN
 from tests.drop_in.reduce import Reduced, format_reduced, reduce_outputs
 from tests.frontend import (
@@ -38,8 +38,6 @@ from tests.frontend import (
 
 pytestmark = pytest.mark.integration
 
-REFERENCE = "ipykernel"
-UNDER_TEST = "mpkernel"
 #: prompts beyond the script that are still answered (with the script's last line, which
 #: ends each interaction) before the conversation is given up
 EXTRA_PROMPTS = 3
@@ -139,17 +137,6 @@ def converse(
     talk.outputs = _outputs(iopub)
     talk.status = get_reply(kc, msg_id)["content"]["status"]
     return talk
-
-
-@pytest.fixture(scope="module")
-def kernels() -> Iterator[dict[str, SharedKernel]]:
-    """One kernel of each kind for the module (replaced after a test that failed on it)."""
-    shared = {REFERENCE: SharedKernel(KERNEL_NAME_IPYKERNEL), UNDER_TEST: SharedKernel(KERNEL_NAME)}
-    try:
-        yield shared
-    finally:
-        for kernel in shared.values():
-            kernel.close()
 
 
 def _params() -> list[Any]:

@@ -84,6 +84,28 @@ class Notebook:
         )
         self.wait_idle(timeout)
 
+    def interrupt(self) -> None:
+        """The notebook toolbar's interrupt button."""
+        self.panel.locator(
+            '.jp-NotebookPanel-toolbar [data-command="notebook:interrupt-kernel"]'
+        ).click()
+
+    def restart(self) -> None:
+        """Kernel menu, Restart Kernel..., accept the dialog; returns once the kernel has
+        gone away from idle and come back to it."""
+        self.record_kernel_status()
+        self.ask_restart()
+        self.wait_idle_again()
+
+    def ask_restart(self) -> None:
+        """Kernel menu, Restart Kernel..., accept the dialog."""
+        self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Kernel$")).click()
+        self.page.locator('.lm-Menu-item[data-command="kernelmenu:restart"]').click()
+        dialog = self.page.locator(".jp-Dialog")
+        expect(dialog).to_contain_text("Restart Kernel?")
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        expect(dialog).to_have_count(0)
+
     @property
     def cells(self) -> Locator:
         return self.panel.locator(".jp-Notebook .jp-Cell")

@@ -1,6 +1,7 @@
 """What the end-to-end tests share: the tools they need (skip or, with CI=true, fail without
-them), the JupyterLab server they drive (start, REST, shutdown proven with psutil), a second
-client of one of its kernels, and where screenshots go.
+them), the JupyterLab server they drive (start, REST, shutdown proven with psutil), a Jupyter
+Kernel Gateway for JupyterLab to run its kernels on, a second client of one of its kernels,
+and where screenshots go.
 
 The server runs from this interpreter (``python -m jupyterlab``) with the private
 JUPYTER_PATH / IPYTHONDIR of tests/conftest.py, plus its own config, data and runtime dirs,
@@ -161,7 +162,8 @@ def _write_lab_settings(config_dir: Path) -> None:
 
 @dataclass
 class LabServer:
-    """A running JupyterLab server, its REST API, and the proof that it is gone."""
+    """A running Jupyter server (JupyterLab, or a Kernel Gateway), its REST API, and the
+    proof that it is gone."""
 
     url: str
     process: subprocess.Popen[bytes]
@@ -175,6 +177,10 @@ class LabServer:
     _opener: urllib.request.OpenerDirector = field(repr=False)
     _cookies: http.cookiejar.CookieJar = field(repr=False)
     _xsrf: str | None = None
+    #: what answers once the server is up (a Kernel Gateway has no /api/status)
+    status_path: str = "/api/status"
+    #: the process whose children are the kernels: this server's own, or its gateway's
+    kernel_host: int | None = None
 
     @property
     def pid(self) -> int:
@@ -234,14 +240,14 @@ class LabServer:
         while not self._answers():
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"JupyterLab did not answer /api/status within {timeout}s; "
+                    f"{self.url} did not answer {self.status_path} within {timeout}s; "
                     f"log:\n{self.log_tail()}"
                 )
             self._wait_exit(POLL_INTERVAL)
 
     def _answers(self) -> bool:
         try:
-            self.get("/api/status")
+            self.get(self.status_path)
         except (urllib.error.URLError, ConnectionError):
             return False
         return True
@@ -254,7 +260,7 @@ class LabServer:
             self.process.wait(timeout=timeout)
         if self.process.returncode is not None:
             raise AssertionError(
-                f"the JupyterLab server exited ({self.process.returncode}); "
+                f"the server {self.url} exited ({self.process.returncode}); "
                 f"log: {self.log_path}\n{self.log_tail()}"
             )
 
@@ -263,7 +269,8 @@ class LabServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def descendants(self) -> list[psutil.Process]:
-        return process_tree(self.pid)[1:]
+        """The kernels this server started and their processes."""
+        return process_tree(self.kernel_host or self.pid)[1:]
 
     def shutdown_sessions(self) -> None:
         """Shut every session and kernel down via REST and prove their processes are gone."""
@@ -307,14 +314,13 @@ class LabServer:
             raise AssertionError("; ".join(problems) + f" (server log {self.log_path})")
 
 
-def start_lab_server(base: Path, log_path: Path) -> LabServer:
-    """Start JupyterLab under ``base`` (root, config, data, runtime dirs) on a free port and
-    wait until ``/api/status`` answers."""
+def _server_dirs(base: Path) -> tuple[dict[str, Path], str, dict[str, str]]:
+    """A server's private root, config, data, runtime and JUPYTER_PATH dirs under ``base``,
+    the test kernelspec's display name, and the environment that points there."""
     dirs = {name: base / name for name in ("root", "config", "data", "runtime", "jupyter")}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     display_name = write_kernelspec(dirs["jupyter"])
-    _write_lab_settings(dirs["config"])
     old_path = os.environ.get("JUPYTER_PATH")
     env = {
         **os.environ,
@@ -323,6 +329,61 @@ def start_lab_server(base: Path, log_path: Path) -> LabServer:
         "JUPYTER_DATA_DIR": str(dirs["data"]),
         "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
     }
+    return dirs, display_name, env
+
+
+def _start_server(
+    argv: list[str],
+    env: dict[str, str],
+    dirs: dict[str, Path],
+    display_name: str,
+    log_path: Path,
+    *,
+    port: int,
+    status_path: str = "/api/status",
+    kernel_host: int | None = None,
+) -> LabServer:
+    """Run ``argv`` (a server listening on ``port``) and wait until ``status_path`` answers."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        # A session of its own: a last-resort SIGKILL reaches every process of the server.
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=dirs["root"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    cookies = http.cookiejar.CookieJar()
+    server = LabServer(
+        url=f"http://127.0.0.1:{port}",
+        process=process,
+        root_dir=dirs["root"],
+        runtime_dir=dirs["runtime"],
+        log_path=log_path,
+        display_name=display_name,
+        jupyter_path=dirs["jupyter"],
+        _opener=urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies)),
+        _cookies=cookies,
+        status_path=status_path,
+        kernel_host=kernel_host,
+    )
+    try:
+        server.wait_ready(SERVER_START_TIMEOUT)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def start_lab_server(base: Path, log_path: Path, *, gateway: LabServer | None = None) -> LabServer:
+    """Start JupyterLab under ``base`` (root, config, data, runtime dirs) on a free port and
+    wait until ``/api/status`` answers. With ``gateway`` its kernels run there
+    (``--gateway-url``), not under JupyterLab."""
+    dirs, display_name, env = _server_dirs(base)
+    _write_lab_settings(dirs["config"])
     port = _free_port()
     argv = [
         sys.executable,
@@ -344,35 +405,40 @@ def start_lab_server(base: Path, log_path: Path) -> LabServer:
         # extension would, to open a comm from the frontend side.
         "--LabApp.expose_app_in_browser=True",
     ]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        # A session of its own: a last-resort SIGKILL reaches every process of the server.
-        process = subprocess.Popen(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    cookies = http.cookiejar.CookieJar()
-    server = LabServer(
-        url=f"http://127.0.0.1:{port}",
-        process=process,
-        root_dir=dirs["root"],
-        runtime_dir=dirs["runtime"],
-        log_path=log_path,
-        display_name=display_name,
-        jupyter_path=dirs["jupyter"],
-        _opener=urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies)),
-        _cookies=cookies,
+    if gateway is not None:
+        argv.append(f"--gateway-url={gateway.url}")
+    return _start_server(
+        argv,
+        env,
+        dirs,
+        display_name,
+        log_path,
+        port=port,
+        kernel_host=None if gateway is None else gateway.pid,
     )
-    try:
-        server.wait_ready(SERVER_START_TIMEOUT)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+
+
+def start_kernel_gateway(base: Path, log_path: Path) -> LabServer:
+    """Start a Jupyter Kernel Gateway (``jupyter_kernel_gateway``, its default
+    jupyter-websocket mode) on a free port, serving the test kernelspec, and wait until it
+    lists its kernelspecs."""
+    dirs, display_name, env = _server_dirs(base)
+    port = _free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "kernel_gateway",
+        "--KernelGatewayApp.ip=127.0.0.1",
+        f"--KernelGatewayApp.port={port}",
+        "--KernelGatewayApp.port_retries=0",
+        f"--KernelGatewayApp.default_kernel_name={KERNEL_NAME}",
+        # JupyterLab lists the running kernels (GET /api/kernels), which the gateway
+        # refuses unless told otherwise.
+        "--JupyterWebsocketPersonality.list_kernels=True",
+    ]
+    return _start_server(
+        argv, env, dirs, display_name, log_path, port=port, status_path="/api/kernelspecs"
+    )
 
 
 class KernelPeer:

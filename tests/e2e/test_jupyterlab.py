@@ -113,9 +113,7 @@ def test_interrupt_from_toolbar(notebook: Notebook) -> None:
     out = notebook.outputs(cell)
     expect(out.first).to_have_text("sleeping", timeout=UI_TIMEOUT_MS)
     expect(notebook.prompt(cell)).to_have_text("[*]:")
-    notebook.panel.locator(
-        '.jp-NotebookPanel-toolbar [data-command="notebook:interrupt-kernel"]'
-    ).click()
+    notebook.interrupt()
     # Well before the 60 s the sleep would take.
     expect(out.last).to_contain_text("KeyboardInterrupt", timeout=UI_TIMEOUT_MS)
     expect(notebook.prompt(cell)).to_have_text("[1]:", timeout=UI_TIMEOUT_MS)
@@ -127,15 +125,7 @@ def test_interrupt_from_toolbar(notebook: Notebook) -> None:
 def test_restart_from_kernel_menu(notebook: Notebook) -> None:
     notebook.run_done("before_restart = 42")
     notebook.wait_idle()
-    notebook.record_kernel_status()
-    page = notebook.page
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Kernel$")).click()
-    page.locator('.lm-Menu-item[data-command="kernelmenu:restart"]').click()
-    dialog = page.locator(".jp-Dialog")
-    expect(dialog).to_contain_text("Restart Kernel?")
-    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
-    expect(dialog).to_have_count(0)
-    notebook.wait_idle_again()
+    notebook.restart()
     cell = notebook.run("before_restart")
     out = notebook.outputs(cell)
     expect(out).to_contain_text(
@@ -268,3 +258,38 @@ def test_debugger_breakpoint(notebook: Notebook) -> None:
     page.locator('jp-button[data-command="debugger:continue"]').click()
     expect(notebook.outputs(call)).to_have_text("result 3", timeout=UI_TIMEOUT_MS)
     expect(paused).to_have_count(0)
+
+
+def test_subshell_console_answers_while_the_notebook_runs(notebook: Notebook) -> None:
+    """ "New Subshell Console for Notebook" on a notebook whose cell sleeps: the console's
+    code runs on a subshell, in the notebook's namespace, while the cell still runs (its
+    prompt still says [*]); the kernel's status stays busy meanwhile."""
+    page = notebook.page
+    notebook.run_done("x = 41")
+    cell = notebook.run("import time\nprint('sleeping', flush=True)\ntime.sleep(30)")
+    expect(notebook.outputs(cell).first).to_have_text("sleeping", timeout=UI_TIMEOUT_MS)
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette-input")
+    expect(palette).to_be_visible(timeout=UI_TIMEOUT_MS)
+    palette.fill("New Subshell Console for Notebook")
+    page.locator(
+        ".lm-CommandPalette-item", has_text="New Subshell Console for Notebook"
+    ).first.click(timeout=UI_TIMEOUT_MS)
+    console = page.locator(".jp-ConsolePanel")
+    editor = console.locator(".jp-CodeConsole-input .cm-content")
+    expect(editor).to_be_visible(timeout=UI_TIMEOUT_MS)
+    editor.click()
+    page.keyboard.insert_text("print(x + 1)")
+    page.keyboard.press("Shift+Enter")
+    answer = console.locator(".jp-CodeConsole-content .jp-OutputArea-output")
+    expect(answer.last).to_have_text("42", timeout=UI_TIMEOUT_MS)
+    # The notebook's cell is still running: the console did not wait for it.
+    expect(notebook.prompt(cell)).to_have_text("[*]:")
+    expect(
+        page.locator(".jp-StatusBar-TextItem", has_text=f"{notebook.server.display_name} | Busy")
+    ).to_be_visible(timeout=UI_TIMEOUT_MS)
+    notebook.panel.click()
+    notebook.panel.locator(
+        '.jp-NotebookPanel-toolbar [data-command="notebook:interrupt-kernel"]'
+    ).click()
+    expect(notebook.outputs(cell).last).to_contain_text("KeyboardInterrupt", timeout=UI_TIMEOUT_MS)

@@ -1,10 +1,12 @@
 """Fuzzing the kernel's sockets: mutated valid messages and random frames on shell, control
 and stdin, through real ZMQ sockets, for a bounded number of examples.
 
-After each example a `kernel_info_request` on the same socket (the canary) must be answered:
-the kernel never dies. A message with a valid signature, a well-formed header, an object as
-content and a `*_request` type must get exactly one reply, before the canary's (requests on
-one socket are served in order); anything else must get none.
+After each example a canary request on the same socket must be answered: the kernel never
+dies. A message with a valid signature, a well-formed header, an object as content and a
+`*_request` type must get exactly one reply, before the canary's (requests on one socket are
+served in order); anything else must get none. The canary is `comm_info_request` on shell
+(a `kernel_info_request` may be answered ahead of the request being run:
+docs/subshells.md) and `kernel_info_request` on control.
 """
 
 from __future__ import annotations
@@ -224,7 +226,8 @@ def test_fuzzed_input_never_kills_and_valid_requests_are_answered(
     peer.sock.send_multipart(frames)
     # The canary goes where replies come back from: stdin has none, so ask on shell.
     asker = peer if case.channel != "stdin" else by_channel["shell"]
-    canary = Case(case.channel, "kernel_info_request", True, True, {}, None)
+    canary_type = "kernel_info_request" if case.channel == "control" else "comm_info_request"
+    canary = Case(case.channel, canary_type, True, True, {}, None)
     canary_id, canary_frames = asker.message(canary)
     asker.sock.send_multipart(canary_frames)
     got = asker.replies_until(canary_id)

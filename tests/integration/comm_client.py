@@ -232,7 +232,8 @@ def id_echoed(data: dict[str, Any], request: RpcRequest) -> bool:
 
 
 def assert_id_echoed(reply: Msg, request: RpcRequest) -> None:
-    """DESIGN 3: a reply carries ``id`` only when its request did, and then the same one."""
+    """architecture section 3: a reply carries ``id`` only when its request did, and then the same
+    one."""
     data = reply["content"]["data"]
     if request.rpc_id is None:
         assert "id" not in data, f"reply to {request!r} (sent without id) has an id: {data}"

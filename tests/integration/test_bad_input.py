@@ -6,8 +6,8 @@ kernel_info_request from the same socket must be answered and its reply must be 
 thing that socket receives (so the bad message got no reply), an execute must work, and the
 file the bad message's code would have created must not exist.
 
-DESIGN references: STYLE 3.5 error policy (drop unauthenticated or malformed input with a log
-line, no reply; unknown msg_type: busy/idle and a ``*_reply`` with status error for
+References: docs/architecture.md section 5, bad input (drop unauthenticated or malformed input
+with a log line, no reply; unknown msg_type: busy/idle and a ``*_reply`` with status error for
 ``*_request``), I3 (request bracket).
 """
 
@@ -273,7 +273,7 @@ def test_bad_frames_on_shell(
     shell_peer: RawPeer, kc: BlockingKernelClient, tmp_path: Path, make_frames: BadFrames
 ) -> None:
     """Malformed or unauthenticated frames on shell: dropped without reply, busy/idle or
-    execution; the kernel keeps answering (STYLE 3.5)."""
+    execution; the kernel keeps answering (architecture section 5)."""
     canary = tmp_path / "executed"
     shell_peer.send(make_frames(shell_peer, canary))
     assert_kernel_alive_and_silent(shell_peer, kc, canary)
@@ -333,7 +333,8 @@ def test_replayed_message_is_ignored(
 @pytest.mark.invariant("I3")
 @pytest.mark.mpkernel_only
 def test_unknown_request_gets_error_reply(kc: BlockingKernelClient) -> None:
-    """Unknown ``foo_request``: busy, ``foo_reply`` with status error, idle (STYLE 3.5, I3)."""
+    """Unknown ``foo_request``: busy, ``foo_reply`` with status error, idle (architecture section 5,
+    I3)."""
     msg_id = send_request(kc, "foo_request", {"anything": 1})
     reply = get_reply(kc, msg_id)
     assert reply["header"]["msg_type"] == "foo_reply"

@@ -1,9 +1,9 @@
 """Worker crashes, limits, restart policies and orphans, with real signals.
 
-DESIGN invariants checked here: I6 (crash: drain, error reply per pending RPC, comm_close per
-comm, then the idles owed; kernel and other workers unaffected; restart per policy), I5
-(nothing on a comm after its comm_close), I3 (the idle owed by a crashed worker still comes),
-and DESIGN section 1 (workers ignore SIGINT and never outlive the kernel).
+Invariants (docs/architecture.md section 2) checked here: I6 (crash: drain, error reply per pending
+RPC, comm_close per comm, then the idles owed; kernel and other workers unaffected; restart per
+policy), I5 (nothing on a comm after its comm_close), I3 (the idle owed by a crashed worker still
+comes), and docs/architecture.md section 1 (workers ignore SIGINT and never outlive the kernel).
 
 The I6 sequences run over both request shapes (``RPC_SHAPES``): without a JSON-RPC ``id``, as
 Positron sends them, the crash error is found by its parent header and carries no id; with
@@ -25,6 +25,7 @@ import pytest
 from tests.frontend import (
     KernelHandle,
     describe,
+    is_kernel_status,
     kind,
     parent_id,
     recv,
@@ -101,7 +102,10 @@ def assert_crash_sequence(
     closes = [m for m in window if msg_type(m) == "comm_close"]
     idles = [m for m in window if kind(m) == "status:idle" and parent_id(m) in ids]
     busies = [m for m in window if kind(m) == "status:busy" and parent_id(m) in ids]
-    others = [m for m in window if m not in errors + closes + idles + busies]
+    # The kernel's own status (S3: still busy while pipelined requests run) is no request's.
+    others = [
+        m for m in window if m not in errors + closes + idles + busies and not is_kernel_status(m)
+    ]
     assert not others, f"unexpected messages in the crash window:\n{describe(others)}"
     assert len(errors) == len(rpcs), f"error replies:\n{describe(window)}"
     for request, header, comm_id in rpcs:
@@ -205,8 +209,8 @@ def test_sigkill_from_outside_fails_every_pending_rpc(
 ) -> None:
     """I6 crash by SIGKILL from outside while two RPCs are pending on two comms of the
     worker (two long sleeps: pending whether the worker serves them one after the other or
-    side by side, DESIGN 4): both get a -32603 error parented to their own request, then both
-    comms get comm_close, then both idles come. The two requests are sent both without id,
+    side by side, architecture section 4): both get a -32603 error parented to their own request,
+    then both comms get comm_close, then both idles come. The two requests are sent both without id,
     both with, or one of each (``shapes``)."""
     handle = start(config())
     log = IOPubLog(handle.kc)
@@ -358,8 +362,8 @@ def test_max_restarts_stops_a_crash_loop(start: Callable[[str], KernelHandle]) -
 
 @pytest.mark.invariant("I6")
 def test_persistent_comm_survives_restart(start: Callable[[str], KernelHandle]) -> None:
-    """I6 + DESIGN 4: a persistent comm whose worker restarts is reopened on the new worker
-    (echo is restorable): the crashing RPC gets its error, no comm_close is published for the
+    """I6 + architecture section 4: a persistent comm whose worker restarts is reopened on the new
+    worker (echo is restorable): the crashing RPC gets its error, no comm_close is published for the
     comm, and the same comm is then served by a new process."""
     handle = start(config('restart = "on-failure"\npersistent = true'))
     log = IOPubLog(handle.kc)
@@ -377,14 +381,47 @@ def test_persistent_comm_survives_restart(start: Callable[[str], KernelHandle]) 
     assert a in comm_info(log, ECHO)
 
 
+@pytest.mark.invariant("I6")
+@pytest.mark.parametrize("restart", ["on-failure", "always"])
+def test_an_exit_with_code_0_is_restarted_only_by_always(
+    start: Callable[[str], KernelHandle], restart: str
+) -> None:
+    """I6 restart policy always: a worker that ends by itself with code 0 (nobody asked it
+    to) fails its pending RPC as any unexpected exit does; `always` restarts it and the
+    persistent comm moves to the new process, `on-failure` (not a failure) closes the comm
+    and leaves the worker stopped, not disabled: the next comm starts a new one."""
+    handle = start(config(f'restart = "{restart}"\npersistent = true'))
+    log = IOPubLog(handle.kc)
+    a = open_comm(log, ECHO)
+    pid = call(log, a, "pid").result
+    _, header = send_rpc(handle.kc, a, "crash", {"how": "exit0"})
+    log.wait_idle(header["msg_id"])
+    inner = assert_bracket(log.msgs, header["msg_id"])
+    assert inner[0]["content"]["data"]["error"]["code"] == INTERNAL_ERROR, describe(inner)
+    assert process_gone(pid)
+    closes = [m for m in log.on_comm(a) if msg_type(m) == "comm_close"]
+    if restart == "always":
+        assert not closes, describe(closes)
+        assert call(log, a, "pid").result != pid
+        echo = worker_status(health(log), "echo")
+        assert (echo["starts"], echo["restarts"], echo["crashes"]) == (2, 1, 1), echo
+    else:
+        assert [m["content"]["data"]["reason"] for m in closes] == ["worker_crashed"]
+        assert worker_status(health(log), "echo")["state"] == "stopped"
+        b = open_comm(log, ECHO)
+        assert call(log, b, "pid").result != pid
+        echo = worker_status(health(log), "echo")
+        assert (echo["starts"], echo["restarts"], echo["crashes"]) == (2, 0, 1), echo
+
+
 # --------------------------------------------------------------------------------------------
-# signals and orphans (DESIGN 1)
+# signals and orphans (architecture section 1)
 
 
 @pytest.mark.parametrize("shape", RPC_SHAPES)
 def test_workers_ignore_sigint(start: Callable[[str], KernelHandle], shape: str) -> None:
-    """DESIGN 1: SIGINT to the kernel's process group (what jupyter_client's interrupt does)
-    interrupts the running cell but not the workers: a sleep RPC in flight is answered with
+    """architecture section 1: SIGINT to the kernel's process group (what jupyter_client's interrupt
+    does) interrupts the running cell but not the workers: a sleep RPC in flight is answered with
     its result by the same process (with the request's id, or none if it sent none)."""
     handle = start(config())
     log = IOPubLog(handle.kc)
@@ -437,8 +474,8 @@ def kill_kernel_and_wait_for_children(handle: KernelHandle, workers: set[int]) -
 
 
 def test_no_orphans_after_kernel_sigkill(start: Callable[[str], KernelHandle]) -> None:
-    """DESIGN 1: workers exit when the kernel process dies (liveness pipe): SIGKILL the
-    kernel with two idle workers running; every process it started (workers, forkserver,
+    """architecture section 1: workers exit when the kernel process dies (liveness pipe): SIGKILL
+    the kernel with two idle workers running; every process it started (workers, forkserver,
     resource tracker) is gone within 10 s."""
     handle = start(config())
     log = IOPubLog(handle.kc)
@@ -452,8 +489,8 @@ def test_no_orphans_after_kernel_sigkill(start: Callable[[str], KernelHandle]) -
 def test_no_orphans_after_kernel_sigkill_while_a_worker_is_busy(
     start: Callable[[str], KernelHandle],
 ) -> None:
-    """DESIGN 1 ("no orphan survives the kernel"): SIGKILL the kernel while a worker is
-    inside a long RPC (sleep 600 s). The busy worker must still exit within 10 s: a handler
+    """architecture section 1 ("no orphan survives the kernel"): SIGKILL the kernel while a worker
+    is inside a long RPC (sleep 600 s). The busy worker must still exit within 10 s: a handler
     that runs (or hangs) must not keep the worker, the forkserver and the resource tracker
     alive after the kernel is gone."""
     handle = start(config())
@@ -472,8 +509,8 @@ def test_no_orphans_after_kernel_sigkill_while_a_worker_is_busy(
 
 
 def test_worker_that_cannot_start_refuses_the_open(start: Callable[[str], KernelHandle]) -> None:
-    """DESIGN 3: comm_open for a target whose worker cannot start (its handler class does
-    not exist) gets a comm_close for that comm id, with a reason, between the request's busy
+    """architecture section 3: comm_open for a target whose worker cannot start (its handler class
+    does not exist) gets a comm_close for that comm id, with a reason, between the request's busy
     and idle; the kernel keeps executing and other workers keep serving."""
     handle = start(
         config()
@@ -498,8 +535,8 @@ def test_worker_that_cannot_start_refuses_the_open(start: Callable[[str], Kernel
 @pytest.mark.invariant("I6")
 def test_duplicate_rpc_ids_each_answered_on_crash(start: Callable[[str], KernelHandle]) -> None:
     """I6 ("for each pending RPC ... a JSON-RPC error reply, parented to its request") and
-    DESIGN 3 ("an RPC never goes unanswered"): two requests pending on one comm that happen
-    to carry the same JSON-RPC id (a frontend bug, or two independent callers) are two
+    architecture section 3 ("an RPC never goes unanswered"): two requests pending on one comm that
+    happen to carry the same JSON-RPC id (a frontend bug, or two independent callers) are two
     requests with two headers; when the worker is killed each gets its own error reply,
     parented to its own request."""
     handle = start(config())
@@ -524,8 +561,8 @@ def test_duplicate_rpc_ids_each_answered_on_crash(start: Callable[[str], KernelH
 def test_per_comm_processes_isolate_crashes(
     start: Callable[[str], KernelHandle], shape: str
 ) -> None:
-    """DESIGN 4 isolation + I6: with processes = "per-comm", each comm has its own worker
-    process; a crash closes only the crashed comm (error reply, one comm_close, idle), the
+    """architecture section 4 isolation + I6: with processes = "per-comm", each comm has its own
+    worker process; a crash closes only the crashed comm (error reply, one comm_close, idle), the
     other comm keeps its process; a frontend close stops that comm's process cleanly. The
     crashing RPC is sent with or without a JSON-RPC id (``shape``)."""
     handle = start(config('processes = "per-comm"\nrestart = "on-failure"'))

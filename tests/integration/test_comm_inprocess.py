@@ -1,9 +1,10 @@
 """In-process comms (the ``comm`` package, ipywidgets) hosted in the main process.
 
-DESIGN invariants checked here: I1 (per-sender FIFO: the main thread's prints and comm sends
-in program order), I2 (no comm message overtakes an earlier print), I3 (frontend comm
-requests to in-process targets are bracketed), I4 (what a comm callback sends is parented to
-the request being served), and DESIGN section 3 (comm_info, ipykernel-compatible hooks).
+Invariants (docs/architecture.md section 2) checked here: I1 (per-sender FIFO: the main thread's
+prints and comm sends in program order), I2 (no comm message overtakes an earlier print), I3
+(frontend comm requests to in-process targets are bracketed), I4 (what a comm callback sends is
+parented to the request being served), and docs/architecture.md section 3 (comm_info,
+ipykernel-compatible hooks).
 """
 
 from __future__ import annotations
@@ -109,10 +110,11 @@ def test_interleaved_prints_and_sends_keep_program_order(log: IOPubLog) -> None:
 
 @pytest.mark.invariant("I3", "I4")
 def test_register_target_round_trip(log: IOPubLog) -> None:
-    """DESIGN 3 + I3 + I4: a target registered with comm.get_comm_manager().register_target
-    receives a frontend comm_open (with its data) and comm_msgs; what the callbacks send is
-    parented to the request being served and inside its busy/idle; comm_info lists the comm
-    until the frontend closes it, and the close callback runs."""
+    """architecture section 3 + I3 + I4: a target registered with
+    comm.get_comm_manager().register_target receives a frontend comm_open (with its data) and
+    comm_msgs; what the callbacks send is parented to the request being served and inside its
+    busy/idle; comm_info lists the comm until the frontend closes it, and the close callback
+    runs."""
     execute_ok(
         log,
         "import comm\n"
@@ -158,7 +160,7 @@ def test_register_target_round_trip(log: IOPubLog) -> None:
 
 
 def test_ipywidgets_slider_round_trip(log: IOPubLog) -> None:
-    """DESIGN 3 (ipywidgets work as with ipykernel): displaying an IntSlider opens its
+    """architecture section 3 (ipywidgets work as with ipykernel): displaying an IntSlider opens its
     widget comms (target jupyter.widget) and shows a widget view naming its model; a
     frontend 'update' comm_msg on the model's comm sets the value in the kernel; whatever
     the kernel sends back (echo_update) is parented to that request."""

@@ -1,9 +1,10 @@
 """Comm lifecycle and registry: backend-opened comms, frontend closes during bursts,
 comm_info, and the mpkernel.health status.
 
-DESIGN invariants checked here: I5 (comm_open/comm_close from the main process only; nothing
-on a comm after its comm_close; a backend comm_open precedes its first comm_msg), I3 (the
-close request's idle waits for the worker), and DESIGN section 3 (registry, comm_info).
+Invariants (docs/architecture.md section 2) checked here: I5 (comm_open/comm_close from the main
+process only; nothing on a comm after its comm_close; a backend comm_open precedes its first
+comm_msg), I3 (the close request's idle waits for the worker), and docs/architecture.md section 3
+(registry, comm_info).
 """
 
 from __future__ import annotations
@@ -123,11 +124,11 @@ def test_rpc_on_closed_comm_gets_nothing(log: IOPubLog) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# comm_info (DESIGN 3)
+# comm_info (architecture section 3)
 
 
 def test_comm_info_lists_and_filters(log: IOPubLog) -> None:
-    """DESIGN 3 registry: comm_info lists worker comms (frontend- and backend-opened),
+    """architecture section 3 registry: comm_info lists worker comms (frontend- and backend-opened),
     health comms and in-process comms with their targets; an empty or missing target_name
     means all; a target_name filters; closed comms are gone."""
     a = open_comm(log, ECHO)
@@ -175,9 +176,9 @@ def test_comm_info_lists_and_filters(log: IOPubLog) -> None:
 
 
 def test_health_status(log: IOPubLog) -> None:
-    """DESIGN 4 (limits, counters) / DESIGN 7 (doctor on a running kernel): mpkernel.health
-    status gives the kernel's pid, the echo worker with its pid (the one the
-    echo comm reports), state, RSS, starts/crashes, and open_comms counting its comms; the
+    """architecture section 4 (limits, counters) / architecture section 7 (doctor on a running
+    kernel): mpkernel.health status gives the kernel's pid, the echo worker with its pid (the one
+    the echo comm reports), state, RSS, starts/crashes, and open_comms counting its comms; the
     comms table; the IOPub subscriber count."""
     a = open_comm(log, ECHO)
     b = open_comm(log, ECHO)

@@ -1,8 +1,8 @@
 """Comms served by worker processes, seen from the frontend: RPC replies and their parents,
 request brackets, JSON-RPC errors, echo, events, frontend-bound requests, unknown targets.
 
-DESIGN invariants checked here: I3 (request bracket, worker output included), I4 (RPC
-parenting), and the comm rules of DESIGN section 3.
+Invariants (docs/architecture.md section 2) checked here: I3 (request bracket, worker output
+included), I4 (RPC parenting), and the comm rules of docs/architecture.md section 3.
 
 Requests go out as Positron sends them, without a JSON-RPC ``id`` (the reply is found by its
 parent header); tests about ids run over both shapes (``RPC_SHAPES``): without ``id``, the
@@ -193,8 +193,8 @@ def test_backend_open_idle_after_comm_open(log: IOPubLog) -> None:
 
 @pytest.mark.invariant("I3")
 def test_rpc_answered_while_a_cell_runs(log: IOPubLog, echo: str) -> None:
-    """I3 + DESIGN 3 (comm requests do not wait for user code): an RPC sent while a cell
-    runs time.sleep(3) is answered (reply and idle) before that cell's idle."""
+    """I3 + architecture section 3 (comm requests do not wait for user code): an RPC sent while a
+    cell runs time.sleep(3) is answered (reply and idle) before that cell's idle."""
     exec_id: str = log.kc.execute("import time; time.sleep(3); print('slept')")
     # Wait until the cell is running (its execute_input is out), then send the RPC.
     log.wait_for(
@@ -214,14 +214,14 @@ def test_rpc_answered_while_a_cell_runs(log: IOPubLog, echo: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# JSON-RPC errors (DESIGN 3: Positron's codes; the comm stays open)
+# JSON-RPC errors (architecture section 3: Positron's codes; the comm stays open)
 
 
 @pytest.mark.invariant("I4")
 @pytest.mark.parametrize("shape", RPC_SHAPES)
 def test_unknown_method(log: IOPubLog, echo: str, shape: str) -> None:
-    """I4 + DESIGN 3: an unknown method is answered with -32601, parented to the request,
-    with the request's id or, for a request without id, none."""
+    """I4 + architecture section 3: an unknown method is answered with -32601, parented to the
+    request, with the request's id or, for a request without id, none."""
     rpc = call(log, echo, "no_such_method", {}, rpc_id=rpc_id_for(shape))
     assert rpc.error["code"] == METHOD_NOT_FOUND
     assert "no_such_method" in rpc.error["message"]
@@ -232,14 +232,14 @@ def test_unknown_method(log: IOPubLog, echo: str, shape: str) -> None:
 )
 @pytest.mark.invariant("I4")
 def test_bad_params(log: IOPubLog, echo: str, params: object) -> None:
-    """I4 + DESIGN 3: params that do not fit the method are answered with -32602."""
+    """I4 + architecture section 3: params that do not fit the method are answered with -32602."""
     rpc = call(log, echo, "sleep", params)
     assert rpc.error["code"] == INVALID_PARAMS, rpc.data
 
 
 def test_handler_raising_keeps_the_comm(log: IOPubLog, echo: str) -> None:
-    """I6 / DESIGN 3: crash(how='raise') is answered with -32603 naming the exception, and
-    the comm and its worker keep working (same pid before and after)."""
+    """I6 / architecture section 3: crash(how='raise') is answered with -32603 naming the exception,
+    and the comm and its worker keep working (same pid before and after)."""
     pid = call(log, echo, "pid").result
     rpc = call(log, echo, "crash", {"how": "raise"})
     assert rpc.error["code"] == INTERNAL_ERROR
@@ -250,8 +250,8 @@ def test_handler_raising_keeps_the_comm(log: IOPubLog, echo: str) -> None:
 
 @pytest.mark.invariant("I3")
 def test_unknown_target_refused_inside_bracket(log: IOPubLog) -> None:
-    """DESIGN 3 + I3: comm_open on an unknown target gets comm_close (reason unknown_target)
-    for that comm id, inside the request's busy/idle."""
+    """architecture section 3 + I3: comm_open on an unknown target gets comm_close (reason
+    unknown_target) for that comm id, inside the request's busy/idle."""
     comm_id, header = send_open(log.kc, "no.such.target")
     log.wait_idle(header["msg_id"])
     inner = assert_bracket(log.msgs, header["msg_id"])
@@ -261,8 +261,8 @@ def test_unknown_target_refused_inside_bracket(log: IOPubLog) -> None:
 
 
 def test_duplicate_comm_id_refused(log: IOPubLog, echo: str) -> None:
-    """DESIGN 3: a comm_open reusing an open comm's id is refused with comm_close, and the
-    existing comm keeps working."""
+    """architecture section 3: a comm_open reusing an open comm's id is refused with comm_close, and
+    the existing comm keeps working."""
     _, header = send_open(log.kc, ECHO, comm_id=echo)
     log.wait_idle(header["msg_id"])
     inner = assert_bracket(log.msgs, header["msg_id"])
@@ -271,13 +271,13 @@ def test_duplicate_comm_id_refused(log: IOPubLog, echo: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# frontend-bound requests (DESIGN 3)
+# frontend-bound requests (architecture section 3)
 
 
 @pytest.mark.invariant("I4", "I3")
 def test_ask_frontend_round_trip(log: IOPubLog, echo: str) -> None:
-    """DESIGN 3 + I4 + I3: a handler's request to the frontend arrives as a comm_msg with
-    method and id; the frontend's answer goes back to the handler; the original RPC is then
+    """architecture section 3 + I4 + I3: a handler's request to the frontend arrives as a comm_msg
+    with method and id; the frontend's answer goes back to the handler; the original RPC is then
     answered with the frontend's result, parented to it, and only then idles."""
     request, header = send_rpc(
         log.kc, echo, "ask_frontend", {"method": "show_question", "params": {"q": "why?"}}
@@ -297,8 +297,8 @@ def test_ask_frontend_round_trip(log: IOPubLog, echo: str) -> None:
 
 
 def test_ask_frontend_error_answer(log: IOPubLog, echo: str) -> None:
-    """DESIGN 3: a frontend error answer ends the handler's request with that error: the RPC
-    is answered with the frontend's code and message."""
+    """architecture section 3: a frontend error answer ends the handler's request with that error:
+    the RPC is answered with the frontend's code and message."""
     request, header = send_rpc(log.kc, echo, "ask_frontend", {"method": "m", "params": {}})
     asked = log.wait_for(lambda m: is_frontend_request(m, echo), what="the frontend request")
     answer = send_data(
@@ -317,8 +317,8 @@ def test_ask_frontend_error_answer(log: IOPubLog, echo: str) -> None:
 
 @pytest.mark.invariant("I3")
 def test_frontend_close_ends_pending_frontend_request(log: IOPubLog) -> None:
-    """DESIGN 3 ("never by waiting forever") + I3: the frontend closes a comm whose handler
-    waits on a frontend-bound request. The close request and the RPC both get their idle,
+    """architecture section 3 ("never by waiting forever") + I3: the frontend closes a comm whose
+    handler waits on a frontend-bound request. The close request and the RPC both get their idle,
     and the shared echo worker keeps serving other comms."""
     echo = open_comm(log, ECHO)
     other = open_comm(log, ECHO)
@@ -343,8 +343,8 @@ def test_unmatched_frontend_answer_is_ignored(log: IOPubLog, echo: str) -> None:
 
 
 def test_request_without_method_is_invalid(log: IOPubLog, echo: str) -> None:
-    """DESIGN 3: a comm_msg whose `method` is not a string is answered with -32600 (the
-    router's unit tests cover the same without an id)."""
+    """architecture section 3: a comm_msg whose `method` is not a string is answered with -32600
+    (the router's unit tests cover the same without an id)."""
     request, header = send_rpc(log.kc, echo, None, rpc_id="no-method")  # type: ignore[arg-type]
     log.wait_idle(header["msg_id"])
     (reply,) = assert_bracket(log.msgs, header["msg_id"])
@@ -354,8 +354,8 @@ def test_request_without_method_is_invalid(log: IOPubLog, echo: str) -> None:
 
 @pytest.mark.invariant("I4")
 def test_comm_msg_buffers_echoed(log: IOPubLog, echo: str) -> None:
-    """I4 + DESIGN 3: binary buffers on a frontend comm_msg reach the handler and come back
-    on its reply, byte for byte, parented to the request."""
+    """I4 + architecture section 3: binary buffers on a frontend comm_msg reach the handler and come
+    back on its reply, byte for byte, parented to the request."""
     buffers = [b"abc", bytes(range(256)), b""]
     header = send_shell(
         log.kc, "comm_msg", {"comm_id": echo, "data": {"with": "buffers"}}, buffers=buffers

@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
+from tests import contracts
 from tests.frontend import KernelHandle, describe, parent_id
 from tests.integration.comm_client import (
     IOPubLog,
@@ -78,7 +79,7 @@ def kernel(
 @pytest.fixture(scope="module")
 def contract() -> Contract:
     if not PROTOCOL.is_dir():
-        pytest.skip("the contract folder shared/protocol is not here")
+        pytest.skip(contracts.MISSING)
     return Contract()
 
 
@@ -167,7 +168,7 @@ def test_every_method_answers_and_follows_the_contract(
     assert ex.values(0) == ["3.00", "1.00", null, "2.00"]
     assert ex.result(
         "get_row_labels", {"selection": {"indices": [1, 3]}, "format_options": FORMAT}
-    )["row_labels"] == [["1", "3"]]
+    )["row_labels"] == ([["1", "3"]] if lib == "pandas" else [])  # only pandas rows have labels
 
     assert (
         ex.result("set_sort_columns", {"sort_keys": [{"column_index": 0, "ascending": True}]})
@@ -383,3 +384,29 @@ def test_changes_made_while_the_worker_starts_reach_the_explorer(
             timeout=TIMEOUT,
             what="schema_update for the column added while the worker started",
         )
+
+
+@pytest.mark.parametrize("lib", ["pandas", "polars"])
+def test_row_labels_and_code_syntax_as_positron_s_kernel_gives_them(
+    kernel: KernelHandle, contract: Contract, lib: str
+) -> None:
+    """A pandas frame has row labels even with a default index (after a sort, each row
+    shows its original label), a polars frame none; `convert_to_code` takes the syntax object that
+    `suggest_code_syntax` returned, as well as its name."""
+    ex = Explorer(kernel, contract, f"labels_{lib}", MAKE[lib])
+    assert ex.result("get_state")["has_row_labels"] is (lib == "pandas")
+    ex.result("set_sort_columns", {"sort_keys": [{"column_index": 1, "ascending": True}]})
+    labels = ex.result(
+        "get_row_labels",
+        {"selection": {"first_index": 0, "last_index": 3}, "format_options": FORMAT},
+    )
+    # names a, b, c, d: their original rows; polars rows have no labels
+    assert labels == {"row_labels": [["1", "3", "0", "2"]] if lib == "pandas" else []}
+    suggested = ex.result("suggest_code_syntax")
+    params = {"column_filters": [], "row_filters": [], "sort_keys": [], "code_syntax_name": ""}
+    by_name = ex.result(
+        "convert_to_code", {**params, "code_syntax_name": suggested["code_syntax_name"]}
+    )
+    # The object form is outside the contract's schema (a string): not checked against it.
+    by_object = ex.rpc("convert_to_code", {**params, "code_syntax_name": suggested}, bad=True)
+    assert by_object == {"jsonrpc": "2.0", "result": by_name}

@@ -2,8 +2,9 @@
 debugInfo, initialize, attach, configurationDone, dumpCell, setBreakpoints, then execution,
 stopped events, stack, scopes, variables, stepping, continue, disconnect.
 
-DESIGN invariants checked here: I1/I2 (a `stopped` event never overtakes the output printed
-before the breakpoint), I3 (a paused cell still ends with its reply then its idle).
+Invariants (docs/architecture.md section 2) checked here: I1/I2 (a `stopped` event never overtakes
+the output printed before the breakpoint), I3 (a paused cell still ends with its reply then its
+idle).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Frontend disconnects: the last IOPub subscriber leaving, reconnects, grace, stdin.
 
-DESIGN section 5: every subscribe gets an ``iopub_welcome`` and every departure is counted
-(``mpkernel.health`` ``status``: ``iopub_subscribers``, ``iopub_departures``). When the last
+docs/architecture.md section 5: every subscribe gets an ``iopub_welcome`` and every departure is
+counted (``mpkernel.health`` ``status``: ``iopub_subscribers``, ``iopub_departures``). When the last
 subscriber leaves (``[kernel] on_frontend_disconnect = "close-comms"``, the default), every
 pending frontend-bound request fails at once inside its worker; comms of a ``persistent``
 worker keep their state; every other comm leaves the registry and its handler's
@@ -9,7 +9,7 @@ worker keep their state; every other comm leaves the registry and its handler's
 namespace and running code stay. ``"keep"`` only fails the requests; ``disconnect_grace_s``
 delays the closing until the grace has passed without a subscriber coming back. A pending
 ``input()`` fails when its frontend goes; an input_request to a peer that is gone fails at
-once (ROUTER_MANDATORY). The DESIGN 3.5 rows "XPUB unsubscribe / frontend gone" and "stdin
+once (ROUTER_MANDATORY). The rows "XPUB unsubscribe / frontend gone" and "stdin
 peer unroutable" are the error policy checked here.
 
 How the tests see what happened while nobody was connected: the echo worker keeps a journal
@@ -447,11 +447,11 @@ def comm_closes(log: IOPubLog, comm_ids: list[str]) -> list[Msg]:
 
 
 def barrier(kc: BlockingKernelClient, log: IOPubLog | None = None) -> None:
-    """kernel_info over shell, waited for (and its idle, with ``log``). It is queued behind
+    """comm_info over shell, waited for (and its idle, with ``log``). It is queued behind
     whatever cell the main thread is running, so its reply means that cell has ended; and
     if that cell failed, the kernel's abort window for requests queued behind it (stop_on_error)
     is closed by then, so the next execute_request runs."""
-    msg_id = send_request(kc, "kernel_info_request")
+    msg_id = send_request(kc, "comm_info_request")
     get_reply(kc, msg_id, timeout=DEFAULT_TIMEOUT)
     if log is not None:
         log.wait_idle(msg_id)

@@ -1,7 +1,7 @@
 """Rich output: display ids, clear_output, execute_result mimebundles, inline matplotlib, magics.
 
-DESIGN invariants checked here: I1 (per-sender FIFO), I2 (stream flush before non-stream
-items), I3 (everything inside the request's busy/idle).
+Invariants (docs/architecture.md section 2) checked here: I1 (per-sender FIFO), I2 (stream flush
+before non-stream items), I3 (everything inside the request's busy/idle).
 """
 
 from __future__ import annotations

@@ -147,3 +147,35 @@ def test_panes_example_shows_the_mission() -> None:
     ):
         assert expected in out, f"{expected!r} not in:\n{out}"
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.mpkernel_only
+def test_the_kernel_log_goes_to_its_file_and_the_output_has_a_heading(tmp_path: Path) -> None:
+    """run_notebook.py --kernel-log (what tools/demo.sh uses): the printout starts with the
+    notebook's heading and holds only what the notebook shows; the kernel's log lines (its
+    SIGINT notes, the crash the notebook causes on purpose) are in the file."""
+    kernel_log = tmp_path / "kernel.log"
+    notebook = EXAMPLES / "panes.ipynb"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "run_notebook.py"),
+            str(notebook),
+            "--kernel",
+            KERNEL_NAME,
+            "--panes",
+            "--kernel-log",
+            str(kernel_log),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[0] == f"=== {notebook} ===", proc.stdout[:500]
+    assert proc.stderr == ""
+    assert "[mpkernel" not in proc.stdout
+    logged = kernel_log.read_text(encoding="utf-8")
+    assert "ready (session" in logged
+    assert "exited with code 3" in logged, logged

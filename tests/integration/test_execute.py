@@ -1,6 +1,7 @@
 """execute_request end to end: message sequences, output ordering, execute options.
 
-DESIGN invariants checked here: I1 (per-sender FIFO), I2 (stream flush), I3 (request bracket).
+Invariants (docs/architecture.md section 2) checked here: I1 (per-sender FIFO), I2 (stream flush),
+I3 (request bracket).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Interrupts, by signal (interrupt_mode "signal": SIGINT to the kernel's process group) and by
 message (interrupt_mode "message": interrupt_request on control).
 
-DESIGN invariants checked here: I3 (the interrupted request still gets its error, reply and
-idle; the interrupt_request on control gets its own reply inside busy/idle).
+Invariants (docs/architecture.md section 2) checked here: I3 (the interrupted request still gets its
+error, reply and idle; the interrupt_request on control gets its own reply inside busy/idle).
 """
 
 from __future__ import annotations

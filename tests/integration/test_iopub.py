@@ -1,8 +1,8 @@
 """IOPub as a whole: subscription welcome, nothing lost under volume, pipelined brackets.
 
-DESIGN invariants checked here: I7 (nothing lost; welcome then starting), I3 (request
-bracket for pipelined requests), I1 (per-sender FIFO across requests), DESIGN section 5
-(every subscribe gets an iopub_welcome).
+Invariants (docs/architecture.md section 2) checked here: I7 (nothing lost; welcome then starting),
+I3 (request bracket for pipelined requests), I1 (per-sender FIFO across requests),
+docs/architecture.md section 5 (every subscribe gets an iopub_welcome).
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def test_first_subscriber_gets_welcome_then_starting(request: pytest.FixtureRequ
 
 @pytest.mark.mpkernel_only
 def test_every_new_subscriber_gets_a_welcome(shared_kernel: KernelHandle) -> None:
-    """DESIGN 5 (XPUB_VERBOSE): a second frontend subscribing to a running kernel gets its
-    own iopub_welcome; the welcome is broadcast, so the first frontend sees one too."""
+    """architecture section 5 (XPUB_VERBOSE): a second frontend subscribing to a running kernel gets
+    its own iopub_welcome; the welcome is broadcast, so the first frontend sees one too."""
     # A session of its own, as a second frontend has: `km.client()` would share the first
     # client's, and `stop_channels` creates (and connects) the shell, stdin and control
     # sockets it never started, with that session's routing id, which takes the first
@@ -153,8 +153,8 @@ def test_iopub_arrival_order_across_requests(kc: BlockingKernelClient) -> None:
 
 @pytest.mark.invariant("I3")
 def test_control_is_answered_while_code_runs(kernel_factory: Callable[..., KernelHandle]) -> None:
-    """DESIGN 1 + I3: control requests are answered while user code runs: kernel_info on
-    control gets its reply and its own busy/idle while the cell is still blocked."""
+    """architecture section 1 + I3: control requests are answered while user code runs: kernel_info
+    on control gets its reply and its own busy/idle while the cell is still blocked."""
     handle = kernel_factory()
     kc = handle.kc
     with Gate() as gate:

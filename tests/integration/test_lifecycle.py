@@ -1,7 +1,7 @@
 """Kernel lifecycle: shutdown (by request and through jupyter_client), restart.
 
-DESIGN invariants checked here: I3 (shutdown_request gets its reply inside busy/idle) and
-the process rules of DESIGN section 1 (no process survives the kernel).
+Invariants (docs/architecture.md section 2) checked here: I3 (shutdown_request gets its reply inside
+busy/idle) and the process rules of docs/architecture.md section 1 (no process survives the kernel).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.frontend import (
     process_tree,
     recv,
     request,
+    role_of,
     run_ok,
     sync,
     wait_gone,
@@ -151,6 +152,10 @@ time.sleep(600)  # until the test kills this launcher
 
 @pytest.mark.crash
 @pytest.mark.mpkernel_only
+def viewers(procs: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in procs if role_of(p)[:1] == ["viewer"]]
+
+
 def test_kernel_ends_when_the_process_that_started_it_dies(tmp_path: Path) -> None:
     """A frontend killed without a shutdown_request (a closed terminal) must not leave its
     kernel and workers running: once the launcher is SIGKILLed, they all go."""
@@ -176,10 +181,10 @@ def test_kernel_ends_when_the_process_that_started_it_dies(tmp_path: Path) -> No
             # The worker starts in the background of the view: wait until it is there.
             deadline = time.monotonic() + STARTUP_TIMEOUT
             tree = [kernel, *kernel.children(recursive=True)]
-            while len(tree) < 3 and time.monotonic() < deadline:
+            while not viewers(tree) and time.monotonic() < deadline:
                 time.sleep(0.02)
                 tree = [kernel, *kernel.children(recursive=True)]
-            assert len(tree) >= 3, "a worker runs (and the forkserver)"
+            assert viewers(tree), "the view's worker runs"
         finally:
             client.stop_channels()
         launcher.kill()
@@ -197,10 +202,10 @@ def test_kernel_ends_when_the_process_that_started_it_dies(tmp_path: Path) -> No
 
 @pytest.mark.mpkernel_only
 def test_kernel_info_while_starting_keeps_shell_order() -> None:
-    """Requests sent before the kernel is up: replies in request order, kernel_info bracketed
-    by busy and idle. Which thread answers kernel_info depends on when the client's
-    connection lands (the io thread while IPython loads, else the main thread); the order
-    and the bracket must hold either way."""
+    """Requests sent before the kernel is up: both answered, kernel_info bracketed by busy
+    and idle. kernel_info sent first is answered first. Sent second, it may overtake the
+    execute's reply if the main thread has already taken the execute (kernel_info is answered
+    at once when nothing is queued ahead of it: docs/subshells.md), never otherwise."""
     from jupyter_client.manager import KernelManager
 
     from tests.conftest import KERNEL_NAME
@@ -216,7 +221,11 @@ def test_kernel_info_while_starting_keeps_shell_order() -> None:
             else:
                 sent = [kc.kernel_info(), kc.execute("x = 1")]
             replies = [kc.get_shell_msg(timeout=STARTUP_TIMEOUT) for _ in sent]
-            assert [r["parent_header"]["msg_id"] for r in replies] == sent
+            answered = [r["parent_header"]["msg_id"] for r in replies]
+            if first == "kernel_info":
+                assert answered == sent
+            else:
+                assert sorted(answered) == sorted(sent)
             info = next(r for r in replies if r["msg_type"] == "kernel_info_reply")
             assert info["content"]["implementation"] == "mpkernel"
             states: list[str] = []

@@ -44,6 +44,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
+from mpkernel.config.model import BUILTIN_WORKERS
 from tests.frontend import (
     CHANNELS,
     PROCESS_EXIT_TIMEOUT,
@@ -123,7 +124,7 @@ EXERCISED: dict[str, Exercise] = {
     ),
     MKDIR_CONFIG: Exercise("test_configure", "run as is: the file is in the temporary HOME"),
     ".venv/bin/mpkernel config validate ~/.config/mpkernel/config.toml": Exercise(
-        "test_configure", "run as is: `<path>: ok (workers: echo, variables, data_explorer)`"
+        "test_configure", f"run as is: `<path>: ok (workers: {', '.join(BUILTIN_WORKERS)})`"
     ),
     ".venv/bin/mpkernel config show": Exercise(
         "test_configure", "run as is: the effective configuration, read from that file"
@@ -415,6 +416,11 @@ def test_demo(env: dict[str, str], tmp_path: Path) -> None:
     for text in ("Hello from mpkernel", "Temperature(31)", "[image/png ", "499999500000"):
         assert text in ran.stdout, f"{text!r} missing\n{ran}"
     assert "--- cell" in ran.stdout
+    # A heading per notebook, and the kernels' log in a file the output names, not inline.
+    assert "=== examples/tour.ipynb ===" in ran.stdout
+    assert "=== examples/panes.ipynb ===" in ran.stdout
+    assert "the kernels' log: " in ran.stdout
+    assert "[mpkernel " not in ran.stdout + ran.stderr, str(ran)
 
 
 @pytest.mark.timeout(600)
@@ -663,7 +669,7 @@ def test_configure(env: dict[str, str], home: Path) -> None:
     assert config.read_bytes() == (ROOT / "examples" / "config.toml").read_bytes()
 
     ran = ok(command(".venv/bin/mpkernel config validate ~/.config/mpkernel/config.toml"), env)
-    assert ran.stdout == f"{config}: ok (workers: echo, variables, data_explorer)\n", str(ran)
+    assert ran.stdout == f"{config}: ok (workers: {', '.join(BUILTIN_WORKERS)})\n", str(ran)
 
     ran = ok(command(".venv/bin/mpkernel config show"), env)
     assert ran.stdout.startswith(f'# mpkernel effective configuration, from "{config}"'), str(ran)
@@ -671,9 +677,9 @@ def test_configure(env: dict[str, str], home: Path) -> None:
 
     doctor = command(".venv/bin/mpkernel doctor")
     ran = ok(doctor, env, timeout=180)
-    assert (
-        f"config file: {config} is valid (workers: echo, variables, data_explorer)" in ran.flat
-    ), str(ran)
+    assert f"config file: {config} is valid (workers: {', '.join(BUILTIN_WORKERS)})" in ran.flat, (
+        str(ran)
+    )
     assert "worker echo: ready in" in ran.flat, str(ran)
     assert "worker variables: ready in" in ran.flat, str(ran)
     assert "worker data_explorer: ready in" in ran.flat, str(ran)

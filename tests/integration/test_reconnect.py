@@ -1,4 +1,4 @@
-"""A frontend that comes back with the same identity is served (DESIGN section 5).
+"""A frontend that comes back with the same identity is served (docs/architecture.md section 5).
 
 jupyter_client connects shell, control and stdin with the session id as routing id, and all
 clients of one ``KernelManager`` share it. The kernel's ROUTERs hand a known id over to the

@@ -1,7 +1,8 @@
 """Shell and control requests other than execute: complete, inspect, history, is_complete,
 kernel_info (shell and control), comm_info.
 
-DESIGN invariant checked for each: I3 (one busy before, one idle after the reply).
+Invariant (docs/architecture.md section 2) checked for each: I3 (one busy before, one idle after the
+reply).
 """
 
 from __future__ import annotations

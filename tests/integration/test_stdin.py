@@ -1,7 +1,8 @@
 """The stdin channel: input()/getpass round trips, prompt ordering, an unreachable frontend.
 
-DESIGN invariants checked here: I8 (stdin ordering), I3 (request bracket), and the
-ROUTER_MANDATORY rule of DESIGN section 5 (an undeliverable input_request fails at once).
+Invariants (docs/architecture.md section 2) checked here: I8 (stdin ordering), I3 (request bracket),
+and the ROUTER_MANDATORY rule of docs/architecture.md section 5 (an undeliverable input_request
+fails at once).
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ def test_two_inputs_in_one_cell(kc: BlockingKernelClient) -> None:
 def test_input_with_unreachable_stdin_fails_fast(
     kernel_factory: Callable[..., KernelHandle],
 ) -> None:
-    """ROUTER_MANDATORY (DESIGN 5): a frontend that asks for stdin but has no stdin socket
-    connected cannot receive the input_request (EHOSTUNREACH); input() raises at once with an
+    """ROUTER_MANDATORY (architecture section 5): a frontend that asks for stdin but has no stdin
+    socket connected cannot receive the input_request (EHOSTUNREACH); input() raises at once with an
     error that mentions stdin, and the kernel answers the next execute."""
     handle = kernel_factory(stdin=False)
     kc = handle.kc

@@ -7,8 +7,9 @@ against the contract (`test_variables_contract`; skipped, saying why, when the c
 folder is absent). The data explorer is the echo handler here, so `view` can be checked to
 open a comm about the right object (echo's `subject` RPC).
 
-DESIGN invariants checked: I3 (each request's idle after its reply; the `update` of an
-execution inside that execution's busy/idle), I4 (replies parented to their requests).
+Invariants (docs/architecture.md section 2) checked: I3 (each request's idle after its reply; the
+`update` of an execution inside that execution's busy/idle), I4 (replies parented to their
+requests).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.frontend import KernelHandle, describe, parent_id
+from tests.frontend import KernelHandle, describe, get_reply, parent_id
 from tests.integration.comm_client import (
     INVALID_PARAMS,
     IOPubLog,
@@ -37,6 +38,7 @@ from tests.integration.comm_client import (
     send_open,
     send_rpc,
 )
+from tests.integration.subshell_client import create_subshell, delete_subshell, execute_on
 from tests.integration.test_variables_contract import MISSING, ContractChecker, checker
 
 pytestmark = [pytest.mark.integration, pytest.mark.mpkernel_only]
@@ -219,6 +221,37 @@ def test_inspect_nested_paths(pane: Pane) -> None:
     assert again == inner
 
 
+def test_an_inspected_child_shows_its_content_as_a_variable_would(pane: Pane) -> None:
+    """A child's row has a variable's display budget: a container two levels down is
+    shown, not cut to `[…]` (as Positron's pane shows it)."""
+    pane.update_after("outer = {'a': {'c': [1, 2]}, 'n': 1}")
+    (a, _) = pane.rpc("inspect", path=[key("outer")])["children"]
+    assert (a["display_value"], a["is_truncated"]) == ("{'c': [1, 2]}", False)
+
+
+def test_inspecting_a_leaf_gives_the_value_itself(pane: Pane) -> None:
+    """A value without children answers `inspect` with one nameless row: itself."""
+    pane.update_after("leaf = 42\nempty = []")
+    (row,) = pane.rpc("inspect", path=[key("leaf")])["children"]
+    assert (row["display_name"], row["display_value"], row["kind"]) == ("", "42", "number")
+    assert row["access_key"] == ""  # nothing below it to reach
+    assert pane.rpc("inspect", path=[key("empty")])["length"] == 1
+
+
+def test_removed_names_come_sorted(pane: Pane) -> None:
+    """`removed` in an update and the `delete` reply (access keys, as Positron's kernel
+    answers) come sorted by name, whatever order the pane learnt them in."""
+    pane.update_after("zz_gone = 1\naa_gone = 2\nmm_gone = 3")
+    params = pane.update_after("del zz_gone, mm_gone, aa_gone")
+    assert params["removed"] == [key("aa_gone"), key("mm_gone"), key("zz_gone")]
+    pane.update_after("zz_deleted = 1\naa_deleted = 2")
+    assert pane.rpc("delete", names=["zz_deleted", "aa_deleted"]) == [
+        key("aa_deleted"),
+        key("zz_deleted"),
+    ]
+    pane.next_event()
+
+
 def test_inspect_errors_are_jsonrpc_errors(pane: Pane) -> None:
     error = pane.call("inspect", {"path": [key("no_such_name")]}).error
     assert error["code"] == INVALID_PARAMS
@@ -266,9 +299,9 @@ def test_query_table_summary(pane: Pane) -> None:
 
 def test_delete_replies_with_the_deleted_names_then_updates(pane: Pane) -> None:
     pane.update_after("gone1 = 1\ngone2 = 2")
-    assert sorted(pane.rpc("delete", names=["gone1", "gone2", "never_was"])) == [
-        "gone1",
-        "gone2",
+    assert pane.rpc("delete", names=["gone2", "gone1", "never_was"]) == [
+        key("gone1"),
+        key("gone2"),
     ]
     event = pane.next_event()
     assert event["method"] == "update"
@@ -336,3 +369,17 @@ def test_every_message_on_the_comm_follows_the_contract(log: IOPubLog, pane: Pan
         pytest.skip(MISSING)
     count = validate_log(contract, log, PANES)
     assert count > 10, f"only {count} messages validated"
+
+
+def test_a_subshell_cell_updates_the_pane(pane: Pane) -> None:
+    """A cell on a subshell changes the namespace: the pane hears of it, from a snapshot the
+    main thread builds between its own requests (an event after the cell: docs/subshells.md)."""
+    kc = pane.log.kc
+    subshell = create_subshell(kc)
+    msg_id = execute_on(kc, subshell, "from_subshell = 7")
+    pane.log.wait_idle(msg_id)
+    assert get_reply(kc, msg_id)["content"]["status"] == "ok"
+    event = pane.next_event()
+    assert event["method"] == "update", event
+    assert [v["display_name"] for v in event["params"]["assigned"]] == ["from_subshell"]
+    delete_subshell(kc, subshell)

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-PROTOCOL_DIR = Path(__file__).resolve().parents[3] / "shared" / "protocol"
+from tests import contracts
+
+PROTOCOL_DIR = contracts.PROTOCOL_DIR
 BACKEND = PROTOCOL_DIR / "variables-backend-openrpc.json"
 FRONTEND = PROTOCOL_DIR / "variables-frontend-openrpc.json"
-MISSING = f"the contract files are absent ({PROTOCOL_DIR}); nothing to validate against"
+MISSING = contracts.MISSING
 
 pytestmark = [pytest.mark.mpkernel_only]
 

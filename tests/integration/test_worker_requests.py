@@ -3,8 +3,8 @@ requests from a handler, and the object a comm is opened about, on the built-in
 `mpkernel.echo` worker. Requests are sent as Positron sends them (no JSON-RPC `id`) and
 their replies found by parent header.
 
-DESIGN invariants checked here: I3 (each request's idle after its reply, a background one
-included), I4 (replies parented to their own request, in the order the worker answers
+Invariants (docs/architecture.md section 2) checked here: I3 (each request's idle after its reply, a
+background one included), I4 (replies parented to their own request, in the order the worker answers
 them), I5 (nothing on a comm after the frontend closed it, its running request cancelled).
 """
 

@@ -30,6 +30,7 @@ from mpkernel.kernel.work import KernelWork
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.supervision import ipc
 from mpkernel.supervision.errors import WorkerUnavailable
+from mpkernel.supervision.policy import ExitKind, WorkerExit
 from mpkernel.wire import Header, Message, json_bytes
 
 ECHO = "mpkernel.echo"
@@ -104,6 +105,10 @@ class Frontend:
         self.n += 1
         header = Header(f"req-{self.n}", msg_type, "sess", "user", "2026-12-03T00:00:00Z")
         return Message(header, None, {}, content, (), (b"ident",))
+
+
+def failed(reason: str) -> WorkerExit:
+    return WorkerExit(ExitKind.FAILED, reason)
 
 
 @pytest.fixture
@@ -321,7 +326,7 @@ def test_i5_nothing_is_published_on_a_comm_after_its_close(
     assert not [t for t, _, _ in sink.published() if t == "comm_msg"]
     # And a crash later has no RPC of this comm left to fail.
     sink.emitted.clear()
-    router.on_worker_exit(worker, "killed by SIGKILL", crashed=True, restarting=False)
+    router.on_worker_exit(worker, failed("killed by SIGKILL"), restarting=False)
     assert not [t for t, _, _ in sink.published() if t == "comm_msg"]
 
 
@@ -351,7 +356,7 @@ def test_i6_crash_fails_pending_rpcs_then_closes_then_idles(
     router.route_shell(no_id, 0.0)
     router.route_shell(with_id, 0.0)
     sink.emitted.clear()
-    router.on_worker_exit(echo_worker(router), "killed by SIGKILL", crashed=True, restarting=False)
+    router.on_worker_exit(echo_worker(router), failed("killed by SIGKILL"), restarting=False)
     published = sink.published()
     assert [(t, p) for t, _, p in published] == [
         ("comm_msg", no_id.msg_id),
@@ -377,7 +382,7 @@ def test_i6_persistent_comm_is_kept_and_reopened_on_restart(
     open_echo(router, sink, fe)
     worker = echo_worker(router)
     router.on_worker_ready(worker, ipc.Ready(1, persistent=True))
-    router.on_worker_exit(worker, "exited with code 3", crashed=True, restarting=True)
+    router.on_worker_exit(worker, failed("exited with code 3"), restarting=True)
     assert "c1" in router.registry
     assert not [t for t, _, _ in sink.published() if t == "comm_close"]
     router.on_worker_restarted(worker.key, worker)
@@ -481,7 +486,7 @@ def test_i6_requests_ended_by_the_worker_are_not_failed_by_a_later_crash(
     router.on_worker_message(worker, ipc.Done(cancelled.msg_id), 0.0)
     router.on_worker_message(worker, ipc.CloseFromWorker("c2", b"{}"), 0.0)
     sink.emitted.clear()
-    router.on_worker_exit(worker, "killed by SIGKILL", crashed=True, restarting=False)
+    router.on_worker_exit(worker, failed("killed by SIGKILL"), restarting=False)
     assert not [t for t, _, _ in sink.published() if t == "comm_msg"]
 
 

@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mpkernel.config.dump import dump_config
 from mpkernel.config.model import (
+    BUILTIN_WORKERS,
     Config,
     ConfigError,
     KernelConfig,
     WorkerConfig,
     default_config,
-    dump_config,
     find_config_path,
     load_config,
     load_effective_config,
@@ -535,7 +536,7 @@ def test_new_worker_is_added_after_the_built_ins() -> None:
         ),
         None,
     )
-    assert [w.name for w in config.workers] == ["echo", "variables", "data_explorer", "plots"]
+    assert [w.name for w in config.workers] == [*BUILTIN_WORKERS, "plots"]
     assert config.workers[-1] == WorkerConfig(
         name="plots",
         target="acme.plots",
@@ -699,7 +700,7 @@ def test_lenient_broken_new_worker_is_dropped() -> None:
         ),
         SRC,
     )
-    assert [w.name for w in config.workers] == ["echo", "variables", "data_explorer", "tables"]
+    assert [w.name for w in config.workers] == [*BUILTIN_WORKERS, "tables"]
     assert [e.key for e in errors] == ["workers.plots.handler"]
 
 
@@ -939,7 +940,7 @@ _HANDLERS = st.builds(
 )
 _SECONDS = st.floats(min_value=0.0, max_value=1e9, allow_nan=False, allow_infinity=False)
 _NAMES = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True).filter(
-    lambda s: s not in {"echo", "variables", "data_explorer", "defaults"}
+    lambda s: s not in {*BUILTIN_WORKERS, "defaults"}
 )
 _TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=20)
 

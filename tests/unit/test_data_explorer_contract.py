@@ -18,7 +18,9 @@ from mpkernel_workers.data_explorer.profiles import column_profile
 from mpkernel_workers.data_explorer.tables import from_object
 from mpkernel_workers.data_explorer.view import TableView
 
-PROTOCOL = Path(__file__).resolve().parents[3] / "shared" / "protocol"
+from tests import contracts
+
+PROTOCOL = contracts.PROTOCOL_DIR
 
 
 class Contract:
@@ -32,6 +34,13 @@ class Contract:
             }
         }
         self.methods = {m["name"]: m for m in backend["methods"]}
+        # `code_syntax_name` is a string under components, but `suggest_code_syntax`'s
+        # result is an object of that same name, and Positron's generated models and
+        # frontend type every `$ref` to it as that object (`{"code_syntax_name": ...}`):
+        # feature lists and `convert_to_code` carry objects on the wire. Either is valid.
+        named = self.methods["suggest_code_syntax"]["result"]["schema"]
+        schemas = self.components["schemas"]
+        schemas["code_syntax_name"] = {"anyOf": [schemas["code_syntax_name"], named]}
         self.events = {m["name"]: m for m in frontend["methods"]}
 
     def _check(self, schema: dict[str, Any], value: Any) -> None:
@@ -80,7 +89,7 @@ class Contract:
 @pytest.fixture(scope="module")
 def contract() -> Contract:
     if not PROTOCOL.is_dir():
-        pytest.skip("the contract folder shared/protocol is not here")
+        pytest.skip(contracts.MISSING)
     return Contract()
 
 

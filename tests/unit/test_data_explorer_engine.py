@@ -242,10 +242,11 @@ def test_row_labels() -> None:
     frame = pd.DataFrame({"a": [1, 2, 3]}, index=["x", "y", "z"])
     assert view_of(frame).row_labels({"indices": [2, 0]}) == [["z", "x"]]
     assert view_of(frame).table.row_labels is not None
-    plain = view_of(make("polars"))
-    assert plain.table.row_labels is None
-    plain.set_sort_keys([{"column_index": 1, "ascending": True}])
-    assert plain.row_labels(rng(0, 2)) == [["3", "4", "1"]]
+    unlabelled = view_of(make("pandas"))  # a default RangeIndex: positions are the labels
+    assert unlabelled.table.row_labels is None
+    unlabelled.set_sort_keys([{"column_index": 1, "ascending": True}])
+    assert unlabelled.row_labels(rng(0, 2)) == [["3", "4", "1"]]
+    assert view_of(make("polars")).row_labels(rng(0, 2)) == []  # polars rows have none
 
 
 # -- sort -------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from mpkernel.cli import main
+from mpkernel.config.dump import dump_config
 from mpkernel.config.model import (
+    BUILTIN_WORKERS,
     KernelConfig,
     WorkerConfig,
     default_config,
-    dump_config,
     load_config,
     parse_config,
 )
@@ -44,7 +45,7 @@ def broken(tmp_path: Path) -> Path:
 def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "validate", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
-    assert out == f"{EXAMPLE}: ok (workers: echo, variables, data_explorer)\n"
+    assert out == f"{EXAMPLE}: ok (workers: {', '.join(BUILTIN_WORKERS)})\n"
 
 
 def test_validate_error_names_file_line_and_key(

@@ -85,8 +85,8 @@ class RecordingSink:
             return False
         return True
 
-    def drain_shell(self, marker: object) -> None:
-        self.drained.append(marker)
+    def drain_shell(self, item: DrainShell) -> None:
+        self.drained.append(item.marker)
 
     def stop(self) -> None:
         self.stopped = True

@@ -1,11 +1,15 @@
-"""Every invariant of DESIGN section 2 (I1..I8) has tests, and the README says which.
+"""Every invariant of docs/architecture.md section 2 (I1..I8) has tests, and the README and
+that page say which.
 
 Read statically with ``ast`` (nothing is imported or run), over ``tests/**/*.py``:
 
 - a test checks invariant ``In`` when it is marked ``@pytest.mark.invariant("In", ...)``, when
   its class or module is (``pytestmark``), or when its name says so: ``test_i3_...``,
   ``test_i1_i2_...``;
-- the README's invariant table (rows I1..I8, column "checked by") names, in backticks, test
+- the subshell invariants S1..S4 (docs/subshells.md) are marked the same way, and that page's
+  table of them is checked as the others are;
+- the invariant table of the README and of docs/architecture.md (rows I1..I8, column
+  "checked by") names, in backticks, test
   files (``tests/unit/test_funnel.py`` or ``test_comm_crash.py``), tests (``test_i2_*`` or
   ``test_prompt_does_not_overtake_earlier_output``) and ``file::test``; each must exist and
   each test it names must check that row's invariant.
@@ -28,7 +32,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 README = ROOT / "README.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+SUBSHELLS_DOC = ROOT / "docs" / "subshells.md"
 INVARIANTS = tuple(f"I{n}" for n in range(1, 9))
+SUBSHELL_INVARIANTS = tuple(f"S{n}" for n in range(1, 5))
+KNOWN = INVARIANTS + SUBSHELL_INVARIANTS
 
 _NAME_PREFIX = re.compile(r"^test_((?:i\d+_)+)")
 
@@ -84,10 +92,10 @@ def _mark_invariants(calls: Iterable[ast.Call], where: str, scan: Scan) -> set[s
         if not call.args or call.keywords:
             scan.bad_markers.append((where, "give the invariants as positional strings"))
         for arg in call.args:
-            if isinstance(arg, ast.Constant) and arg.value in INVARIANTS:
+            if isinstance(arg, ast.Constant) and arg.value in KNOWN:
                 found.add(arg.value)
             else:
-                scan.bad_markers.append((where, f"{ast.unparse(arg)} is not one of I1..I8"))
+                scan.bad_markers.append((where, f"{ast.unparse(arg)} is not one of I1..I8, S1..S4"))
     return found
 
 
@@ -178,7 +186,7 @@ def readme_table(text: str) -> dict[str, list[str]]:
                 refs = re.findall(r"`([^`]+)`", rcells[column]) if column < len(rcells) else []
                 rows[invariant] = refs
             return rows
-    raise AssertionError('README.md has no table with a "checked by" column')
+    raise AssertionError('no table with a "checked by" column')
 
 
 def resolve(ref: str, scan: Scan) -> tuple[list[str], list[FoundTest]]:
@@ -200,14 +208,16 @@ def resolve(ref: str, scan: Scan) -> tuple[list[str], list[FoundTest]]:
     return sorted({t.path for t in tests}), tests
 
 
-def table_problems(rows: dict[str, list[str]], scan: Scan) -> list[str]:
+def table_problems(
+    rows: dict[str, list[str]], scan: Scan, invariants: tuple[str, ...] = INVARIANTS
+) -> list[str]:
     problems = []
-    missing_rows = [i for i in INVARIANTS if i not in rows]
+    missing_rows = [i for i in invariants if i not in rows]
     if missing_rows:
         problems.append(f"no row for {', '.join(missing_rows)}")
     for invariant, refs in rows.items():
-        if invariant not in INVARIANTS:
-            problems.append(f"row {invariant!r} is not one of I1..I8")
+        if invariant not in invariants:
+            problems.append(f"row {invariant!r} is not one of {invariants[0]}..{invariants[-1]}")
             continue
         if not refs:
             problems.append(f"{invariant}: the checked-by cell names no test in backticks")
@@ -238,10 +248,10 @@ def table_problems(rows: dict[str, list[str]], scan: Scan) -> list[str]:
 
 
 def test_every_invariant_has_a_test() -> None:
-    """DESIGN section 2: "tests must check each one, by name"."""
+    """docs/architecture.md section 2: each invariant is checked by tests that say so."""
     scan = scan_tests()
     assert scan.tests, f"no test found under {TESTS}: the scan is broken"
-    uncovered = [i for i in INVARIANTS if not scan.checking(i)]
+    uncovered = [i for i in KNOWN if not scan.checking(i)]
     assert not uncovered, (
         f"invariants with no test: {', '.join(uncovered)}. Mark the tests that check them "
         '@pytest.mark.invariant("In") (or name them test_in_...).'
@@ -256,10 +266,20 @@ def test_invariant_markers_name_invariants() -> None:
     )
 
 
-def test_readme_table_points_at_tests_that_exist_and_check_the_row() -> None:
-    rows = readme_table(README.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("doc", [README, ARCHITECTURE], ids=lambda p: p.name)
+def test_invariant_table_points_at_tests_that_exist_and_check_the_row(doc: Path) -> None:
+    rows = readme_table(doc.read_text(encoding="utf-8"))
     problems = table_problems(rows, scan_tests())
-    assert not problems, "README invariant table:\n" + "\n".join(f"  {p}" for p in problems)
+    assert not problems, f"{doc.name} invariant table:\n" + "\n".join(f"  {p}" for p in problems)
+
+
+def test_subshell_table_points_at_tests_that_exist_and_check_the_row() -> None:
+    """docs/subshells.md: the invariants per shell, each row naming the tests that check it."""
+    rows = readme_table(SUBSHELLS_DOC.read_text(encoding="utf-8"))
+    problems = table_problems(rows, scan_tests(), SUBSHELL_INVARIANTS)
+    assert not problems, "docs/subshells.md invariant table:\n" + "\n".join(
+        f"  {p}" for p in problems
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,8 +325,8 @@ def test_scanner_reads_markers_names_classes_and_module_marks() -> None:
         "test_bad": ["I6"],
     }
     assert [p for _, p in scan.bad_markers] == [
-        "'I9' is not one of I1..I8",
-        "NAME is not one of I1..I8",
+        "'I9' is not one of I1..I8, S1..S4",
+        "NAME is not one of I1..I8, S1..S4",
     ]
 
 

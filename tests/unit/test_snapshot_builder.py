@@ -1,5 +1,5 @@
 """The builder through the real dispatcher and store, in one process with real segments:
-what a worker sees after each cell (DESIGN section 4, "snapshots")."""
+what a worker sees after each cell (docs/architecture.md section 4, "snapshots")."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,9 @@ import pyarrow as pa
 import pytest
 from mpkernel_workers.variables.inspectors import clipboard, is_table, table_summary
 
-PROTOCOL = Path(__file__).resolve().parents[3] / "shared" / "protocol"
+from tests import contracts
+
+PROTOCOL = contracts.PROTOCOL_DIR
 BACKEND = PROTOCOL / "data_explorer-backend-openrpc.json"
 
 DATA: dict[str, list[Any]] = {
@@ -43,7 +44,7 @@ FRAMES = {
 
 def schema_validator(name: str) -> Any:
     if not BACKEND.is_file():
-        pytest.skip(f"the contract files are absent ({PROTOCOL}); nothing to validate against")
+        pytest.skip(contracts.MISSING)
     from jsonschema import Draft202012Validator
 
     document = json.loads(BACKEND.read_text(encoding="utf-8"))

@@ -152,9 +152,40 @@ class Probe(CommHandler):
     def rpc_ask(self, method: str) -> Any:
         return self.comm.request_frontend(method, {"q": 1})
 
+    def rpc_task(self) -> str:
+        """Starts a task that sends, waits to be cancelled, then sends again (dropped)."""
+
+        def work() -> None:
+            request = current_request()
+            self.comm.send_event("task_started", {"msg_id": request.msg_id})
+            self.events["started"].set()
+            if not request.wait_cancelled(DEADLINE):
+                raise RuntimeError("never cancelled")
+            self.comm.send_event("after_cancel")
+            self.events["sent_after_cancel"].set()
+
+        self.comm.start_task(work, "probe")
+        return "started"
+
+    def rpc_failing_task(self) -> None:
+        def work() -> None:
+            raise RuntimeError("a task's bug")
+
+        self.comm.start_task(work, "failing")
+
+    def rpc_typed(self, items: list[str], limit: float = 1.5) -> list[Any]:
+        return [items, limit]
+
+    def rpc_shared(self) -> int:
+        return id(self.comm.shared(SharedState))
+
     @background
     def rpc_ask_bg(self, method: str) -> Any:
         return self.comm.request_frontend(method, {"q": 2})
+
+
+class SharedState:
+    """What the comms of one worker share (`Comm.shared`)."""
 
 
 def probe_class() -> type[Probe]:
@@ -532,6 +563,71 @@ def test_i5_close_cancels_running_requests(worker: Worker, handler_cls: type[Pro
     assert kinds(later) == ["RpcReply", "Done"], later
     on_closed = [m for m in got + later if getattr(m, "comm_id", None) == comm]
     assert on_closed == [], on_closed
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        ("send", {"count": "3"}, "send: param 'count': Expected `int`, got `str`"),
+        ("send", {"count": True}, "send: param 'count': Expected `int`, got `bool`"),
+        ("slow", {"tag": 1, "gate": "g1"}, "slow: param 'tag': Expected `str`, got `int`"),
+        (
+            "typed",
+            {"items": ["a", 2]},
+            "typed: param 'items': Expected `str`, got `int` - at `$[1]`",
+        ),
+    ],
+)
+def test_i4_params_are_checked_against_the_annotations(
+    worker: Worker, method: str, params: dict[str, Any], message: str
+) -> None:
+    """A param that does not fit its annotation is answered -32602 naming it, before the
+    method runs (a background one too); `Any` and `**params` take anything."""
+    comm = worker.open()
+    error = worker.call(comm, method, params)["error"]
+    assert (error["code"], error["message"]) == (-32602, message)
+    assert worker.call(comm, "pair", {"a": {"x": [1]}, "b": None})["result"] == [{"x": [1]}, None]
+    assert worker.call(comm, "typed", {"items": ["a"], "limit": 2})["result"] == [["a"], 2]
+    assert worker.call(comm, "typed", {"items": []})["result"] == [[], 1.5]
+
+
+def test_a_task_is_a_request_of_its_comm_cancelled_by_the_close(
+    worker: Worker, handler_cls: type[Probe]
+) -> None:
+    """`Comm.start_task`: the task serves a request of its comm with no msg_id (what it
+    sends is parentless and it owes no Done); the comm's close cancels it, and what it sends
+    after that is dropped; the worker keeps serving."""
+    comm = worker.open()
+    other = worker.open()
+    mid, _ = worker.rpc(comm, "task")
+    got = worker.until_done(mid)
+    assert handler_cls.events["started"].wait(DEADLINE)
+    if not any(isinstance(m, ipc.CommSend) for m in got):
+        got += worker.until(lambda m: isinstance(m, ipc.CommSend))
+    (event,) = [m for m in got if isinstance(m, ipc.CommSend)]
+    assert event.parent_json == ipc.NO_PARENT
+    assert json.loads(event.data_json)["params"] == {"msg_id": None}
+    close_mid = worker.msg_id()
+    worker.send(ipc.CloseComm(comm, "frontend_closed", close_mid))
+    assert kinds(worker.until_done(close_mid)) == ["Done"]
+    assert handler_cls.events["sent_after_cancel"].wait(DEADLINE)
+    probe_mid, _ = worker.rpc(other, "echo", {"after": 1})
+    assert kinds(worker.until_done(probe_mid)) == ["RpcReply", "Done"]
+
+
+def test_a_failing_task_is_logged_and_the_worker_serves_on(
+    worker: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    comm = worker.open()
+    with caplog.at_level("ERROR", logger="mpkernel.worker"):
+        worker.call(comm, "failing_task")
+        assert worker.call(comm, "echo", {"x": 1})["result"] == {"x": 1}
+    assert "a task's bug" in caplog.text
+
+
+def test_comms_of_a_worker_share_its_state(worker: Worker) -> None:
+    a, b = worker.open(), worker.open()
+    assert worker.call(a, "shared")["result"] == worker.call(b, "shared")["result"]
 
 
 def test_cancel_requests_answers_each_with_an_error(

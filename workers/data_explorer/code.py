@@ -18,6 +18,9 @@ from mpkernel_workers.data_explorer.protocol import (
 def convert_to_code(
     name: str, row_filters: Any, sort_keys: Any, syntax: Any, columns: list[str]
 ) -> list[str]:
+    if isinstance(syntax, dict):
+        # What `suggest_code_syntax` answers (`{"code_syntax_name": ...}`), sent back whole.
+        syntax = syntax.get("code_syntax_name")
     if syntax not in CODE_SYNTAXES:
         raise bad_params(f"unknown code syntax {syntax!r}; use one of {list(CODE_SYNTAXES)}")
     filters = [require_dict(f, "row_filters[]") for f in require_list(row_filters, "row_filters")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import math
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -18,6 +19,7 @@ from mpkernel_workers.data_explorer.protocol import (
     require_int,
     require_list,
 )
+from mpkernel_workers.data_explorer.tables import Column
 from mpkernel_workers.data_explorer.view import TableView
 
 
@@ -67,7 +69,7 @@ def _column_list(indices: Any, n_cols: int) -> list[int]:
 
 def _render(view: TableView, rows: pa.Array, cols: list[int], fmt: str) -> str:
     names = [view.table.columns[c].name for c in cols]
-    data = [view.table.columns[c].take(rows).to_pylist() for c in cols]
+    data = [_missing_as_none(view.table.columns[c], rows) for c in cols]
     records = list(zip(*data, strict=False)) if data else []
     if fmt == "html":
         head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
@@ -81,6 +83,15 @@ def _render(view: TableView, rows: pa.Array, cols: list[int], fmt: str) -> str:
     writer.writerow(names)
     writer.writerows([_text(v) for v in record] for record in records)
     return out.getvalue().rstrip("\n")
+
+
+def _missing_as_none(column: Column, rows: pa.Array) -> list[Any]:
+    """The values at `rows`; where NaN counts as missing (pandas), NaN is missing too, and
+    a missing value is an empty cell (as pandas' `to_csv` writes it)."""
+    values: list[Any] = column.take(rows).to_pylist()
+    if not column.nan_is_null:
+        return values
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
 
 
 def _text(value: Any) -> str:

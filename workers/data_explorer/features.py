@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from mpkernel_workers.data_explorer.protocol import (
-    CODE_SYNTAXES,
     EXPORT_FORMATS,
     PROFILE_TYPES,
     ROW_FILTER_TYPES,
 )
 
 
-def supported_features() -> dict[str, Any]:
+def supported_features(code_syntax: str = "pandas") -> dict[str, Any]:
+    """`code_syntax`: the table's library. A polars table is offered pandas code too, as
+    Positron's kernel offers it (code for the same view once the frame is in pandas)."""
+    syntaxes = [code_syntax] if code_syntax == "pandas" else [code_syntax, "pandas"]
     yes = "supported"
     return {
         "search_schema": {
@@ -39,6 +41,8 @@ def supported_features() -> dict[str, Any]:
         "export_data_selection": {"support_status": yes, "supported_formats": list(EXPORT_FORMATS)},
         "convert_to_code": {
             "support_status": yes,
-            "code_syntaxes": list(CODE_SYNTAXES),
+            # Objects, not the bare names the schema's `code_syntax_name` suggests: what
+            # Positron's generated models and its frontend send and read.
+            "code_syntaxes": [{"code_syntax_name": s} for s in syntaxes],
         },
     }

@@ -121,7 +121,10 @@ def filter_mask(table: Table, f: RowFilter) -> pa.ChunkedArray:
         member = pc.is_in(arr, value_set=value_set)
         if params.get("inclusive", True):
             return pc.fill_null(member, False)
-        # A missing value is in no set and out of none: it does not pass either way.
+        if table.kind == "pandas":
+            # pandas' `~isin`: a missing value is in no set, so "not in" keeps it.
+            return pc.invert(pc.fill_null(member, False))
+        # polars' `~is_in` leaves a missing value missing, and a missing mask entry drops it.
         return pc.and_(pc.invert(member), pc.is_valid(arr))
     raise FilterError(f"unsupported filter type {kind!r}")
 

@@ -17,8 +17,11 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 from mpkernel_workers.data_explorer.protocol import (
     VALUE_INF,
+    VALUE_NA,
     VALUE_NAN,
+    VALUE_NAT,
     VALUE_NEGINF,
+    VALUE_NONE,
     ColumnValue,
     FormatOptions,
 )
@@ -85,6 +88,30 @@ def value_formatter(column: Column, options: FormatOptions) -> Formatter:
         return inner(v)
 
     return fmt
+
+
+def format_objects(values: Any, options: FormatOptions) -> list[ColumnValue]:
+    """Python values of a mixed object column, each as Positron shows it: a float by the
+    float rules (so `2.5` is `2.50`), None, NaN, NaT and NA by their codes, anything else
+    by its str()."""
+    floats = float_formatter(options)
+    limit = options.get("max_value_length", 1000)
+    out: list[ColumnValue] = []
+    for v in values:
+        if v is None:
+            out.append(VALUE_NONE)
+        elif isinstance(v, float) or type(v).__name__ in ("float16", "float32", "float64"):
+            out.append(floats(float(v)))
+        elif type(v).__name__ in _MISSING_CODES:
+            out.append(_MISSING_CODES[type(v).__name__])
+        else:
+            text = str(v)
+            out.append(text[:limit] if len(text) > limit else text)
+    return out
+
+
+# pandas' missing-value singletons, by type name (pandas need not be imported here).
+_MISSING_CODES = {"NaTType": VALUE_NAT, "NAType": VALUE_NA}
 
 
 def format_array(

@@ -16,14 +16,16 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mpkernel_workers.api import (
     INVALID_REQUEST,
     RESTORED_STATE,
     CommHandler,
     KernelRequestError,
+    Preview,
     RpcError,
+    WorkerSnapshot,
     background,
     forked_from_kernel,
 )
@@ -50,10 +52,6 @@ from mpkernel_workers.data_explorer.view import TableView
 
 from mpkernel.snapshots import OPENED_AS_OF
 from mpkernel.snapshots.codec import decode_object
-from mpkernel.snapshots.preview import Preview
-
-if TYPE_CHECKING:
-    from mpkernel.snapshots.store import WorkerSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +66,9 @@ class DataExplorerHandler(CommHandler):
         )
         title = data.get("title")
         self.title = title if isinstance(title, str) else (self.variable or "table")
-        self._profiles = ProfileQueue(f"data-explorer-profiles-{self.comm.comm_id[:8]}")
+        self._profiles = ProfileQueue(
+            f"data-explorer-profiles-{self.comm.comm_id[:8]}", self.comm.start_task
+        )
         self._seen_snapshot = False
         as_of = data.get(OPENED_AS_OF)
         self._as_of: int | None = as_of if isinstance(as_of, int) else None
@@ -116,11 +116,13 @@ class DataExplorerHandler(CommHandler):
                 "num_rows": table.num_rows,
                 "num_columns": table.num_columns,
             },
-            "has_row_labels": table.row_labels is not None,
+            # pandas rows always have labels, a default RangeIndex's too: after a sort the
+            # user sees where each row came from.
+            "has_row_labels": table.kind == "pandas",
             "column_filters": [],
             "row_filters": view.row_filters,
             "sort_keys": view.sort_keys,
-            "supported_features": features.supported_features(),
+            "supported_features": features.supported_features(self._code_syntax()),
         }
 
     def rpc_get_schema(self, column_indices: Any) -> dict[str, Any]:
@@ -198,8 +200,11 @@ class DataExplorerHandler(CommHandler):
         return {}
 
     # -- code -----------------------------------------------------------------------------------
+    def _code_syntax(self) -> str:
+        return "polars" if self.view.table.kind == "polars" else "pandas"
+
     def rpc_suggest_code_syntax(self) -> dict[str, str]:
-        return {"code_syntax_name": "polars" if self.view.table.kind == "polars" else "pandas"}
+        return {"code_syntax_name": self._code_syntax()}
 
     def rpc_convert_to_code(
         self, column_filters: Any, row_filters: Any, sort_keys: Any, code_syntax_name: Any

@@ -236,7 +236,7 @@ def _polars_numbers_many(arrays: Sequence[pa.ChunkedArray]) -> list[Numbers | No
             if with_nan:
                 frame = frame.with_columns(pl.col(c).fill_nan(None) for c in with_nan)
         row = frame.select(exprs).row(0)
-    except Exception as e:
+    except Exception as e:  # polars refuses in many ways (types, versions): pyarrow does it
         raise _PolarsRefused(str(e)) from e
     out: list[Numbers | None] = []
     for k in range(len(arrays)):

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 from mpkernel_workers.data_explorer import schema as schema_mod
 from mpkernel_workers.data_explorer.filters import apply_filters
-from mpkernel_workers.data_explorer.formatting import format_array
+from mpkernel_workers.data_explorer.formatting import format_array, format_objects
 from mpkernel_workers.data_explorer.protocol import (
     ColumnSortKey,
     ColumnValue,
@@ -99,6 +99,8 @@ class TableView:
         self, index: int, rows: pa.Array, options: FormatOptions
     ) -> list[ColumnValue]:
         column = self.table.columns[index]
+        if column.objects is not None:
+            return format_objects(column.objects[rows.to_numpy()], options)
         return format_array(column, column.take(rows), options)
 
     def data_values(self, columns: Any, options: FormatOptions) -> list[list[ColumnValue]]:
@@ -113,8 +115,10 @@ class TableView:
 
     def row_labels(self, selection: Any) -> list[list[str]]:
         rows = self.positions(selection)
+        if self.table.kind != "pandas":
+            return []  # no labels (`has_row_labels` false): Positron answers the same
         index = self.table.row_labels
-        if index is None:
+        if index is None:  # a default RangeIndex: the labels are the positions
             return [[str(r) for r in rows.to_pylist()]]
         return [[str(v) for v in index.take(rows.to_numpy())]]
 

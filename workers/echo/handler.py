@@ -25,17 +25,23 @@ from mpkernel_workers.api import (
 )
 
 _MiB = 1 << 20
-# What happened to this worker's comms, for tests that check cleanup from outside (the
-# worker is shared, so a later comm can read what an earlier one went through). Appended
-# from the loop thread and from background threads: list.append is atomic.
-_JOURNAL: list[dict[str, Any]] = []
 _SHORT_REPR = reprlib.Repr()
 _SHORT_REPR.maxstring = 80
 _SHORT_REPR.maxother = 80
 
 
+class Journal(list[dict[str, Any]]):
+    """What happened to this worker's comms, for tests that check cleanup from outside (the
+    worker is shared, so a later comm can read what an earlier one went through). Appended
+    from the loop thread and from background threads: list.append is atomic."""
+
+
 class EchoHandler(CommHandler):
     restorable = True
+
+    @property
+    def _journal(self) -> Journal:
+        return self.comm.shared(Journal)
 
     def on_open(self, data: Any) -> None:
         self.opened_with = data
@@ -44,12 +50,12 @@ class EchoHandler(CommHandler):
         self.comm.send(data, buffers)
 
     def on_close(self, reason: str) -> None:
-        _JOURNAL.append(
+        self._journal.append(
             {"event": "close", "comm_id": self.comm.comm_id, "reason": reason, "t": time.time()}
         )
 
     def rpc_journal(self) -> list[dict[str, Any]]:
-        return list(_JOURNAL)
+        return list(self._journal)
 
     def rpc_echo(self, **params: Any) -> Any:
         return params
@@ -63,7 +69,7 @@ class EchoHandler(CommHandler):
         early when the request is cancelled."""
         request = current_request()
         if request.wait_cancelled(float(seconds)):
-            _JOURNAL.append(
+            self._journal.append(
                 {
                     "event": "cancelled",
                     "comm_id": self.comm.comm_id,
@@ -97,7 +103,7 @@ class EchoHandler(CommHandler):
         try:
             return self.comm.request_frontend(method, params or {})
         except FrontendError as e:
-            _JOURNAL.append(
+            self._journal.append(
                 {
                     "event": "frontend_request_failed",
                     "comm_id": self.comm.comm_id,
@@ -125,6 +131,8 @@ class EchoHandler(CommHandler):
     def rpc_crash(self, how: str, max_mb: int = 65536) -> None:
         if how == "exit":
             os._exit(3)
+        elif how == "exit0":  # ends by itself, as if it had finished: no failure
+            os._exit(0)
         elif how == "segfault":
             ctypes.string_at(0)
         elif how == "raise":

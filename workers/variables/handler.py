@@ -39,6 +39,8 @@ from mpkernel_workers.api import (
     CommHandler,
     KernelRequestError,
     RpcError,
+    Unavailable,
+    WorkerSnapshot,
     background,
 )
 from mpkernel_workers.variables import inspectors
@@ -53,9 +55,6 @@ from mpkernel_workers.variables.protocol import (
     VariableList,
 )
 
-from mpkernel.snapshots.codec import Unavailable
-from mpkernel.snapshots.store import WorkerSnapshot
-
 log = logging.getLogger(__name__)
 
 DATA_EXPLORER = "positron.dataExplorer"
@@ -67,18 +66,15 @@ CLIPBOARD_FORMATS = ("text/plain", "text/html")
 
 
 @dataclass
-class _WorkerView:
-    """What every variables comm of this worker process shares: the newest snapshot a
-    handler saw, and whether one may have arrived since while no comm was open (the
-    runtime hands snapshots to open comms only)."""
+class WorkerView:
+    """What every variables comm of this worker process shares (`Comm.shared`): the newest
+    snapshot a handler saw, and whether one may have arrived since while no comm was open
+    (the runtime hands snapshots to open comms only)."""
 
     latest: WorkerSnapshot | None = None
     open_comms: int = 0
     stale: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_WORKER = _WorkerView()
 
 
 def _now_ms() -> int:
@@ -127,30 +123,29 @@ class VariablesHandler(CommHandler):
         self._view: dict[str, tuple[int, Variable]] = {}
         self._version = 0
         self._needs_refresh = True
-        with _WORKER.lock:
-            _WORKER.open_comms += 1
-            latest, stale = _WORKER.latest, _WORKER.stale
+        self._worker = self.comm.shared(WorkerView)
+        with self._worker.lock:
+            self._worker.open_comms += 1
+            latest, stale = self._worker.latest, self._worker.stale
         if latest is not None and not stale:
             self._take(latest)
         elif latest is not None:
             # Cells may have run while no pane was open: ask for a snapshot of now (the
             # kernel serves it between executions); its `on_snapshot` sends the refresh.
-            threading.Thread(
-                target=self._ask_for_snapshot, name="mpkernel-variables-snapshot", daemon=True
-            ).start()
+            self.comm.start_task(self._ask_for_snapshot, "variables-snapshot")
         # Else this worker has no snapshot yet: the kernel sends a complete one to a new
         # consumer, and its `on_snapshot` sends the refresh.
 
     def on_close(self, reason: str) -> None:
-        with _WORKER.lock:
-            _WORKER.open_comms -= 1
-            if _WORKER.open_comms == 0:
-                _WORKER.stale = True
+        with self._worker.lock:
+            self._worker.open_comms -= 1
+            if self._worker.open_comms == 0:
+                self._worker.stale = True
 
     def on_snapshot(self, snapshot: WorkerSnapshot) -> None:
-        with _WORKER.lock:
-            _WORKER.latest = snapshot
-            _WORKER.stale = False
+        with self._worker.lock:
+            self._worker.latest = snapshot
+            self._worker.stale = False
         self._take(snapshot)
 
     # -- building the view ------------------------------------------------------------------
@@ -173,7 +168,9 @@ class VariablesHandler(CommHandler):
                 for n in snapshot
                 if n not in self._view or self._view[n][0] != snapshot.info(n).entry_id
             ]
-            removed = [n for n in self._view if n not in snapshot]
+            # Sorted: the order of the view is that of past events, not one a frontend
+            # can rely on; by name it is the same for every frontend and every run.
+            removed = sorted(n for n in self._view if n not in snapshot)
             if len(changed) + len(removed) > MAX_ITEMS:
                 self._send_refresh(snapshot)
                 return
@@ -231,7 +228,7 @@ class VariablesHandler(CommHandler):
                     self._view[name] = (entry_id, variable)
                     self._send_update([variable], [], [])
 
-        threading.Thread(target=work, name="mpkernel-variables-late", daemon=True).start()
+        self.comm.start_task(work, "variables-late")
 
     def _send_refresh(self, snapshot: WorkerSnapshot) -> None:
         """Caller holds `_lock`."""
@@ -327,17 +324,26 @@ class VariablesHandler(CommHandler):
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise RpcError(INVALID_PARAMS, "'names' must be a list of strings")
         deleted = self.comm.request_kernel("delete", {"names": names}, KERNEL_REQUEST_TIMEOUT_S)
-        return [n for n in deleted if isinstance(n, str)] if isinstance(deleted, list) else []
+        if not isinstance(deleted, list):
+            return []
+        # Access keys, sorted by name, as Positron's kernel answers.
+        return [encode_key(n) for n in sorted(n for n in deleted if isinstance(n, str))]
 
     @background
     def rpc_inspect(self, path: list[str]) -> InspectedVariable:
         _, _, value = self._resolve(path)
         if isinstance(value, Unavailable):
             return InspectedVariable(children=[], length=0)
+        itself = inspectors.describe("", value, updated_time=0)
+        if not itself["has_children"]:
+            # A leaf: the value itself, as one nameless row with no key (as Positron
+            # answers): there is no child to reach.
+            itself["access_key"] = ""
+            return InspectedVariable(children=[itself], length=1)
         items, _ = inspectors.children(value, MAX_CHILDREN)
-        children = [
-            inspectors.describe(key, child, nested=True, updated_time=0) for key, child in items
-        ]
+        # A child row shows its value as a variable's row does (the full display budget,
+        # `{'c': [1, 2]}` rather than `{'c': […]}`), as Positron's pane does.
+        children = [inspectors.describe(key, child, updated_time=0) for key, child in items]
         return InspectedVariable(children=children, length=len(children))
 
     @background

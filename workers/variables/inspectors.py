@@ -306,7 +306,7 @@ def describe(
     level = 1 if nested else 0
     try:
         return _describe(name, value, level, updated_time)
-    except Exception as e:
+    except Exception as e:  # user objects may raise anything: the row says so
         log.debug("describing %s failed", type(value), exc_info=True)
         text, cut = truncate(
             f"<{qualified_name(type(value))}: cannot be described: {type(e).__name__}: {e}>", level

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from mpkernel_workers.api import Preview
 from mpkernel_workers.variables import tables
 from mpkernel_workers.variables.formatting import truncate
 
-from mpkernel.snapshots.preview import PREVIEW_ROWS, Preview
+from mpkernel.snapshots.preview import PREVIEW_ROWS
 
 __all__ = ["Preview", "child", "children", "display", "is_table"]
 
