@@ -37,24 +37,26 @@ _STATUS_RECORDER = """() => {
 class Notebook:
     """The one notebook of a test's page, on the server's test kernelspec."""
 
-    def __init__(self, page: Page, server: LabServer) -> None:
+    def __init__(self, page: Page, server: LabServer, display_name: str | None = None) -> None:
         self.page = page
         self.server = server
+        self.display_name = display_name or server.display_name
         self.panel = page.locator(".jp-NotebookPanel")
 
     @classmethod
-    def open(cls, page: Page, server: LabServer) -> Notebook:
-        """A new notebook from the launcher card of the kernelspec; returns once its kernel
-        is connected and idle."""
+    def open(cls, page: Page, server: LabServer, display_name: str | None = None) -> Notebook:
+        """A new notebook from the launcher card of the kernelspec (the server's test
+        kernelspec unless ``display_name`` names another); returns once its kernel is
+        connected and idle."""
+        notebook = cls(page, server, display_name)
         # ?reset: without it JupyterLab restores the last workspace instead of the launcher.
         page.goto(f"{server.url}/lab?reset")
         card = page.locator(
-            f'.jp-LauncherCard[data-category="Notebook"][title="{server.display_name}"]'
+            f'.jp-LauncherCard[data-category="Notebook"][title="{notebook.display_name}"]'
         )
         card.click(timeout=KERNEL_TIMEOUT_MS)
-        notebook = cls(page, server)
         expect(notebook.panel.locator(".jp-KernelName")).to_have_text(
-            server.display_name, timeout=KERNEL_TIMEOUT_MS
+            notebook.display_name, timeout=KERNEL_TIMEOUT_MS
         )
         notebook.wait_idle()
         return notebook
@@ -63,9 +65,7 @@ class Notebook:
         """Until the status bar says the kernel is idle. The notebook toolbar's indicator
         says "idle" before any kernel exists, and a cell run then is silently dropped; the
         status bar names the kernel only once it is connected."""
-        status = self.page.locator(
-            ".jp-StatusBar-TextItem", has_text=f"{self.server.display_name} | Idle"
-        )
+        status = self.page.locator(".jp-StatusBar-TextItem", has_text=f"{self.display_name} | Idle")
         expect(status).to_be_visible(timeout=timeout)
 
     def record_kernel_status(self) -> None:

@@ -49,6 +49,7 @@ from tests.frontend import (
 )
 from tests.integration.comm_client import (
     ECHO,
+    HEALTH,
     is_response_to,
     new_rpc_id,
     send_close,
@@ -131,12 +132,19 @@ def _kill(procs: list[psutil.Process]) -> None:
     wait_gone(procs, PROCESS_EXIT_TIMEOUT)
 
 
-def _write_kernelspec(jupyter_path: Path) -> str:
-    """The test kernelspec with the debugger flag, under ``jupyter_path``; returns its
-    display name (the launcher card's title)."""
+def write_kernelspec(
+    jupyter_path: Path, name: str = KERNEL_NAME, display_name: str | None = None, **env: str
+) -> str:
+    """The test kernelspec with the debugger flag, under ``jupyter_path`` as ``name``
+    (another display name and environment variables for a variant); returns its display
+    name (the launcher card's title)."""
     spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME).to_dict()
     spec["metadata"] = {**spec.get("metadata", {}), "debugger": True}
-    spec_dir = jupyter_path / "kernels" / KERNEL_NAME
+    if display_name is not None:
+        spec["display_name"] = display_name
+    if env:
+        spec["env"] = {**spec.get("env", {}), **env}
+    spec_dir = jupyter_path / "kernels" / name
     spec_dir.mkdir(parents=True)
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
     display_name: str = spec["display_name"]
@@ -163,6 +171,9 @@ class LabServer:
     runtime_dir: Path
     log_path: Path
     display_name: str
+    #: The first JUPYTER_PATH entry, holding the test kernelspec; the server lists a
+    #: kernelspec added under its kernels/ without a restart.
+    jupyter_path: Path
     _opener: urllib.request.OpenerDirector = field(repr=False)
     _cookies: http.cookiejar.CookieJar = field(repr=False)
     _xsrf: str | None = None
@@ -309,7 +320,7 @@ def _server_dirs(base: Path) -> tuple[dict[str, Path], str, dict[str, str]]:
     dirs = {name: base / name for name in ("root", "config", "data", "runtime", "jupyter")}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
-    display_name = _write_kernelspec(dirs["jupyter"])
+    display_name = write_kernelspec(dirs["jupyter"])
     old_path = os.environ.get("JUPYTER_PATH")
     env = {
         **os.environ,
@@ -353,6 +364,7 @@ def _start_server(
         runtime_dir=dirs["runtime"],
         log_path=log_path,
         display_name=display_name,
+        jupyter_path=dirs["jupyter"],
         _opener=urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies)),
         _cookies=cookies,
         status_path=status_path,
@@ -466,18 +478,31 @@ class KernelPeer:
     def echo_journal(self) -> list[dict[str, Any]]:
         """What the echo worker's handlers went through (``on_close`` calls with their
         reason...), read over a comm of this client's own, closed afterwards."""
-        comm_id, header = send_open(self.kc, ECHO)
+        journal: list[dict[str, Any]] = self.call_once(ECHO, "journal")
+        return journal
+
+    def worker_pid(self, name: str) -> int:
+        """The pid of the running worker ``name``, from the kernel's health status."""
+        status: dict[str, Any] = self.call_once(HEALTH, "status")
+        pids = [w["pid"] for w in status["workers"] if w["name"] == name and w.get("pid")]
+        assert len(pids) == 1, f"expected one running {name} worker: {status['workers']}"
+        pid: int = pids[0]
+        return pid
+
+    def call_once(self, target: str, method: str) -> Any:
+        """The result of one JSON-RPC ``method`` on a comm of this client's own on
+        ``target``, closed afterwards."""
+        comm_id, header = send_open(self.kc, target)
         opened = collect_until_idle(self.kc, header["msg_id"])
         refused = [m for m in opened if m["header"]["msg_type"] == "comm_close"]
-        assert not refused, f"the echo worker refused a comm:\n{describe(refused)}"
+        assert not refused, f"the kernel refused a {target} comm:\n{describe(refused)}"
         try:
-            rpc, header = send_rpc(self.kc, comm_id, "journal", rpc_id=new_rpc_id())
+            rpc, header = send_rpc(self.kc, comm_id, method, rpc_id=new_rpc_id())
             msgs = collect_until_idle(self.kc, header["msg_id"])
             replies = [m for m in msgs if is_response_to(m, rpc, comm_id)]
-            assert len(replies) == 1, f"one reply to journal expected:\n{describe(msgs)}"
+            assert len(replies) == 1, f"one reply to {method} expected:\n{describe(msgs)}"
             data = replies[0]["content"]["data"]
-            assert "result" in data, f"journal failed: {data}"
-            journal: list[dict[str, Any]] = data["result"]
-            return journal
+            assert "result" in data, f"{method} failed: {data}"
+            return data["result"]
         finally:
             self.close_comm(comm_id)
