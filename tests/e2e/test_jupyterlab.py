@@ -260,6 +260,15 @@ def test_debugger_breakpoint(notebook: Notebook) -> None:
     expect(paused).to_have_count(0)
 
 
+_CONSOLE_HAS_A_SUBSHELL = """() => {
+  for (const widget of window.jupyterapp.shell.widgets("main")) {
+    const kernel = widget.console && widget.sessionContext?.session?.kernel;
+    if (kernel && kernel.subshellId) return true;
+  }
+  return false;
+}"""
+
+
 def test_subshell_console_answers_while_the_notebook_runs(notebook: Notebook) -> None:
     """ "New Subshell Console for Notebook" on a notebook whose cell sleeps: the console's
     code runs on a subshell, in the notebook's namespace, while the cell still runs (its
@@ -278,6 +287,10 @@ def test_subshell_console_answers_while_the_notebook_runs(notebook: Notebook) ->
     console = page.locator(".jp-ConsolePanel")
     editor = console.locator(".jp-CodeConsole-input .cm-content")
     expect(editor).to_be_visible(timeout=UI_TIMEOUT_MS)
+    # JupyterLab shows the console before its subshell exists (it asks for one once the
+    # kernel's info is in): code run in that instant goes to the busy main shell. A person
+    # is slower than that; the test waits for the subshell as they would.
+    page.wait_for_function(_CONSOLE_HAS_A_SUBSHELL, timeout=UI_TIMEOUT_MS)
     editor.click()
     page.keyboard.insert_text("print(x + 1)")
     page.keyboard.press("Shift+Enter")
