@@ -9,6 +9,7 @@ parented to that execution (`events_parented_to`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -34,6 +35,22 @@ def events_parented_to(parent_json: bytes) -> Iterator[None]:
         yield
     finally:
         _EVENT_PARENT.reset(token)
+
+
+class SharedState:
+    """What the comms of one worker process share (`Comm.shared`): one `factory()` per
+    factory, made at the first call, from any thread."""
+
+    def __init__(self) -> None:
+        self._values: dict[Callable[[], Any], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, factory: Callable[[], T]) -> T:
+        with self._lock:
+            if factory not in self._values:
+                self._values[factory] = factory()
+            value: T = self._values[factory]
+            return value
 
 
 class WorkerComm:

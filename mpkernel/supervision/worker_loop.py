@@ -32,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import zmq
 from mpkernel_workers.api import (
@@ -58,11 +58,9 @@ from mpkernel.supervision.requests import (
     parse_rpc,
     resolve,
 )
-from mpkernel.supervision.worker_comm import WorkerComm, events_parented_to
+from mpkernel.supervision.worker_comm import SharedState, WorkerComm, events_parented_to
 from mpkernel.wakeup import WakeupPipe
 from mpkernel.wire.codec import json_bytes
-
-T = TypeVar("T")
 
 log = logging.getLogger("mpkernel.worker")
 
@@ -146,8 +144,7 @@ class WorkerRuntime:
         self._stopped = False
         self._loop_thread = threading.get_ident()
         self._pool = BackgroundPool(BACKGROUND_THREADS, f"mpkernel-worker-{name}")
-        self._shared: dict[Callable[[], Any], Any] = {}
-        self._shared_lock = threading.Lock()
+        self.shared = SharedState().get  # `Comm.shared`
         self._poller = zmq.Poller()
         self._poller.register(pull, zmq.POLLIN)
         self._poller.register(alive_fd, zmq.POLLIN)
@@ -474,13 +471,6 @@ class WorkerRuntime:
             threading.Thread(target=run, name=f"mpkernel-task-{name}", daemon=True).start()
 
         self.on_loop(start)
-
-    def shared(self, factory: Callable[[], T]) -> T:
-        with self._shared_lock:
-            if factory not in self._shared:
-                self._shared[factory] = factory()
-            value: T = self._shared[factory]
-            return value
 
     # -- answers awaited by handlers ------------------------------------------------------------
     def _add_waiter(self, waiter: Waiter) -> None:
