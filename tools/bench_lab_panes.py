@@ -1,4 +1,4 @@
-"""JupyterLab's variable panes while a cell sleeps, side by side in headless Chromium:
+"""JupyterLab's variable panes while a cell sleeps, side by side in headless Chromium.
 
 - A: mpkernel with the mpkernel-panes Variables sidebar. A notebook defines a dict and a
   pandas frame, then runs ``time.sleep(S)``; while it sleeps the benchmark clicks the dict's
@@ -23,6 +23,7 @@ IPython dirs, removed at the end.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import re
@@ -57,6 +58,9 @@ from tests.e2e.support import (  # noqa: E402
     missing,
     start_lab_server,
 )
+
+# pytest's session end removes that dir after the tests; here, the end of this process does.
+atexit.register(shutil.rmtree, test_env._TMP, True)
 
 INSPECTOR_PREFIX = ROOT / "tools" / ".bench-lab"
 INSPECTOR_SHARE = INSPECTOR_PREFIX / "share" / "jupyter"
@@ -98,6 +102,15 @@ _CLICK_TO_ANSWER = """async ({target, prompt, selector, text, count, boundMs}) =
     }, boundMs);
     target.click();
   });
+}"""
+
+# The inspector opens as a tab over the notebook: moved to the notebook's right, both shown.
+_OPEN_INSPECTOR = """async () => {
+  const app = window.jupyterapp;
+  await app.commands.execute('variableinspector:open');
+  const panel = [...app.shell.widgets('main')].find(w => w.id === 'jp-variableinspector');
+  app.shell.add(panel, 'main', {mode: 'split-right'});
+  app.shell.activateById(document.querySelector('.jp-NotebookPanel').id);
 }"""
 
 
@@ -236,16 +249,17 @@ def run_mpkernel(browser: Browser, server: LabServer, args: argparse.Namespace) 
 def run_inspector(browser: Browser, server: LabServer, args: argparse.Namespace) -> list[Samples]:
     """B: the frame's "View Contents" in the variable inspector while the cell sleeps."""
     viewer = Samples("B: variableinspector, view the frame")
-    after_end = Samples("B: of which after the cell's end")
+    after_end = Samples("B: from the cell's end to the viewer")
     tab = f"DataFrame: {FRAME}"
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
         notebook = Notebook.open(page, server, IPYKERNEL_TITLE)
-        page.evaluate("() => window.jupyterapp.commands.execute('variableinspector:open')")
+        page.evaluate(_OPEN_INSPECTOR)
         notebook.run_done(SETUP_CELL)
         name_cell = page.locator(".jp-VarInspector-varName", has_text=FRAME)
         expect(name_cell).to_be_visible(timeout=UI_TIMEOUT_MS)
+        # The button's own element has the handler (el.click(), not a click at its center).
         button = page.locator(".jp-VarInspector-table-row", has=name_cell).locator(
             ".jp-VarInspector-inspectButton .icon-button"
         )
@@ -298,7 +312,6 @@ def main() -> int:
                 b = run_inspector(browser, server, args)
     finally:
         shutil.rmtree(base, ignore_errors=True)
-        shutil.rmtree(test_env._TMP, ignore_errors=True)
     report(a + b, args)
     return 0
 
