@@ -9,7 +9,7 @@
   inspector: click to its matrix viewer's tab. The inspector runs code in the kernel, so the
   answer waits for the cell; the wait is bounded at S + ``--margin`` and reported.
 
-    .venv/bin/python tools/bench_lab_panes.py [--rounds 5] [--sleep 5] [--margin 15]
+    .venv/bin/python tools/bench_lab_panes.py [--rounds 5] [--sleep 10] [--margin 15]
 
 Every time is taken in the page (``performance.now()`` before the click, a MutationObserver
 on the answer), so Playwright's polling is not in it. The inspector is installed with
@@ -303,7 +303,7 @@ def chromium() -> Iterator[Browser]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sleep", type=float, default=5.0, help="S: the cell's time.sleep(S)")
+    parser.add_argument("--sleep", type=float, default=10.0, help="S: the cell's time.sleep(S)")
     parser.add_argument("--margin", type=float, default=15.0, help="B's bound is S + margin")
     args = parser.parse_args()
     absent = missing("chromium")
