@@ -38,12 +38,14 @@ from mpkernel.snapshots.builder import SnapshotBuilder
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
 from mpkernel.snapshots.store import SnapshotStore
 from mpkernel.supervision.requests import BadRequest, invoke, parse_rpc, resolve
+from mpkernel.supervision.worker_comm import SharedState
 from mpkernel.wire.codec import json_bytes
 
 __all__ = [
     "FakeComm",
     "FakeRequest",
     "Namespace",
+    "SharedState",
     "call",
     "close_handler",
     "open_handler",
@@ -102,8 +104,8 @@ class FakeRequest:
 class FakeComm:
     """A handler's `Comm` that records what it is given. `kernel` and `frontend` answer
     `request_kernel` and `request_frontend` (method, params) -> result; without them those
-    raise as when nobody answers. Comms made with the same `shared` dict share
-    `Comm.shared` state as the comms of one worker process do."""
+    raise as when nobody answers. Comms made with the same `shared` (a `SharedState`)
+    share `Comm.shared` state as the comms of one worker process do."""
 
     def __init__(
         self,
@@ -113,14 +115,14 @@ class FakeComm:
         comm_id: str | None = None,
         kernel: Answer | None = None,
         frontend: Answer | None = None,
-        shared: dict[Callable[[], Any], Any] | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self._comm_id = comm_id or f"comm-{next(_ids)}"
         self._target = target
         self._subject = subject
         self._kernel = kernel
         self._frontend = frontend
-        self._shared = shared if shared is not None else {}
+        self._shared = shared if shared is not None else SharedState()
         self.sent: list[tuple[Any, tuple[bytes, ...]]] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.kernel_requests: list[tuple[str, dict[str, Any]]] = []
@@ -192,11 +194,7 @@ class FakeComm:
             self._tasks.append((work, name, FakeRequest(self._comm_id)))
 
     def shared(self, factory: Callable[[], T]) -> T:
-        with self._lock:
-            if factory not in self._shared:
-                self._shared[factory] = factory()
-            value: T = self._shared[factory]
-            return value
+        return self._shared.get(factory)
 
     # -- for the test -------------------------------------------------------------------------
     def run_tasks(self) -> list[str]:

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 from mpkernel_workers.api import INVALID_PARAMS, RpcError
-from mpkernel_workers.testing import FakeComm, Namespace, call, close_handler, open_handler
+from mpkernel_workers.testing import (
+    FakeComm,
+    Namespace,
+    SharedState,
+    call,
+    close_handler,
+    open_handler,
+)
 from mpkernel_workers.variables.access_keys import encode_key
 from mpkernel_workers.variables.handler import VariablesHandler
 
@@ -101,7 +108,7 @@ def test_view_asks_the_kernel_for_an_explorer_on_tables_only(ns: Namespace) -> N
 
 
 def test_a_pane_opened_later_starts_from_what_the_worker_already_saw(ns: Namespace) -> None:
-    shared: dict[Any, Any] = {}
+    shared = SharedState()
     first = open_handler(VariablesHandler, FakeComm(shared=shared))
     first.on_snapshot(ns.run("x = 1"))
     comm = FakeComm(shared=shared)
@@ -111,7 +118,7 @@ def test_a_pane_opened_later_starts_from_what_the_worker_already_saw(ns: Namespa
 
 
 def test_a_pane_reopened_after_all_closed_asks_for_a_fresh_snapshot(ns: Namespace) -> None:
-    shared: dict[Any, Any] = {}
+    shared = SharedState()
     first = open_handler(VariablesHandler, FakeComm(shared=shared))
     first.on_snapshot(ns.run("x = 1"))
     close_handler(first)
