@@ -95,10 +95,30 @@ class KernelDirs:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+# Unix socket paths (the forkserver's, the workers' ipc:// pipes) hold at most 107 bytes,
+# and the longest one below a root takes about 40 ("workers/data_explorer-1234.out"): a
+# root longer than this goes to the system's temporary directory instead of $TMPDIR.
+_ROOT_MAX = 64
+_SHORT_TMP = "/tmp"
+
+
+def parents() -> list[Path]:
+    """Where kernel roots are made: $TMPDIR, and /tmp for a $TMPDIR too long for sockets."""
+    found = [Path(tempfile.gettempdir())]
+    short = Path(_SHORT_TMP)
+    if short not in found and short.is_dir():
+        found.append(short)
+    return found
+
+
 def create() -> KernelDirs:
     """This kernel's root, made now (0700)."""
     pid = os.getpid()
-    return KernelDirs(Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{pid}-")), pid)
+    parent = tempfile.gettempdir()
+    root_length = len(str(Path(parent) / f"{ROOT_PREFIX}{pid}-")) + 8  # mkdtemp adds 8
+    if root_length > _ROOT_MAX and os.access(_SHORT_TMP, os.W_OK):
+        parent = _SHORT_TMP
+    return KernelDirs(Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{pid}-", dir=parent)), pid)
 
 
 # Records its pid (for whoever waits for it), waits for end of file on stdin, removes.
@@ -170,7 +190,7 @@ def remove_dead_kernels_files() -> list[Path]:
 
     removed = []
     uid = os.getuid()
-    candidates = [(path, _pid_in_name(path)) for path in Path(tempfile.gettempdir()).iterdir()]
+    candidates = [(path, _pid_in_name(path)) for parent in parents() for path in parent.iterdir()]
     candidates += [(path, segments.owner_of(path)) for path in segments.kernel_dirs()]
     for path, pid in candidates:
         if pid is None:

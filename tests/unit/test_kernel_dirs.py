@@ -64,3 +64,28 @@ def test_the_owner_is_the_process_with_that_pid_started_before_it(tmp_path: Path
     path.mkdir()
     assert kernel_dirs.owner_alive(ALIVE, path)
     assert not kernel_dirs.owner_alive(DEAD, path)
+
+
+def test_a_long_tmpdir_leaves_the_root_where_socket_paths_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unix socket paths hold 107 bytes: below a $TMPDIR too long for the forkserver's and
+    the workers' sockets, the kernel's root goes to /tmp (and the sweep looks there too)."""
+    deep = tmp_path / ("d" * 80)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    dirs = kernel_dirs.create()
+    try:
+        assert dirs.root.parent == Path("/tmp")
+        assert len(str(dirs.root / "workers" / "data_explorer-1234.out")) < 108
+        assert Path("/tmp") in kernel_dirs.parents()
+    finally:
+        dirs.remove()
+    near = Path(tempfile.mkdtemp(prefix="k", dir="/tmp"))  # short: the root stays in it
+    monkeypatch.setattr(tempfile, "tempdir", str(near))
+    short = kernel_dirs.create()
+    try:
+        assert short.root.parent == near
+    finally:
+        short.remove()
+        near.rmdir()
