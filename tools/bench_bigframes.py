@@ -100,6 +100,7 @@ import psutil
 from _benchclient import Client, Received
 from _benchdriver import Figure, Live, Round, Samples, Scenario, Target
 from _benchkernels import BenchError, Contender, KernelProcess
+from bench_data_explorer import FORMAT, all_profiles_request, profiles_of
 
 VARIABLES = "positron.variables"
 EXPLORER = "positron.dataExplorer"
@@ -118,13 +119,6 @@ NUM_COLUMNS = 10
 SORT_COLUMN = 1  # f1, the one with missing values
 FILTER_COLUMN = 0  # f0
 NAMES = {"pandas": "big", "polars": "pbig"}
-FORMAT = {
-    "large_num_digits": 2,
-    "small_num_digits": 4,
-    "max_integral_digits": 7,
-    "max_value_length": 1000,
-    "thousands_sep": ",",
-}
 # Latency targets, ms.
 SORT_TARGET_MS = {"pandas": 2152.0, "polars": 1032.0}
 PROFILES_TARGET_MS = {"pandas": 13137.0, "polars": 772.0}
@@ -535,27 +529,11 @@ class Panes:
         got: list[dict[str, Any]] = []
 
         def watch(m: Received) -> None:
-            data = m.content.get("data")
-            if (
-                m.msg_type == "comm_msg"
-                and m.content.get("comm_id") == comm
-                and isinstance(data, dict)
-                and data.get("method") == "return_column_profiles"
-                and data.get("params", {}).get("callback_id") == callback
-            ):
-                got.append(data["params"])
+            params = profiles_of(m, comm, callback)
+            if params is not None:
+                got.append(params)
 
-        request = {
-            "callback_id": callback,
-            "profiles": [
-                {
-                    "column_index": i,
-                    "profiles": [{"profile_type": "null_count"}, {"profile_type": "summary_stats"}],
-                }
-                for i in range(NUM_COLUMNS)
-            ],
-            "format_options": FORMAT,
-        }
+        request = all_profiles_request(callback)
         with self.client.watch(watch):
             t0 = time.perf_counter_ns()
             self.client.comm_request(comm, "get_column_profiles", request, timeout_s=self.timeout_s)

@@ -50,6 +50,38 @@ FORMAT = {
 }
 PAGE = 100
 NUM_COLUMNS = 10
+
+
+def all_profiles_request(callback: str, num_columns: int = NUM_COLUMNS) -> dict[str, Any]:
+    """`get_column_profiles` params: null_count and summary_stats of every column."""
+    return {
+        "callback_id": callback,
+        "profiles": [
+            {
+                "column_index": i,
+                "profiles": [{"profile_type": "null_count"}, {"profile_type": "summary_stats"}],
+            }
+            for i in range(num_columns)
+        ],
+        "format_options": FORMAT,
+    }
+
+
+def profiles_of(m: Received, comm: str, callback: str) -> dict[str, Any] | None:
+    """The params of the `return_column_profiles` event for `callback` on `comm`, if `m` is it."""
+    data = m.content.get("data")
+    if (
+        m.msg_type == "comm_msg"
+        and m.content.get("comm_id") == comm
+        and isinstance(data, dict)
+        and data.get("method") == "return_column_profiles"
+        and data.get("params", {}).get("callback_id") == callback
+    ):
+        params: dict[str, Any] = data["params"]
+        return params
+    return None
+
+
 # Positron's Python kernel on the same table, on this kind of machine (ms).
 POSITRON_MS = {
     ("view", "pandas"): 40,
@@ -282,27 +314,11 @@ def profiles_round(lib: str) -> Callable[[Round], Samples]:
         got: list[Any] = []
 
         def watch(m: Received) -> None:
-            data = m.content.get("data")
-            if (
-                m.msg_type == "comm_msg"
-                and m.content.get("comm_id") == comm
-                and isinstance(data, dict)
-                and data.get("method") == "return_column_profiles"
-                and data["params"]["callback_id"] == callback
-            ):
-                got.append(data["params"])
+            params = profiles_of(m, comm, callback)
+            if params is not None:
+                got.append(params)
 
-        request = {
-            "callback_id": callback,
-            "profiles": [
-                {
-                    "column_index": i,
-                    "profiles": [{"profile_type": "null_count"}, {"profile_type": "summary_stats"}],
-                }
-                for i in range(NUM_COLUMNS)
-            ],
-            "format_options": FORMAT,
-        }
+        request = all_profiles_request(callback)
         with client.watch(watch):
             t0 = time.perf_counter_ns()
             reply = client.comm_request(comm, "get_column_profiles", request, timeout_s=TIMEOUT_S)
