@@ -26,6 +26,7 @@ from mpkernel.engine.kernel_requests import KernelRequests
 from mpkernel.engine.magics import register_subshell_magic
 from mpkernel.engine.shell import ShellDispatcher
 from mpkernel.funnel.items import IoCall
+from mpkernel.interrupt_wake import InterruptWake
 from mpkernel.kernel.io_loop import KernelIO, terminate_children
 from mpkernel.kernel.parts import KernelSetup, ThreadLink
 from mpkernel.snapshots.dispatch import SnapshotDispatcher
@@ -151,6 +152,9 @@ class MainThread:
         signal.signal(signal.SIGINT, self._on_sigint)
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        wake = InterruptWake()
+        wake.install()
+        self.shell.events.register("pre_execute", wake.ensure)
         # The profile's extensions and start-up code, before the first request (the io
         # thread answers kernel_info meanwhile; other requests wait for the shell).
         startup.run(self._profile, self.shell)

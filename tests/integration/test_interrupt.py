@@ -7,6 +7,8 @@ error, reply and idle; the interrupt_request on control gets its own reply insid
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -145,3 +147,34 @@ def test_only_the_main_thread_takes_sigint(kernel_factory: Callable[..., KernelH
     assert not blocked.pop(handle.pid), "the main thread blocks SIGINT"
     assert blocked, "no other thread to check"
     assert all(blocked.values()), f"threads not blocking SIGINT: {blocked}"
+
+
+@pytest.mark.mpkernel_only
+def test_sigint_taken_by_a_user_thread_interrupts_the_sleeping_cell(
+    kernel_factory: Callable[..., KernelHandle],
+) -> None:
+    """A thread started by user code inherits the main thread's mask, so Linux may hand it
+    the process group's SIGINT. The main thread, asleep in `time.sleep(60)`, must still be
+    interrupted at once rather than when the sleep ends (the wakeup fd nudges it)."""
+    handle = kernel_factory()
+    run_ok(handle.kc, "interrupt_state = 'kept'")
+    code = (
+        "import threading, time\n"
+        "parked = threading.Thread(target=threading.Event().wait, daemon=True)\n"
+        "parked.start()\n"
+        "print(parked.native_id, flush=True)\n"
+        "time.sleep(60)"
+    )
+    msg_id = execute(handle.kc, code)
+    stream = recv(
+        handle.kc,
+        "iopub",
+        lambda m: parent_id(m) == msg_id and m["header"]["msg_type"] == "stream",
+        what="the user thread's id",
+    )
+    tid = int(stream["content"]["text"])
+    assert tid != handle.pid
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.tgkill(handle.pid, tid, signal.SIGINT) == 0, os.strerror(ctypes.get_errno())
+    assert_interrupted(handle, msg_id)
+    assert_still_works(handle)

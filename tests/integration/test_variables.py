@@ -270,7 +270,7 @@ def test_clipboard_format_plain_and_html(pane: Pane) -> None:
 
 
 def test_view_opens_a_data_explorer_about_the_frame(pane: Pane) -> None:
-    pane.update_after("viewed = pd.DataFrame({'v': range(5)})")
+    pane.update_after("viewed = pd.DataFrame({'v': range(5)})\nnot_a_table = 3")
     comm_id = pane.rpc("view", path=[key("viewed")])
     assert isinstance(comm_id, str)
     opens = [
@@ -283,7 +283,7 @@ def test_view_opens_a_data_explorer_about_the_frame(pane: Pane) -> None:
     assert opens[0]["content"]["data"]["title"] == "viewed"
     subject = call(pane.log, comm_id, "subject").result
     assert subject["type"] == "DataFrame"
-    error = pane.call("view", {"path": [key("z")]}).error
+    error = pane.call("view", {"path": [key("not_a_table")]}).error
     assert error["code"] == INVALID_PARAMS
     assert "no viewer" in error["message"]
 
