@@ -144,6 +144,7 @@ class ForkSite:
             # Imported here once, its modules are the children's already (shared pages):
             # a viewer's fresh fork after each edit starts without importing them.
             load_handler_class(cfg.handler)
+            import mpkernel.supervision.worker_loop  # noqa: F401  # the children's loop, likewise
         except HandlerImportError as e:
             log.warning("the handler of %s cannot be imported here (%s)", target, e)
         try:

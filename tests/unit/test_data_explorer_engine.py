@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from mpkernel_workers.api import RpcError
-from mpkernel_workers.data_explorer import code, export, schema
+from mpkernel_workers.data_explorer import code, export, formatting, schema
 from mpkernel_workers.data_explorer.formatting import float_formatter
 from mpkernel_workers.data_explorer.profiles import column_profile
 from mpkernel_workers.data_explorer.protocol import (
@@ -585,3 +585,34 @@ def test_the_package_the_forkserver_preloads_does_not_import_pyarrow() -> None:
     )
     ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
+
+
+@pytest.mark.parametrize("dtype", ["datetime64[us]", "datetime64[ns]", "timedelta64[ms]"])
+@pytest.mark.parametrize("with_nat", [True, False])
+def test_datetime_columns_become_arrow_as_pyarrow_converts_them(dtype: str, with_nat: bool) -> None:
+    """The shared-data conversion of datetime64/timedelta64 columns gives what pyarrow's own
+    gives (NaT as null, same type, same values), and shares the frame's buffer."""
+    values = (np.arange(1_000, dtype=np.int64) * 7_919).astype(dtype)
+    if with_nat:
+        values[::3] = (
+            np.datetime64("NaT") if dtype.startswith("datetime") else np.timedelta64("NaT")
+        )
+    frame = pd.DataFrame({"when": values})
+    (column,) = from_object(frame).columns
+    rows = pa.array([0, 1, 3, 999])
+    assert column.take(rows).equals(pa.array(values).take(rows))  # a page, converted alone
+    (converted,) = column.array.chunks
+    assert converted.equals(pa.array(values))
+    assert converted.null_count == (334 if with_nat else 0)
+    assert converted.buffers()[1].address == frame["when"].to_numpy().ctypes.data
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "America/New_York"])
+def test_nanosecond_timestamps_are_written_as_pandas_writes_them(tz: str | None) -> None:
+    """A page of nanosecond timestamps reads the same text as pandas' Timestamps give,
+    without pyarrow importing pandas for them."""
+    nanos = [0, 1, 999, 1_000, 1_700_000_000_123_456_789, -1, -86_400 * 10**9 - 5, None]
+    values = pa.array(nanos, pa.timestamp("ns", tz=tz))
+    expected = [None if v is None else str(pd.Timestamp(v, unit="ns", tz=tz)) for v in nanos]
+    assert formatting.python_values(values) == expected
+    assert formatting.python_values(values.slice(2, 3)) == expected[2:5]

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeAlias
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 import pyarrow.compute as pc  # type: ignore[import-untyped]
-from mpkernel_workers.data_explorer.formatting import value_formatter
+from mpkernel_workers.data_explorer.formatting import python_values, value_formatter
 from mpkernel_workers.data_explorer.protocol import (
     NUMERIC_DISPLAY,
     VALUE_INF,
@@ -391,7 +391,7 @@ def frequency_table(
     top_counts = [int(c) for c in freq.take(top).to_pylist()]
     fmt = value_formatter(column, options)
     return ColumnFrequencyTable(
-        values=[fmt(v) for v in top_values.to_pylist()],
+        values=[fmt(v) for v in python_values(top_values)],
         counts=top_counts,
         other_count=len(valid) - sum(top_counts),
     )

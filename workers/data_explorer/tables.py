@@ -101,10 +101,37 @@ class StringViews:
         return pc.cast(taken, pa.large_string()).combine_chunks()
 
 
+class Temporal:
+    """A datetime64 or timedelta64 column of a pandas frame (the frame's own numpy values),
+    converted to Arrow only when a whole-column computation needs it: finding NaT reads
+    every value (about 16 ms for 10M rows), so a page is converted from its own rows and
+    opening a table converts nothing."""
+
+    def __init__(self, values: Any) -> None:
+        self._values = values
+        self.type: pa.DataType = pa.from_numpy_dtype(values.dtype)
+        self._converted: pa.ChunkedArray | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def whole(self) -> pa.ChunkedArray:
+        with self._lock:
+            if self._converted is None:
+                self._converted = pa.chunked_array([_datetime_array(self._values)], self.type)
+            return self._converted
+
+    def take(self, rows: pa.Array) -> pa.Array | pa.ChunkedArray:
+        if self._converted is not None or rows.null_count:
+            return self.whole().take(rows)
+        return _datetime_array(self._values[rows.to_numpy()])
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
-    source: pa.ChunkedArray | StringViews
+    source: pa.ChunkedArray | StringViews | Temporal
     type_name: str  # the source library's own name for the type
     display: DisplayType
     null_code: int  # the special value code a missing entry is shown with
@@ -117,7 +144,7 @@ class Column:
     def array(self) -> pa.ChunkedArray:
         """The whole column, as pyarrow's kernels take it (string views converted)."""
         source = self.source
-        return source.whole() if isinstance(source, StringViews) else source
+        return source if isinstance(source, pa.ChunkedArray) else source.whole()
 
     @property
     def type(self) -> pa.DataType:
@@ -263,7 +290,8 @@ def _pandas_column(name: str, series: Any) -> Column:
             # NaN stays NaN (not null) so that it is shown as NaN; a view, no copy.
             return _column(name, pa.array(series.to_numpy()), type_name, VALUE_NAN, True)
         if dtype.kind in "mM":
-            return _column(name, pa.array(series.to_numpy()), type_name, VALUE_NAT, False)
+            values = Temporal(series.to_numpy())
+            return Column(name, values, type_name, display_type(values.type), VALUE_NAT, False)
         return _object_column(name, series.to_numpy(), _inferred_type_name(series))
     na_value = getattr(dtype, "na_value", None)
     code = VALUE_NAN if isinstance(na_value, float) and math.isnan(na_value) else VALUE_NA
@@ -274,6 +302,17 @@ def _pandas_column(name: str, series: Any) -> Column:
     except (pa.ArrowException, TypeError, ValueError):
         return _object_column(name, series.to_numpy(dtype=object), type_name)
     return _column(name, data, type_name, code, False)
+
+
+def _datetime_array(values: Any) -> pa.Array:
+    """A datetime64 or timedelta64 column as Arrow, NaT as null, sharing the data: pyarrow's
+    own conversion finds NaT value by value, about three times slower (40 ms for 10M rows),
+    and opening a view converts every such column before its first page."""
+    import numpy as np
+
+    ints = values.view(np.int64)
+    nat = ints == np.iinfo(np.int64).min
+    return pa.array(ints, type=pa.from_numpy_dtype(values.dtype), mask=nat)
 
 
 # An object column is named by what it holds (pandas' `infer_dtype`: "string", "integer",
