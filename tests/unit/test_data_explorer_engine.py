@@ -26,7 +26,7 @@ from mpkernel_workers.data_explorer.protocol import (
     VALUE_NONE,
     VALUE_NULL,
 )
-from mpkernel_workers.data_explorer.tables import UnsupportedTable, from_object
+from mpkernel_workers.data_explorer.tables import StringViews, UnsupportedTable, from_object
 from mpkernel_workers.data_explorer.view import TableView
 
 FORMAT: dict[str, Any] = {
@@ -485,6 +485,35 @@ def test_frequency_tables(lib: str) -> None:
     large = profile(view, 0, "large_frequency_table", limit=10)
     assert large["counts"] == [3, 2, 1]
     assert large["other_count"] == 0
+
+
+STRINGS_WITH_GAPS = [
+    [None, "", "a", "", None, "b", "a", None],
+    ["", None, "x", "x", None],
+    ["a", None, "a", None, "b", None, "b"],  # the missing ones tie with "a" and "b"
+    ["", "", None],
+    ["c", "d"],
+]
+
+
+@pytest.mark.parametrize("values", STRINGS_WITH_GAPS)
+def test_polars_string_profiles_count_the_views_as_pyarrow_counts_strings(
+    values: list[str | None],
+) -> None:
+    """A polars string column (Arrow string views, which most of pyarrow's kernels do not
+    take) is profiled without converting it, and answers as the same strings do."""
+    views = view_of(make("polars", {"s": values}))
+    strings = view_of(make("arrow", {"s": values}))
+    for kind, params in [
+        ("null_count", {}),
+        ("summary_stats", {}),
+        ("small_frequency_table", {"limit": 2}),
+        ("large_frequency_table", {"limit": 10}),
+    ]:
+        assert profile(views, 0, kind, **params) == profile(strings, 0, kind, **params), kind
+    (column,) = views.rows_snapshot()[0].columns
+    assert isinstance(column.source, StringViews)
+    assert not column.source.converted
 
 
 # -- export and code ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from mpkernel_workers.data_explorer.protocol import (
     ColumnProfileResult,
     FormatOptions,
 )
-from mpkernel_workers.data_explorer.tables import Column, polars_for
+from mpkernel_workers.data_explorer.tables import Column, StringViews, polars_for
 
 
 class _Unknown(enum.Enum):
@@ -54,7 +54,11 @@ def column_profile(
     numbers: Known = UNKNOWN,
 ) -> ColumnProfileResult:
     """`numbers`: this column's `number_summaries` when they were computed with others'."""
-    arr = column.array if rows is None else column.array.take(rows)
+    source = column.source
+    if rows is None and isinstance(source, StringViews) and _counted(specs):
+        arr = source.views  # counted as they are: the column is not converted (`_distinct`)
+    else:
+        arr = column.array if rows is None else column.array.take(rows)
     out = ColumnProfileResult()
     for spec in specs:
         kind = spec.get("profile_type")
@@ -71,6 +75,40 @@ def column_profile(
         else:
             raise ProfileError(f"unknown profile type {kind!r}")
     return out
+
+
+# What a string column's distinct values and their counts answer (`_distinct`).
+_COUNTED = frozenset(
+    ("null_count", "summary_stats", "small_frequency_table", "large_frequency_table")
+)
+
+
+def _counted(specs: list[dict[str, Any]]) -> bool:
+    return all(spec.get("profile_type") in _COUNTED for spec in specs)
+
+
+def _distinct(arr: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """A string column's distinct non-missing values, in first-seen order, and how often
+    each occurs: one pass of pyarrow's hash counting answers the summary (distinct and
+    empty) and the frequency table. Unlike most of pyarrow's kernels it takes polars'
+    string views, which are then never converted (a 10M-row column would be a copy of
+    about 180 MiB, kept by the explorer)."""
+    counts = pc.value_counts(arr)
+    values, freq = counts.field("values"), counts.field("counts")
+    if pa.types.is_string_view(values.type):
+        values = pc.cast(values, pa.large_string())
+    present = pc.is_valid(values)
+    if arr.null_count and not present.false_count:
+        # pyarrow 26 counts the missing entries of string views under an entry of their
+        # own that reads "" (`unique` too): the "" entry with their count goes (the empty
+        # strings, if any, have the other one).
+        missing = pc.and_(pc.equal(values, ""), pc.equal(freq, arr.null_count))
+        at = pc.index(missing, True).as_py()
+        if at >= 0:
+            keep = np.ones(len(values), dtype=bool)
+            keep[at] = False
+            present = pa.array(keep)
+    return values.filter(present), freq.filter(present)
 
 
 def null_count(column: Column, arr: pa.ChunkedArray) -> int:
@@ -94,10 +132,10 @@ def summary_stats(
     if display in NUMERIC_DISPLAY:
         out["number_stats"] = _number_stats(column, arr, options, numbers)
     elif display == "string":
-        valid = pc.drop_null(arr)
+        values, freq = _distinct(arr)
         out["string_stats"] = {
-            "num_empty": int(pc.sum(pc.equal(valid, "")).as_py() or 0),
-            "num_unique": num_unique(valid),
+            "num_empty": int(pc.sum(freq.filter(pc.equal(values, ""))).as_py() or 0),
+            "num_unique": len(values),
         }
     elif display == "boolean":
         valid = pc.drop_null(arr)
@@ -381,9 +419,13 @@ def _edge_formatter(column: Column, options: FormatOptions) -> Any:
 def frequency_table(
     column: Column, arr: pa.ChunkedArray, limit: int, options: FormatOptions
 ) -> ColumnFrequencyTable:
-    valid = _valid(column, arr)
-    counts = pc.value_counts(valid)
-    values, freq = counts.field("values"), counts.field("counts")
+    if column.display == "string":
+        values, freq = _distinct(arr)
+        total = int(pc.sum(freq).as_py() or 0)
+    else:
+        valid = _valid(column, arr)
+        counts = pc.value_counts(valid)
+        values, freq, total = counts.field("values"), counts.field("counts"), len(valid)
     # Stable: equal counts keep first-seen order.
     order = pc.array_sort_indices(freq, order="descending")
     top = order[: max(limit, 0)]
@@ -393,5 +435,5 @@ def frequency_table(
     return ColumnFrequencyTable(
         values=[fmt(v) for v in python_values(top_values)],
         counts=top_counts,
-        other_count=len(valid) - sum(top_counts),
+        other_count=total - sum(top_counts),
     )

@@ -84,6 +84,16 @@ class StringViews:
     def __len__(self) -> int:
         return len(self._views)
 
+    @property
+    def views(self) -> pa.ChunkedArray:
+        """The views themselves, for the few kernels that take them."""
+        return self._views
+
+    @property
+    def converted(self) -> bool:
+        """Whether the whole column was converted (and is held) already."""
+        return self._converted is not None
+
     def whole(self) -> pa.ChunkedArray:
         with self._lock:
             if self._converted is None:
