@@ -18,6 +18,20 @@ from mpkernel.client.messages import Msg, describe, kind, msg_type
 
 Dap = dict[str, Any]
 
+#: The arguments of JupyterLab's DAP ``initialize``.
+JUPYTERLAB_INITIALIZE: Dap = {
+    "clientID": "jupyterlab",
+    "clientName": "JupyterLab",
+    "adapterID": "python",
+    "pathFormat": "path",
+    "linesStartAt1": True,
+    "columnsStartAt1": True,
+    "supportsVariableType": True,
+    "supportsVariablePaging": True,
+    "supportsRunInTerminalRequest": True,
+    "locale": "en",
+}
+
 
 def control(
     frontend: Frontend, msg_type: str, content: Mapping[str, Any] | None = None
@@ -58,6 +72,13 @@ class Debugger:
             f"DAP response does not answer {command} #{content['seq']}: {response}",
         )
         return response, iopub
+
+    def start(self) -> None:
+        """What JupyterLab sends when the debugger is switched on."""
+        self.request("debugInfo")
+        self.request("initialize", JUPYTERLAB_INITIALIZE)
+        self.request("attach")
+        self.request("configurationDone")
 
     def event(self, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> Dap:
         """The next debug_event ``name`` on IOPub."""
