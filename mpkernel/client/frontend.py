@@ -191,6 +191,38 @@ class Frontend:
             what=what or f"a message parented to {parent}",
         )
 
+    def first_of(
+        self,
+        wanted: Mapping[Channel, Match],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        what: str = "a message",
+    ) -> tuple[Channel, Msg]:
+        """The first message, on any of several channels, that matches its channel's
+        predicate (e.g. an input_request on stdin or the execution's reply on shell,
+        whichever comes first); the others read meanwhile are kept."""
+        for channel, match in wanted.items():
+            earlier = self.mailbox.take(channel, match)
+            if earlier is not None:
+                return channel, earlier
+        poller = zmq.Poller()
+        sockets: dict[Any, Channel] = {}
+        for channel in wanted:
+            sock = getattr(self.kc, f"{channel}_channel").socket
+            poller.register(sock, zmq.POLLIN)
+            sockets[sock] = channel
+        deadline = self.mailbox.clock() + timeout
+        while (remaining := deadline - self.mailbox.clock()) > 0:
+            for sock, _ in poller.poll(int(remaining * 1000) + 1):
+                channel = sockets[sock]
+                msg = self.mailbox.read(channel, 0.0)
+                if msg is None:
+                    continue
+                if wanted[channel](msg):
+                    return channel, msg
+                self.mailbox.keep(channel, msg)
+        raise MessageTimeout(f"timed out after {timeout}s waiting on {sorted(wanted)} for {what}")
+
     def observe(
         self, channel: Channel, until: Match, *, timeout: float = DEFAULT_TIMEOUT, what: str
     ) -> Msg:

@@ -59,6 +59,14 @@ class Mailbox:
         box[:] = [m for m in box if not match(m)]
         return taken
 
+    def take(self, channel: Channel, match: Match) -> Msg | None:
+        """Take the oldest unclaimed message of ``channel`` for which ``match`` is true."""
+        box = self._pending[channel]
+        for i, earlier in enumerate(box):
+            if match(earlier):
+                return box.pop(i)
+        return None
+
     def keep(self, channel: Channel, msg: Msg) -> None:
         """Put ``msg`` at the end of ``channel``'s unclaimed messages."""
         self._pending[channel].append(msg)
@@ -81,10 +89,9 @@ class Mailbox:
         """The first message on ``channel`` for which ``match`` is true: an unclaimed one if
         there is one, else the next one read; the others read meanwhile are kept. Raises
         ``MessageTimeout`` (listing what arrived instead) after ``timeout`` seconds."""
-        box = self._pending[channel]
-        for i, earlier in enumerate(box):
-            if match(earlier):
-                return box.pop(i)
+        earlier = self.take(channel, match)
+        if earlier is not None:
+            return earlier
         deadline = self.clock() + timeout
         seen: list[Msg] = []
         while (remaining := deadline - self.clock()) > 0:
@@ -94,7 +101,7 @@ class Mailbox:
             if match(msg):
                 return msg
             seen.append(msg)
-            box.append(msg)
+            self.keep(channel, msg)
         raise MessageTimeout(
             f"timed out after {timeout}s waiting on {channel} for {what}; "
             f"meanwhile received:\n{describe(seen)}"
