@@ -132,15 +132,15 @@ class CommClient:
 
     def answer(
         self,
-        request: Msg,
+        comm_id: str,
+        request_id: Any,
         result: Any = None,
         *,
         error: dict[str, Any] | None = None,
     ) -> Header:
-        """Answer a handler's request to the frontend (``request`` is its comm_msg): the
+        """Answer the handler's request ``request_id`` to the frontend on ``comm_id``: the
         result, or ``error`` (``{"code": ..., "message": ...}``)."""
-        data = response_data(request["content"]["data"]["id"], result, error)
-        return self.send_data(request["content"]["comm_id"], data)
+        return self.send_data(comm_id, response_data(request_id, result, error))
 
     # -- request and answer --------------------------------------------------------------
     def _bracket_of(self, header: Header, timeout: float) -> list[Msg]:

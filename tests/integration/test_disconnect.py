@@ -81,7 +81,6 @@ from tests.integration.comm_client import (
     is_reply,
     msg_type,
     open_comm,
-    send_data,
     send_rpc,
     stdout_of,
 )
@@ -746,7 +745,7 @@ def test_one_of_two_frontends_leaving_closes_nothing(lab: Lab) -> None:
     assert counts(status) == (1, 1), status
     assert not [m for m in log.msgs if is_reply(m, rpc_id, mine)], "the request failed"
 
-    answer = send_data(log.kc, mine, {"jsonrpc": "2.0", "id": request["id"], "result": 7})
+    answer = log.comms().answer(mine, request["id"], 7)
     log.wait_idle(answer["msg_id"], ask["msg_id"])
     (reply,) = [m for m in log.msgs if is_reply(m, rpc_id, mine)]
     assert reply["content"]["data"]["result"] == 7, reply["content"]

@@ -66,7 +66,6 @@ from tests.integration.comm_client import (
     is_reply,
     msg_type,
     open_comm,
-    send_data,
     send_rpc,
     stdout_of,
 )
@@ -375,7 +374,7 @@ def test_requests_in_flight_across_a_takeover_answer_the_new_connection(
 
         second = harness.client(kernel)
         _stop_client(first.kc)
-        answer = send_data(second.kc, comm_id, {"jsonrpc": "2.0", "id": request["id"], "result": 7})
+        answer = second.comms().answer(comm_id, request["id"], 7)
         second.wait_idle(answer["msg_id"], ask["msg_id"])
         (reply,) = [m for m in second.msgs if is_reply(m, rpc, comm_id)]
         assert reply["content"]["data"]["result"] == 7, reply["content"]
