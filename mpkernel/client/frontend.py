@@ -356,9 +356,38 @@ class Frontend:
             what=f"the input_request of {parent}",
         )
 
-    def answer_input(self, value: str) -> None:
-        """Answer the pending input_request with ``value``."""
-        self.kc.input(value)
+    def answer_input(self, value: str, prompt: Msg | None = None) -> None:
+        """Answer an input_request with ``value``; parented to ``prompt`` when given (as
+        JupyterLab sends it, so that each of two waiting prompts gets its own answer)."""
+        if prompt is None:
+            self.kc.input(value)
+            return
+        self.kc.stdin_channel.send(
+            self.kc.session.msg("input_reply", {"value": value}, parent=prompt)
+        )
+
+    def wait_stdin_routable(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Until the kernel can route an input_request to this client. The stdin socket
+        connects asynchronously, and a kernel that sends with ROUTER_MANDATORY fails an
+        input_request to a peer it does not know yet at once: probe with ``input()`` cells,
+        answered with "", until one gets its prompt. Each probe is waited to its idle."""
+        deadline = self.mailbox.clock() + timeout
+        while (remaining := deadline - self.mailbox.clock()) > 0:
+            msg_id = self.execute(
+                "input()", allow_stdin=True, store_history=False, stop_on_error=False
+            )
+            mine = parented_to(msg_id)
+            channel, _ = self.first_of(
+                {"stdin": mine, "shell": mine}, timeout=remaining, what="a prompt or a reply"
+            )
+            if channel == "stdin":
+                self.answer_input("")
+                reply = self.get_reply(msg_id, timeout=timeout)
+                expect(reply["content"]["status"] == "ok", f"the probe failed: {reply['content']}")
+                self.collect_until_idle(msg_id, timeout)
+                return
+            self.collect_until_idle(msg_id, timeout)  # input() failed: not routable yet
+        raise MessageTimeout(f"the kernel could not route an input_request within {timeout}s")
 
     # -- the end -------------------------------------------------------------------------
     def drain(

@@ -40,7 +40,7 @@ import sys
 from typing import Any
 
 from mpkernel.client import CommClient, Frontend
-from mpkernel.client.messages import Msg, parented_to
+from mpkernel.client.messages import Msg
 from mpkernel.client.rpc import is_frontend_request
 
 TIMEOUT = 30.0
@@ -75,31 +75,8 @@ class Client:
         )["content"]["data"]
         return request
 
-    def wait_stdin_routable(self) -> None:
-        """Until the kernel can route an input_request to this client. The stdin socket
-        connects asynchronously, and an input_request sent before the kernel knows the peer
-        fails at once (ROUTER_MANDATORY): probe with ``input()`` cells, answered with "",
-        until one gets its prompt."""
-        frontend = self.frontend
-        deadline = frontend.mailbox.clock() + TIMEOUT
-        while (remaining := deadline - frontend.mailbox.clock()) > 0:
-            msg_id = frontend.execute(
-                "input()", allow_stdin=True, store_history=False, stop_on_error=False
-            )
-            mine = parented_to(msg_id)
-            channel, _ = frontend.first_of(
-                {"stdin": mine, "shell": mine}, timeout=remaining, what="a prompt or a reply"
-            )
-            if channel == "stdin":
-                frontend.answer_input("")
-                frontend.get_reply(msg_id, timeout=TIMEOUT)
-                self.comms.log.wait_idle(msg_id, timeout=TIMEOUT)
-                return
-            # input() failed at once: not routable yet; probe again
-        raise TimeoutError(f"stdin not routable within {TIMEOUT}s")
-
     def input(self, code: str) -> None:
-        self.wait_stdin_routable()
+        self.frontend.wait_stdin_routable(timeout=TIMEOUT)
         self.frontend.input_request(self.frontend.execute(code, allow_stdin=True), timeout=TIMEOUT)
 
 
