@@ -29,7 +29,7 @@ from mpkernel.client.errors import expect
 from mpkernel.client.frontend import Frontend
 from mpkernel.client.iopub_log import DEFAULT_TIMEOUT, IOPubLog, bracket
 from mpkernel.client.messages import Header, Msg, comm_id_of, describe, msg_type
-from mpkernel.client.rpc import RpcRequest, id_echoed, is_response_to, response_data, rpc_data
+from mpkernel.client.rpc import RpcRequest, id_echoed, is_response, response_data, rpc_data
 
 
 def new_comm_id() -> str:
@@ -85,12 +85,12 @@ class RpcCall:
 
     @property
     def result(self) -> Any:
-        expect("result" in self.data, f"{self.request!r} failed: {self.data}")
+        expect("result" in self.data, lambda: f"{self.request!r} failed: {self.data}")
         return self.data["result"]
 
     @property
     def error(self) -> dict[str, Any]:
-        expect("error" in self.data, f"{self.request!r} succeeded: {self.data}")
+        expect("error" in self.data, lambda: f"{self.request!r} succeeded: {self.data}")
         err: dict[str, Any] = self.data["error"]
         return err
 
@@ -145,7 +145,7 @@ class CommClient:
     # -- request and answer --------------------------------------------------------------
     def _bracket_of(self, header: Header, timeout: float) -> list[Msg]:
         self.log.wait_idle(header["msg_id"], timeout=timeout)
-        return bracket(self.log.msgs, header["msg_id"])
+        return bracket(self.log.parented(header["msg_id"]), header["msg_id"])
 
     def open(
         self,
@@ -157,7 +157,7 @@ class CommClient:
         """comm_open, waited to its idle; it must not have been refused. Returns the id."""
         comm_id, header = self.send_open(target, data)
         closes = self._closes(self._bracket_of(header, timeout))
-        expect(not closes, f"comm_open on {target} was refused:\n{describe(closes)}")
+        expect(not closes, lambda: f"comm_open on {target} was refused:\n{describe(closes)}")
         return comm_id
 
     def refused_open(self, target: str, *, timeout: float = DEFAULT_TIMEOUT) -> Msg:
@@ -165,8 +165,10 @@ class CommClient:
         comm_id, header = self.send_open(target)
         inner = self._bracket_of(header, timeout)
         closes = self._closes(inner)
-        expect(len(closes) == 1, f"comm_open on {target} was not refused:\n{describe(inner)}")
-        expect(comm_id_of(closes[0]) == comm_id, f"closed another comm: {describe(closes)}")
+        expect(
+            len(closes) == 1, lambda: f"comm_open on {target} was not refused:\n{describe(inner)}"
+        )
+        expect(comm_id_of(closes[0]) == comm_id, lambda: f"closed another comm: {describe(closes)}")
         return closes[0]
 
     @staticmethod
@@ -186,20 +188,22 @@ class CommClient:
         header) and the id echoed (none if none was sent)."""
         request = self.send_rpc(comm_id, method, params, rpc_id)
         inner = self._bracket_of(request.header, timeout)
-        replies = [m for m in self.log.msgs if is_response_to(m, request, comm_id)]
+        replies = [m for m in self.log.parented(request.msg_id) if is_response(m, comm_id)]
         expect(
             len(replies) == 1,
-            f"{len(replies)} replies to {method} {request!r}; its busy..idle:\n{describe(inner)}",
+            lambda: f"{len(replies)} replies to {method} {request!r}:\n{describe(inner)}",
         )
         (reply,) = replies
         expect(
             any(m is reply for m in inner),
-            f"reply to {method} is not inside its busy/idle:\n{describe(inner)}",
+            lambda: f"reply to {method} is not inside its busy/idle:\n{describe(inner)}",
         )
         mismatch = parent_mismatch(reply, request.header)
-        expect(mismatch is None, f"reply to {method}: {mismatch}")
+        expect(mismatch is None, lambda: f"reply to {method}: {mismatch}")
         data = reply["content"]["data"]
-        expect(id_echoed(data, request), f"reply to {request!r} does not echo its id: {data}")
+        expect(
+            id_echoed(data, request), lambda: f"reply to {request!r} does not echo its id: {data}"
+        )
         return RpcCall(request, reply, self.log.parented(request.msg_id))
 
     def close(self, comm_id: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[Msg]:
@@ -214,6 +218,6 @@ class CommClient:
         header = self.frontend.send("comm_info_request", content)
         reply = self.frontend.get_reply(header["msg_id"], timeout=timeout)
         self._bracket_of(header, timeout)
-        expect(reply["content"]["status"] == "ok", f"comm_info failed: {reply['content']}")
+        expect(reply["content"]["status"] == "ok", lambda: f"comm_info failed: {reply['content']}")
         comms: dict[str, Any] = reply["content"]["comms"]
         return comms

@@ -63,13 +63,13 @@ class Debugger:
             "arguments": arguments or {},
         }
         reply, iopub = control(self.frontend, "debug_request", content)
-        expect(msg_type(reply) == "debug_reply", f"not a debug_reply: {describe([reply])}")
+        expect(msg_type(reply) == "debug_reply", lambda: f"not a debug_reply: {describe([reply])}")
         response: Dap = reply["content"]
         expect(
             response.get("type") == "response"
             and response.get("request_seq") == content["seq"]
             and response.get("command") == command,
-            f"DAP response does not answer {command} #{content['seq']}: {response}",
+            lambda: f"DAP response does not answer {command} #{content['seq']}: {response}",
         )
         return response, iopub
 
@@ -100,7 +100,9 @@ class Debugger:
 def create_subshell(frontend: Frontend) -> str:
     """create_subshell_request: the new subshell's id."""
     reply, _ = control(frontend, "create_subshell_request")
-    expect(reply["content"]["status"] == "ok", f"create_subshell failed: {reply['content']}")
+    expect(
+        reply["content"]["status"] == "ok", lambda: f"create_subshell failed: {reply['content']}"
+    )
     subshell_id: str = reply["content"]["subshell_id"]
     return subshell_id
 

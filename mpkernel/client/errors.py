@@ -8,6 +8,8 @@ message always names what was awaited and what arrived instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class MessageTimeout(AssertionError):
     """No message matching what was awaited arrived before the deadline."""
@@ -17,8 +19,8 @@ class UnexpectedMessages(AssertionError):
     """Messages arrived, but not in the shape or order the protocol requires."""
 
 
-def expect(condition: bool, text: str) -> None:
-    """Raise ``UnexpectedMessages(text)`` unless ``condition`` (an ``assert`` that survives
-    ``python -O``)."""
+def expect(condition: bool, text: Callable[[], str]) -> None:
+    """Raise ``UnexpectedMessages(text())`` unless ``condition`` (an ``assert`` that survives
+    ``python -O``). The text is built only on failure: it dumps messages."""
     if not condition:
-        raise UnexpectedMessages(text)
+        raise UnexpectedMessages(text())

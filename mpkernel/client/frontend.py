@@ -22,7 +22,7 @@ import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import KernelConnectionInfo
 
-from mpkernel.client.errors import MessageTimeout, expect
+from mpkernel.client.errors import MessageTimeout, UnexpectedMessages, expect
 from mpkernel.client.iopub_log import DEFAULT_TIMEOUT, IOPubLog
 from mpkernel.client.mailbox import Mailbox, anything
 from mpkernel.client.messages import (
@@ -237,7 +237,7 @@ class Frontend:
         reply = self.recv_for(channel, msg_id, timeout=timeout, what=f"the reply to {msg_id}")
         expect(
             msg_type(reply).endswith("_reply"),
-            f"expected a reply to {msg_id}, got {msg_type(reply)}",
+            lambda: f"expected a reply to {msg_id}, got {msg_type(reply)}",
         )
         return reply
 
@@ -246,14 +246,16 @@ class Frontend:
         m = self.recv_for("iopub", parent, timeout=timeout, what=f"busy for {parent}")
         expect(
             kind(m) == "status:busy",
-            f"first IOPub message for {parent} is not busy:\n{describe([m])}",
+            lambda: f"first IOPub message for {parent} is not busy:\n{describe([m])}",
         )
         return m
 
     def expect_idle(self, parent: str, *, timeout: float = DEFAULT_TIMEOUT) -> Msg:
         """The next IOPub message for ``parent``, which must be ``status: idle``."""
         m = self.recv_for("iopub", parent, timeout=timeout, what=f"idle for {parent}")
-        expect(kind(m) == "status:idle", f"expected idle for {parent}, got:\n{describe([m])}")
+        expect(
+            kind(m) == "status:idle", lambda: f"expected idle for {parent}, got:\n{describe([m])}"
+        )
         return m
 
     def collect_until_idle(self, msg_id: str, timeout: float = DEFAULT_TIMEOUT) -> list[Msg]:
@@ -281,7 +283,8 @@ class Frontend:
             m = self.recv_for("iopub", msg_id, timeout=remaining, what=f"idle for {msg_id}")
             msgs.append(m)
             expect(
-                kind(m) != "status:busy", f"second busy for {msg_id}:\n{describe(before + msgs)}"
+                kind(m) != "status:busy",
+                lambda: f"second busy for {msg_id}:\n{describe(before + msgs)}",
             )
             if kind(m) == "status:idle":
                 return msgs
@@ -292,7 +295,9 @@ class Frontend:
         msg_id = self.execute(code, **kw)
         iopub = self.collect_until_idle(msg_id, timeout)
         reply = self.get_reply(msg_id, timeout=timeout)
-        expect(msg_type(reply) == "execute_reply", f"not an execute_reply: {describe([reply])}")
+        expect(
+            msg_type(reply) == "execute_reply", lambda: f"not an execute_reply: {describe([reply])}"
+        )
         return Executed(msg_id, reply, iopub)
 
     def run_ok(self, code: str, **kw: Any) -> Executed:
@@ -300,7 +305,7 @@ class Frontend:
         ex = self.run(code, **kw)
         expect(
             ex.content["status"] == "ok",
-            f"execution of {code!r} failed: {ex.content}\n{describe(ex.iopub)}",
+            lambda: f"execution of {code!r} failed: {ex.content}\n{describe(ex.iopub)}",
         )
         return ex
 
@@ -382,8 +387,9 @@ class Frontend:
             )
             if channel == "stdin":
                 self.answer_input("")
-                reply = self.get_reply(msg_id, timeout=timeout)
-                expect(reply["content"]["status"] == "ok", f"the probe failed: {reply['content']}")
+                status = self.get_reply(msg_id, timeout=timeout)["content"]["status"]
+                if status != "ok":
+                    raise UnexpectedMessages(f"the input() probe ended with status {status}")
                 self.collect_until_idle(msg_id, timeout)
                 return
             self.collect_until_idle(msg_id, timeout)  # input() failed: not routable yet

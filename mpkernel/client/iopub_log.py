@@ -31,12 +31,16 @@ class IOPubLog:
         self.mailbox = mailbox
         self.msgs: list[Msg] = []
         self.idle: set[str] = set()
+        # parent msg_id -> its messages in arrival order: checks on one request stay cheap
+        # in a long log
+        self._by_parent: dict[str | None, list[Msg]] = {}
         for m in msgs or []:
             self._record(m)
 
     def _record(self, msg: Msg) -> None:
         self.msgs.append(msg)
         pid = parent_id(msg)
+        self._by_parent.setdefault(pid, []).append(msg)
         if pid is not None and is_status(msg, "idle"):
             self.idle.add(pid)
 
@@ -100,8 +104,8 @@ class IOPubLog:
         return found[0]
 
     def parented(self, msg_id: str) -> list[Msg]:
-        """The logged messages parented to the request ``msg_id``."""
-        return [m for m in self.msgs if parent_id(m) == msg_id]
+        """The logged messages parented to the request ``msg_id``, in arrival order."""
+        return list(self._by_parent.get(msg_id, ()))
 
     def on_comm(self, comm_id: str) -> list[Msg]:
         """The logged comm_open, comm_msg and comm_close of ``comm_id``."""
@@ -120,8 +124,8 @@ def bracket(msgs: Sequence[Msg], msg_id: str) -> list[Msg]:
     idle, last. Returns the messages between them; raises ``UnexpectedMessages`` otherwise."""
     mine = [m for m in msgs if parent_id(m) == msg_id]
     labels = [kind(m) for m in mine]
-    expect(labels.count("status:busy") == 1, f"busy count for {msg_id}:\n{describe(mine)}")
-    expect(labels.count("status:idle") == 1, f"idle count for {msg_id}:\n{describe(mine)}")
-    expect(labels[0] == "status:busy", f"busy is not first for {msg_id}:\n{describe(mine)}")
-    expect(labels[-1] == "status:idle", f"idle is not last for {msg_id}:\n{describe(mine)}")
+    expect(labels.count("status:busy") == 1, lambda: f"busy count for {msg_id}:\n{describe(mine)}")
+    expect(labels.count("status:idle") == 1, lambda: f"idle count for {msg_id}:\n{describe(mine)}")
+    expect(labels[0] == "status:busy", lambda: f"busy is not first for {msg_id}:\n{describe(mine)}")
+    expect(labels[-1] == "status:idle", lambda: f"idle is not last for {msg_id}:\n{describe(mine)}")
     return mine[1:-1]
