@@ -143,20 +143,6 @@ def recv_for(
     return frontend(kc).recv_for(channel, parent, timeout=timeout, what=what)
 
 
-def try_recv_for(
-    kc: BlockingKernelClient, channel: Channel, parent: str | None, *, timeout: float
-) -> Msg | None:
-    """Like ``recv_for`` but returns None when nothing arrives within ``timeout``."""
-    try:
-        return recv_for(kc, channel, parent, timeout=timeout)
-    except AssertionError:
-        return None
-
-
-# ---------------------------------------------------------------------------------------------
-# requests (see ``mpkernel.client.Frontend``)
-
-
 def execute(kc: BlockingKernelClient, code: str, **kw: Any) -> str:
     """Send an execute_request; returns its msg_id. Keywords as ``KernelClient.execute``."""
     return frontend(kc).execute(code, **kw)
@@ -186,11 +172,6 @@ def get_reply(
 def expect_busy(kc: BlockingKernelClient, parent: str, *, timeout: float = DEFAULT_TIMEOUT) -> Msg:
     """The next IOPub message for ``parent`` must be ``status: busy``."""
     return frontend(kc).expect_busy(parent, timeout=timeout)
-
-
-def expect_idle(kc: BlockingKernelClient, parent: str, *, timeout: float = DEFAULT_TIMEOUT) -> Msg:
-    """The next IOPub message for ``parent`` must be ``status: idle``."""
-    return frontend(kc).expect_idle(parent, timeout=timeout)
 
 
 def collect_until_idle(
@@ -453,7 +434,6 @@ __all__ = [
     "describe",
     "execute",
     "expect_busy",
-    "expect_idle",
     "frontend",
     "get_reply",
     "kind",
