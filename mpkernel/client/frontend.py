@@ -3,7 +3,7 @@
 Single job: send requests and wait for their answers on a real kernel, every wait on a
 message with a deadline (a hang guard that asserts nothing about speed). Waits that read
 messages meant for someone else keep them in the ``Mailbox``, so pipelined requests are
-collected one after the other and nothing is lost between helpers.
+collected one after the other and nothing is lost between waits.
 
 Signing, framing and the sockets are jupyter_client's. Used from one thread: a test, a tool
 or a script that needs several concurrent frontends makes one per thread (``connect``).
