@@ -30,7 +30,8 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 from jupyter_kernel_test.msgspec_v5 import schema_fragments, validate_message
 
-from mpkernel.client import DEFAULT_TIMEOUT, Executed, Frontend
+from mpkernel.client import DEFAULT_TIMEOUT, Executed, Frontend, Mailbox
+from mpkernel.client.frontend import channel_reader
 from mpkernel.client.mailbox import anything
 from mpkernel.client.messages import (
     CHANNELS,
@@ -92,21 +93,16 @@ def _validate(channel: Channel, msg: Msg) -> None:
 # ---------------------------------------------------------------------------------------------
 # one Frontend (and so one mailbox) per client
 
-_FRONTENDS: WeakKeyDictionary[BlockingKernelClient, Frontend] = WeakKeyDictionary()
+_MAILBOXES: WeakKeyDictionary[BlockingKernelClient, Mailbox] = WeakKeyDictionary()
 
 
 def frontend(kc: BlockingKernelClient) -> Frontend:
-    """The ``Frontend`` of ``kc``: every helper given the same client shares its mailbox."""
-    found = _FRONTENDS.get(kc)
-    if found is None:
-        found = _FRONTENDS[kc] = Frontend(kc, on_read=_validate)
-    return found
-
-
-def forget(kc: BlockingKernelClient) -> None:
-    """Drop the ``Frontend`` of a client whose channels are closed (it refers to ``kc``, so
-    the weak map alone would keep both alive)."""
-    _FRONTENDS.pop(kc, None)
+    """A ``Frontend`` on ``kc``: every one made for the same client shares its mailbox
+    (which holds the client weakly, so the map forgets a client nobody uses any more)."""
+    box = _MAILBOXES.get(kc)
+    if box is None:
+        box = _MAILBOXES[kc] = Mailbox(channel_reader(kc), on_read=_validate)
+    return Frontend(kc, mailbox=box)
 
 
 def pending(kc: BlockingKernelClient, channel: Channel) -> list[Msg]:
@@ -387,7 +383,6 @@ def stop_kernel(handle: KernelHandle) -> None:
     procs = process_tree(handle.pid)
     try:
         handle.kc.stop_channels()
-        forget(handle.kc)
     finally:
         try:
             if handle.km.has_kernel:

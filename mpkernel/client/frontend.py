@@ -12,6 +12,7 @@ or a script that needs several concurrent frontends makes one per thread (``conn
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from jupyter_client.connect import KernelConnectionInfo
 
 from mpkernel.client.errors import MessageTimeout, UnexpectedMessages, expect
 from mpkernel.client.iopub_log import DEFAULT_TIMEOUT, IOPubLog
-from mpkernel.client.mailbox import Mailbox, anything
+from mpkernel.client.mailbox import Mailbox, Source, anything
 from mpkernel.client.messages import (
     CHANNELS,
     Channel,
@@ -67,21 +68,44 @@ class Executed:
         return stream_text(self.iopub, "stderr")
 
 
+def channel_reader(kc: BlockingKernelClient) -> Source:
+    """A ``Mailbox`` source reading ``kc``'s channels. It holds ``kc`` weakly, so a mailbox
+    kept per client (in a weak map keyed by the client) does not keep the client alive."""
+    client = weakref.ref(kc)
+
+    def read(channel: Channel, timeout: float) -> Msg | None:
+        kc = client()
+        if kc is None:
+            raise MessageTimeout(f"the client of this mailbox is gone: nothing on {channel}")
+        try:
+            msg: Msg = getattr(kc, f"{channel}_channel").get_msg(timeout=timeout)
+        except Empty:
+            return None
+        return msg
+
+    return read
+
+
 class Frontend:
     """Requests to one kernel and the answers to them, through ``kc``.
 
     ``on_read`` sees every message once, as it is read (a test passes a schema check).
+    ``mailbox``: the unclaimed messages of ``kc`` when another ``Frontend`` on it read some
+    (made from ``channel_reader(kc)``); by default a mailbox of its own.
     """
 
     def __init__(
         self,
         kc: BlockingKernelClient,
         *,
+        mailbox: Mailbox | None = None,
         on_read: Callable[[Channel, Msg], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kc = kc
-        self.mailbox = Mailbox(self._read, clock=clock, on_read=on_read)
+        if mailbox is None:
+            mailbox = Mailbox(channel_reader(kc), clock=clock, on_read=on_read)
+        self.mailbox = mailbox
 
     @classmethod
     def connect(
@@ -119,13 +143,6 @@ class Frontend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _read(self, channel: Channel, timeout: float) -> Msg | None:
-        try:
-            msg: Msg = getattr(self.kc, f"{channel}_channel").get_msg(timeout=timeout)
-        except Empty:
-            return None
-        return msg
 
     # -- sending -------------------------------------------------------------------------
     def send(

@@ -41,7 +41,6 @@ from tests.conftest import KERNEL_NAME
 from tests.frontend import (
     PROCESS_EXIT_TIMEOUT,
     STARTUP_TIMEOUT,
-    forget,
     frontend,
     process_tree,
     sync,
@@ -461,7 +460,6 @@ class KernelPeer:
 
     def close(self) -> None:
         self.kc.stop_channels()
-        forget(self.kc)
 
     def comm_info(self) -> dict[str, Any]:
         return self.comms.comm_info()

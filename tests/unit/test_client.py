@@ -3,12 +3,16 @@ RPC shapes, driven by scripted sources and a fake clock (no sockets, no kernel).
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterable
+from queue import Empty
 from typing import Any
 
 import pytest
 
 from mpkernel.client import IOPubLog, Mailbox, MessageTimeout, UnexpectedMessages, bracket
+from mpkernel.client.frontend import channel_reader
 from mpkernel.client.messages import Channel, Msg, coalesce_streams, kinds, parented_to, status_of
 from mpkernel.client.rpc import (
     RpcRequest,
@@ -253,3 +257,32 @@ def test_answers_to_a_frontend_request() -> None:
     assert response_data("q1", 5) == {"jsonrpc": "2.0", "id": "q1", "result": 5}
     error = {"code": -32603, "message": "no"}
     assert response_data("q1", error=error) == {"jsonrpc": "2.0", "id": "q1", "error": error}
+
+
+class _Channel:
+    def __init__(self, msgs: list[Msg]) -> None:
+        self.msgs = msgs
+
+    def get_msg(self, timeout: float) -> Msg:
+        if not self.msgs:
+            raise Empty
+        return self.msgs.pop(0)
+
+
+class _FakeClient:
+    def __init__(self, msgs: list[Msg]) -> None:
+        self.iopub_channel = _Channel(msgs)
+
+
+def test_a_channel_reader_holds_its_client_weakly() -> None:
+    first = stream("x", "A")
+    client = _FakeClient([first])
+    read = channel_reader(client)  # type: ignore[arg-type]
+    assert read("iopub", 0.0) is first
+    assert read("iopub", 0.0) is None
+    alive = weakref.ref(client)
+    del client
+    gc.collect()
+    assert alive() is None, "the reader kept its client alive"
+    with pytest.raises(MessageTimeout, match="gone"):
+        read("iopub", 0.0)
