@@ -2,8 +2,8 @@
 
 The client itself (mailbox, execute, run until idle, requests, comms, control) is
 ``mpkernel.client``, shared with the tools and examples. What is here is what only tests
-need: one ``Frontend`` per jupyter_client client (so helpers that take a ``kc`` share its
-mailbox), the schema check of every message read, the end-of-test leftover check, a ``Gate``
+need: one mailbox per jupyter_client client (so the functions that take a ``kc`` share it),
+the schema check of every message read, the end-of-test leftover check, a ``Gate``
 that holds a cell, and the kernel lifecycle (``start_kernel`` / ``stop_kernel``) shared by
 the fixtures in ``conftest.py`` and the unittest-style conformance classes: a kernel is
 always shut down and its whole process tree checked with psutil.
