@@ -1,8 +1,8 @@
 """A second frontend beside nbclient acting as Positron's panes (`run_notebook.py --panes`).
 
-It connects to the kernel nbclient started (plain pyzmq, signing with jupyter_client's
-Session), opens the variables pane (`positron.variables`) and, after each cell, reports what
-the pane was told. When a cell opens a data explorer (`mpkernel.view`), it reads the table's
+It connects to the kernel nbclient started (a frontend of its own, `mpkernel.client`),
+opens the variables pane (`positron.variables`) and, after each cell, reports what the pane
+was told. When a cell opens a data explorer (`mpkernel.view`), it reads the table's
 state and first rows as the explorer would. When a cell opens the diagnostic echo comm
 (`mpkernel.comms.open("mpkernel.echo")`), it asks that comm's worker process to crash, and
 reports the JSON-RPC error and the `comm_close` the kernel sends for it, while the kernel and
@@ -12,86 +12,70 @@ the namespace go on. Requests are sent as Positron sends them: no JSON-RPC `id`.
 from __future__ import annotations
 
 import json
-import time
-import uuid
+from collections.abc import Callable
 from typing import Any
 
-import zmq
-from jupyter_client.session import Session
+from mpkernel.client import Frontend
+from mpkernel.client.comms import new_comm_id
+from mpkernel.client.messages import Msg, msg_type, parent_id, status_of
+from mpkernel.client.rpc import RpcRequest, is_response_to, rpc_data
 
-Msg = dict[str, Any]
 TIMEOUT_S = 60.0
 
 
 class PaneClient:
     def __init__(self, info: dict[str, Any]) -> None:
-        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        key = info["key"]
-        self.session = Session(
-            key=key if isinstance(key, bytes) else key.encode(),
-            signature_scheme=info["signature_scheme"],
-        )
-        address = f"{info['transport']}://{info['ip']}:"
-        self.shell = self.context.socket(zmq.DEALER)
-        self.shell.connect(address + str(info["shell_port"]))
-        self.iopub = self.context.socket(zmq.SUB)
-        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.iopub.connect(address + str(info["iopub_port"]))
-        for sock in (self.shell, self.iopub):
-            sock.setsockopt(zmq.LINGER, 0)
-        self.variables = uuid.uuid4().hex
+        self.frontend = Frontend.connect(info, channels=("shell", "iopub"))
+        self.variables = new_comm_id()
         #: what the panes saw, by the request it is about (the execution a change follows)
         self.seen: dict[str | None, list[str]] = {}
         self._pending_opens: list[Msg] = []
         # The kernel welcomes each subscription; after that nothing published is missed.
-        self._read_until(lambda m: m["msg_type"] == "iopub_welcome")
+        self.frontend.wait_welcome(timeout=TIMEOUT_S)
         opened = self._send(
             "comm_open",
             {"comm_id": self.variables, "target_name": "positron.variables", "data": {}},
         )
-        self._read_until(lambda m: _is_idle(m, opened))
+        self._read_until(status_of(opened, "idle"))
 
     def close(self) -> None:
-        self.context.destroy(linger=0)
+        self.frontend.close()
 
     def _send(self, msg_type: str, content: dict[str, Any]) -> str:
-        msg_id: str = self.session.send(self.shell, msg_type, content)["header"]["msg_id"]
-        return msg_id
+        return self.frontend.send_request(msg_type, content)
 
     def _rpc(self, comm_id: str, method: str, params: dict[str, Any]) -> Any:
-        data = {"jsonrpc": "2.0", "method": method, "params": params}
-        msg_id = self._send("comm_msg", {"comm_id": comm_id, "data": data})
+        header = self.frontend.send(
+            "comm_msg", {"comm_id": comm_id, "data": rpc_data(method, params)}
+        )
+        request = RpcRequest(header)
         answer: list[Any] = []
 
         def answered(msg: Msg) -> bool:
-            if msg["msg_type"] == "comm_msg" and _parent(msg) == msg_id:
-                body = msg["content"]["data"]
-                if "result" in body or "error" in body:
-                    answer.append(body)
-            return bool(answer) and _is_idle(msg, msg_id)
+            if is_response_to(msg, request):
+                answer.append(msg["content"]["data"])
+            return bool(answer) and status_of(request.msg_id, "idle")(msg)
 
         self._read_until(answered)
         return answer[0]
 
-    def _read_until(self, done: Any) -> None:
-        deadline = time.monotonic() + TIMEOUT_S
-        while (left := deadline - time.monotonic()) > 0:
-            if not self.iopub.poll(int(min(left, 1.0) * 1000)):
-                continue
-            _, msg = self.session.recv(self.iopub, mode=zmq.NOBLOCK)
+    def _read_until(self, done: Callable[[Msg], bool]) -> None:
+        """Read IOPub, noting what the panes see, until ``done``."""
+
+        def until(msg: Msg) -> bool:
             self._observe(msg)
-            if done(msg):
-                return
-        raise TimeoutError("the kernel did not answer in time")
+            return done(msg)
+
+        self.frontend.observe("iopub", until, timeout=TIMEOUT_S, what="the kernel's answer")
 
     def _observe(self, msg: Msg) -> None:
         content = msg["content"]
-        if msg["msg_type"] == "comm_msg" and content.get("comm_id") == self.variables:
+        if msg_type(msg) == "comm_msg" and content.get("comm_id") == self.variables:
             data = content["data"]
             if data.get("method") in ("update", "refresh"):
                 line = _describe_variables(data["method"], data.get("params", {}))
-                self.seen.setdefault(_parent(msg), []).append(line)
-        elif msg["msg_type"] == "comm_open":
+                self.seen.setdefault(parent_id(msg), []).append(line)
+        elif msg_type(msg) == "comm_open":
             self._pending_opens.append(msg)
 
     def _note(self, parent: str, line: str) -> None:
@@ -100,15 +84,15 @@ class PaneClient:
     def after_cell(self, msg_id: str) -> None:
         """Read up to the idle of the cell whose execute_request was `msg_id`, and act on
         the comms it opened, as Positron would."""
-        self._read_until(lambda m: _is_idle(m, msg_id))
+        self._read_until(status_of(msg_id, "idle"))
         opened, self._pending_opens = self._pending_opens, []
         for msg in opened:
             target = msg["content"].get("target_name")
             comm_id = msg["content"]["comm_id"]
             if target == "positron.dataExplorer":
-                self._explore(comm_id, _parent(msg) or msg_id)
+                self._explore(comm_id, parent_id(msg) or msg_id)
             elif target == "mpkernel.echo":
-                self._crash(comm_id, _parent(msg) or msg_id)
+                self._crash(comm_id, parent_id(msg) or msg_id)
 
     def finish(self) -> dict[str | None, list[str]]:
         """Everything seen, once what the kernel and the pane published before now has
@@ -117,7 +101,7 @@ class PaneClient:
         snapshots it was sent before, and the kernel sent the last cell's before its idle."""
         self._rpc(self.variables, "list", {})
         barrier = self._send("kernel_info_request", {})
-        self._read_until(lambda m: _is_idle(m, barrier))
+        self._read_until(status_of(barrier, "idle"))
         return self.seen
 
     def _explore(self, comm_id: str, parent: str) -> None:
@@ -160,28 +144,16 @@ class PaneClient:
 
         def closed(msg: Msg) -> bool:
             content = msg["content"]
-            if msg["msg_type"] == "comm_msg" and _parent(msg) == msg_id:
+            if msg_type(msg) == "comm_msg" and parent_id(msg) == msg_id:
                 error = content["data"].get("error", {})
                 seen.append(f"the request got a JSON-RPC error: {error.get('message')}")
-            if msg["msg_type"] == "comm_close" and content.get("comm_id") == comm_id:
+            if msg_type(msg) == "comm_close" and content.get("comm_id") == comm_id:
                 seen.append(f"then comm_close: {content.get('data', {}).get('reason')}")
             return len(seen) == 2
 
         self._read_until(closed)
         for line in seen:
             self._note(parent, line)
-
-
-def _parent(msg: Msg) -> str | None:
-    return (msg.get("parent_header") or {}).get("msg_id")
-
-
-def _is_idle(msg: Msg, msg_id: str) -> bool:
-    return (
-        msg["msg_type"] == "status"
-        and msg["content"]["execution_state"] == "idle"
-        and _parent(msg) == msg_id
-    )
 
 
 def _describe_variables(method: str, params: dict[str, Any]) -> str:

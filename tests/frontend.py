@@ -1,108 +1,59 @@
-"""A test frontend: typed helpers that talk to a real kernel (after ark's dummy_frontend.rs).
+"""The test frontend: pytest's layer over ``mpkernel.client`` (after ark's dummy_frontend.rs).
+
+The client itself (mailbox, execute, run until idle, requests, comms, control) is
+``mpkernel.client``, shared with the tools and examples. What is here is what only tests
+need: one mailbox per jupyter_client client (so the functions that take a ``kc`` share it),
+the schema check of every message read, the end-of-test leftover check, a ``Gate``
+that holds a cell, and the kernel lifecycle (``start_kernel`` / ``stop_kernel``) shared by
+the fixtures in ``conftest.py`` and the unittest-style conformance classes: a kernel is
+always shut down and its whole process tree checked with psutil.
 
 Every wait is on a message, with a deadline. The deadlines are hang guards, not speed
-assertions: a helper that runs out of time raises ``AssertionError`` naming what it was
-waiting for and what it saw instead.
-
-Messages that a helper reads while looking for something else are not dropped: they go to a
-per-client mailbox and the next helper that asks for them (by channel and parent msg_id) gets
-them first. So pipelined requests can be collected one after the other, and the end-of-test
-check (``assert_no_leftovers``) sees anything nobody claimed.
-
-Kernel lifecycle helpers (``start_kernel`` / ``stop_kernel``) live here too so that the
-fixtures in ``conftest.py`` and the unittest-style conformance classes share one
-implementation: a kernel is always shut down and its whole process tree checked with psutil.
+assertions: a helper that runs out of time raises ``MessageTimeout`` (an ``AssertionError``)
+naming what it was waiting for and what it saw instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from queue import Empty
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 from weakref import WeakKeyDictionary
 
 import psutil
-import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 from jupyter_kernel_test.msgspec_v5 import schema_fragments, validate_message
 
-Msg = dict[str, Any]
-Channel = Literal["shell", "iopub", "stdin", "control"]
-CHANNELS: tuple[Channel, ...] = ("shell", "iopub", "stdin", "control")
+from mpkernel.client import DEFAULT_TIMEOUT, Executed, Frontend, Mailbox
+from mpkernel.client.frontend import channel_reader
+from mpkernel.client.mailbox import anything
+from mpkernel.client.messages import (
+    CHANNELS,
+    Channel,
+    Match,
+    Msg,
+    coalesce_streams,
+    describe,
+    is_kernel_status,
+    kind,
+    kinds,
+    of_type,
+    parent_id,
+    stream_text,
+)
 
-#: Hang guard for one request (most finish in milliseconds).
-DEFAULT_TIMEOUT = 30.0
 #: How long the end-of-test check listens for stray messages on all channels together.
 LEFTOVER_WINDOW = 0.25
 #: Hang guard for a kernel to start (first kernel_info reply).
 STARTUP_TIMEOUT = 60.0
 #: Hang guard for the processes of a stopped kernel to disappear.
 PROCESS_EXIT_TIMEOUT = 15.0
-
-# ---------------------------------------------------------------------------------------------
-# message accessors
-
-
-def parent_id(msg: Msg) -> str | None:
-    """The msg_id of the request this message answers, or None for parentless messages."""
-    parent = msg.get("parent_header") or {}
-    return parent.get("msg_id")
-
-
-def kind(msg: Msg) -> str:
-    """A short label: ``status:busy``, ``stream:stdout``, ``execute_result``, ..."""
-    msg_type: str = msg["header"]["msg_type"]
-    content = msg["content"]
-    if msg_type == "status":
-        return f"status:{content['execution_state']}"
-    if msg_type == "stream":
-        return f"stream:{content['name']}"
-    return msg_type
-
-
-def describe(msgs: Iterable[Msg]) -> str:
-    """Readable one-line-per-message dump for assertion messages."""
-    lines = []
-    for m in msgs:
-        content = json.dumps(m.get("content"), default=str)
-        if len(content) > 300:
-            content = content[:300] + "..."
-        lines.append(f"  {kind(m)} parent={parent_id(m)} content={content}")
-    return "\n".join(lines) if lines else "  (nothing)"
-
-
-def coalesce_streams(msgs: Sequence[Msg]) -> list[Msg]:
-    """Merge neighbouring stream messages of the same name (the split of text into stream
-    messages is not defined by the protocol; their order is)."""
-    out: list[Msg] = []
-    for m in msgs:
-        prev = out[-1] if out else None
-        if (
-            prev is not None
-            and prev["header"]["msg_type"] == "stream"
-            and m["header"]["msg_type"] == "stream"
-            and prev["content"]["name"] == m["content"]["name"]
-        ):
-            merged = dict(prev)
-            merged["content"] = dict(prev["content"])
-            merged["content"]["text"] += m["content"]["text"]
-            out[-1] = merged
-        else:
-            out.append(m)
-    return out
-
-
-def kinds(msgs: Sequence[Msg], *, merge_streams: bool = True) -> list[str]:
-    """The labels of ``msgs``; neighbouring same-name streams count once when merging."""
-    return [kind(m) for m in (coalesce_streams(msgs) if merge_streams else msgs)]
 
 
 def assert_sequence(
@@ -113,19 +64,6 @@ def assert_sequence(
     assert got == list(expected), (
         f"message sequence\n  got:      {got}\n  expected: {list(expected)}\n{describe(msgs)}"
     )
-
-
-def stream_text(msgs: Iterable[Msg], name: str = "stdout") -> str:
-    """All text of the stream ``name`` in ``msgs``, concatenated in order."""
-    return "".join(
-        m["content"]["text"]
-        for m in msgs
-        if m["header"]["msg_type"] == "stream" and m["content"]["name"] == name
-    )
-
-
-def of_type(msgs: Iterable[Msg], msg_type: str) -> list[Msg]:
-    return [m for m in msgs if m["header"]["msg_type"] == msg_type]
 
 
 def validate(msg: Msg) -> None:
@@ -148,74 +86,45 @@ def validate(msg: Msg) -> None:
     validate_message(msg, msg_type)
 
 
+def _validate(channel: Channel, msg: Msg) -> None:
+    validate(msg)
+
+
 # ---------------------------------------------------------------------------------------------
-# the mailbox: messages read from a client but not yet claimed
+# one Frontend (and so one mailbox) per client
+
+_MAILBOXES: WeakKeyDictionary[BlockingKernelClient, Mailbox] = WeakKeyDictionary()
 
 
-@dataclass
-class _Mailbox:
-    pending: dict[str, list[Msg]] = field(default_factory=lambda: {c: [] for c in CHANNELS})
-
-
-_MAILBOXES: WeakKeyDictionary[BlockingKernelClient, _Mailbox] = WeakKeyDictionary()
-
-
-def _mailbox(kc: BlockingKernelClient) -> _Mailbox:
+def frontend(kc: BlockingKernelClient) -> Frontend:
+    """A ``Frontend`` on ``kc``: every one made for the same client shares its mailbox
+    (which holds the client weakly, so the map forgets a client nobody uses any more)."""
     box = _MAILBOXES.get(kc)
     if box is None:
-        box = _MAILBOXES[kc] = _Mailbox()
-    return box
+        box = _MAILBOXES[kc] = Mailbox(channel_reader(kc), on_read=_validate)
+    return Frontend(kc, mailbox=box)
 
 
 def pending(kc: BlockingKernelClient, channel: Channel) -> list[Msg]:
     """Messages already read from ``channel`` but not yet claimed (a copy)."""
-    return list(_mailbox(kc).pending[channel])
+    return frontend(kc).mailbox.pending(channel)
 
 
-def claim(kc: BlockingKernelClient, channel: Channel, match: Callable[[Msg], bool]) -> list[Msg]:
+def claim(kc: BlockingKernelClient, channel: Channel, match: Match) -> list[Msg]:
     """Take every message in the mailbox of ``channel`` for which ``match`` is true."""
-    box = _mailbox(kc).pending[channel]
-    taken = [m for m in box if match(m)]
-    box[:] = [m for m in box if not match(m)]
-    return taken
-
-
-def _channel(kc: BlockingKernelClient, channel: Channel) -> Any:
-    return getattr(kc, f"{channel}_channel")
+    return frontend(kc).mailbox.claim(channel, match)
 
 
 def recv(
     kc: BlockingKernelClient,
     channel: Channel,
-    match: Callable[[Msg], bool] = lambda m: True,
+    match: Match = anything,
     *,
     timeout: float = DEFAULT_TIMEOUT,
     what: str = "a message",
 ) -> Msg:
     """The next message on ``channel`` for which ``match`` is true; others go to the mailbox."""
-    box = _mailbox(kc).pending[channel]
-    for i, earlier in enumerate(box):
-        if match(earlier):
-            return box.pop(i)
-    deadline = time.monotonic() + timeout
-    seen: list[Msg] = []
-    chan = _channel(kc, channel)
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting on {channel} for {what}; "
-                f"meanwhile received:\n{describe(seen)}"
-            )
-        try:
-            m: Msg = chan.get_msg(timeout=remaining)
-        except Empty:
-            continue
-        validate(m)
-        if match(m):
-            return m
-        seen.append(m)
-        box.append(m)
+    return frontend(kc).recv(channel, match, timeout=timeout, what=what)
 
 
 def recv_for(
@@ -227,33 +136,12 @@ def recv_for(
     what: str | None = None,
 ) -> Msg:
     """The next message on ``channel`` parented to the request ``parent``."""
-    return recv(
-        kc,
-        channel,
-        lambda m: parent_id(m) == parent,
-        timeout=timeout,
-        what=what or f"a message parented to {parent}",
-    )
-
-
-def try_recv_for(
-    kc: BlockingKernelClient, channel: Channel, parent: str | None, *, timeout: float
-) -> Msg | None:
-    """Like ``recv_for`` but returns None when nothing arrives within ``timeout``."""
-    try:
-        return recv_for(kc, channel, parent, timeout=timeout)
-    except AssertionError:
-        return None
-
-
-# ---------------------------------------------------------------------------------------------
-# requests
+    return frontend(kc).recv_for(channel, parent, timeout=timeout, what=what)
 
 
 def execute(kc: BlockingKernelClient, code: str, **kw: Any) -> str:
     """Send an execute_request; returns its msg_id. Keywords as ``KernelClient.execute``."""
-    msg_id: str = kc.execute(code, **kw)
-    return msg_id
+    return frontend(kc).execute(code, **kw)
 
 
 def send_request(
@@ -263,10 +151,7 @@ def send_request(
     channel: Literal["shell", "control"] = "shell",
 ) -> str:
     """Send any request on shell or control; returns its msg_id."""
-    msg = kc.session.msg(msg_type, content or {})
-    _channel(kc, channel).send(msg)
-    msg_id: str = msg["header"]["msg_id"]
-    return msg_id
+    return frontend(kc).send_request(msg_type, content, channel)
 
 
 def get_reply(
@@ -276,53 +161,20 @@ def get_reply(
     *,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Msg:
-    """The reply to request ``msg_id``; asserts it is a ``*_reply`` with a status."""
-    reply = recv_for(kc, channel, msg_id, timeout=timeout, what=f"the reply to {msg_id}")
-    msg_type = reply["header"]["msg_type"]
-    assert msg_type.endswith("_reply"), f"expected a reply to {msg_id}, got {msg_type}"
-    assert reply["parent_header"]["msg_id"] == msg_id
-    return reply
+    """The reply to request ``msg_id``; asserts it is a ``*_reply``."""
+    return frontend(kc).get_reply(msg_id, channel, timeout=timeout)
 
 
 def expect_busy(kc: BlockingKernelClient, parent: str, *, timeout: float = DEFAULT_TIMEOUT) -> Msg:
     """The next IOPub message for ``parent`` must be ``status: busy``."""
-    m = recv_for(kc, "iopub", parent, timeout=timeout, what=f"busy for {parent}")
-    assert kind(m) == "status:busy", (
-        f"first IOPub message for {parent} is not busy:\n{describe([m])}"
-    )
-    return m
-
-
-def expect_idle(kc: BlockingKernelClient, parent: str, *, timeout: float = DEFAULT_TIMEOUT) -> Msg:
-    """The next IOPub message for ``parent`` must be ``status: idle``."""
-    m = recv_for(kc, "iopub", parent, timeout=timeout, what=f"idle for {parent}")
-    assert kind(m) == "status:idle", f"expected idle for {parent}, got:\n{describe([m])}"
-    return m
+    return frontend(kc).expect_busy(parent, timeout=timeout)
 
 
 def collect_until_idle(
     kc: BlockingKernelClient, parent_msg_id: str, timeout: float = DEFAULT_TIMEOUT
 ) -> list[Msg]:
-    """IOPub messages parented to ``parent_msg_id``, from busy to idle inclusive.
-
-    Asserts exactly one busy (the first message) and exactly one idle (the last). Messages of
-    other requests read meanwhile stay in the mailbox for whoever asks for them.
-    """
-    deadline = time.monotonic() + timeout
-    msgs = [expect_busy(kc, parent_msg_id, timeout=timeout)]
-    while True:
-        remaining = max(deadline - time.monotonic(), 0.0)
-        try:
-            m = recv_for(kc, "iopub", parent_msg_id, timeout=remaining)
-        except AssertionError as exc:
-            raise AssertionError(
-                f"no idle for {parent_msg_id} within {timeout}s; got so far:\n{describe(msgs)}"
-            ) from exc
-        msgs.append(m)
-        if kind(m) == "status:busy":
-            raise AssertionError(f"second busy for {parent_msg_id}:\n{describe(msgs)}")
-        if kind(m) == "status:idle":
-            return msgs
+    """IOPub messages parented to ``parent_msg_id``, from busy to idle inclusive."""
+    return frontend(kc).collect_until_idle(parent_msg_id, timeout)
 
 
 def collect_rest(
@@ -330,17 +182,36 @@ def collect_rest(
 ) -> list[Msg]:
     """The remaining IOPub messages of a request up to its idle, when the test has already
     consumed its busy (and maybe more) itself."""
-    deadline = time.monotonic() + timeout
-    msgs: list[Msg] = []
-    while True:
-        remaining = max(deadline - time.monotonic(), 0.0)
-        m = recv_for(
-            kc, "iopub", parent_msg_id, timeout=remaining, what=f"idle for {parent_msg_id}"
-        )
-        msgs.append(m)
-        assert kind(m) != "status:busy", f"second busy for {parent_msg_id}:\n{describe(msgs)}"
-        if kind(m) == "status:idle":
-            return msgs
+    return frontend(kc).collect_rest(parent_msg_id, timeout)
+
+
+def run(
+    kc: BlockingKernelClient, code: str, *, timeout: float = DEFAULT_TIMEOUT, **kw: Any
+) -> Executed:
+    """Execute ``code`` and wait for both its idle and its reply."""
+    return frontend(kc).run(code, timeout=timeout, **kw)
+
+
+def run_ok(kc: BlockingKernelClient, code: str, **kw: Any) -> Executed:
+    """``run`` and assert the reply status is ok (showing the error otherwise)."""
+    return frontend(kc).run_ok(code, **kw)
+
+
+def request(
+    kc: BlockingKernelClient,
+    msg_type: str,
+    content: dict[str, Any] | None = None,
+    channel: Literal["shell", "control"] = "shell",
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> tuple[Msg, list[Msg]]:
+    """Send a non-execute request; return its reply and its IOPub busy..idle messages."""
+    return frontend(kc).request(msg_type, content, channel, timeout=timeout)
+
+
+def sync(kc: BlockingKernelClient, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Barrier for setup: see ``Frontend.sync`` (never to hide messages a test checks)."""
+    frontend(kc).sync(timeout=timeout)
 
 
 class Gate:
@@ -386,91 +257,6 @@ class Gate:
             self._server.close()
 
 
-@dataclass
-class Executed:
-    """One execute_request, its reply and the IOPub messages between busy and idle."""
-
-    msg_id: str
-    reply: Msg
-    iopub: list[Msg]
-
-    @property
-    def content(self) -> dict[str, Any]:
-        content: dict[str, Any] = self.reply["content"]
-        return content
-
-    @property
-    def outputs(self) -> list[Msg]:
-        """IOPub messages other than status and execute_input."""
-        return [m for m in self.iopub if m["header"]["msg_type"] not in ("status", "execute_input")]
-
-    def stdout(self) -> str:
-        return stream_text(self.iopub, "stdout")
-
-    def stderr(self) -> str:
-        return stream_text(self.iopub, "stderr")
-
-
-def run(
-    kc: BlockingKernelClient, code: str, *, timeout: float = DEFAULT_TIMEOUT, **kw: Any
-) -> Executed:
-    """Execute ``code`` and wait for both its idle and its reply."""
-    msg_id = execute(kc, code, **kw)
-    iopub = collect_until_idle(kc, msg_id, timeout)
-    reply = get_reply(kc, msg_id, timeout=timeout)
-    assert reply["header"]["msg_type"] == "execute_reply"
-    return Executed(msg_id, reply, iopub)
-
-
-def run_ok(kc: BlockingKernelClient, code: str, **kw: Any) -> Executed:
-    """``run`` and assert the reply status is ok (showing the error otherwise)."""
-    ex = run(kc, code, **kw)
-    assert ex.content["status"] == "ok", (
-        f"execution of {code!r} failed: {ex.content}\n{describe(ex.iopub)}"
-    )
-    return ex
-
-
-def request(
-    kc: BlockingKernelClient,
-    msg_type: str,
-    content: dict[str, Any] | None = None,
-    channel: Literal["shell", "control"] = "shell",
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> tuple[Msg, list[Msg]]:
-    """Send a non-execute request; return its reply and its IOPub busy..idle messages."""
-    msg_id = send_request(kc, msg_type, content, channel)
-    reply = get_reply(kc, msg_id, channel, timeout=timeout)
-    iopub = collect_until_idle(kc, msg_id, timeout)
-    return reply, iopub
-
-
-def sync(kc: BlockingKernelClient, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Barrier: after this, nothing caused by earlier requests is still in flight.
-
-    Sends comm_info (served in order behind every earlier shell request; a kernel_info may be
-    answered at once, ahead of a running cell) and discards everything that arrives before
-    its reply (shell) and its idle (IOPub). Only for setup (wait_for_ready may leave stray
-    kernel_info replies and startup messages behind), never to hide messages a test should
-    look at.
-    """
-    msg_id = kc.comm_info()
-    recv_for(kc, "shell", msg_id, timeout=timeout)
-    while True:
-        m = recv(kc, "iopub", timeout=timeout, what=f"idle for the sync request {msg_id}")
-        if parent_id(m) == msg_id and kind(m) == "status:idle":
-            break
-    box = _mailbox(kc)
-    box.pending["shell"].clear()
-    box.pending["iopub"].clear()
-
-
-def is_kernel_status(msg: Msg) -> bool:
-    """A status without a parent: the kernel's, not a request's."""
-    return msg["header"]["msg_type"] == "status" and not msg["parent_header"]
-
-
 def assert_no_leftovers(
     kc: BlockingKernelClient,
     channels: Iterable[Channel] = CHANNELS,
@@ -481,29 +267,9 @@ def assert_no_leftovers(
     and none sits unclaimed in the mailbox. A parentless ``busy`` is the kernel's own status,
     not a request's (it says the kernel is still busy after one of several concurrent
     requests went idle): it is nobody's to claim."""
-    channels = list(channels)
-    leftovers: list[tuple[str, Msg]] = [(c, m) for c in channels for m in _mailbox(kc).pending[c]]
-    for c in channels:
-        _mailbox(kc).pending[c].clear()
-    poller = zmq.Poller()
-    sockets = {}
-    for c in channels:
-        sock = _channel(kc, c).socket
-        if sock is not None:
-            poller.register(sock, zmq.POLLIN)
-            sockets[sock] = c
-    deadline = time.monotonic() + window
-    while sockets:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        for sock, _ in poller.poll(int(remaining * 1000) + 1):
-            c = sockets[sock]
-            try:
-                leftovers.append((c, _channel(kc, c).get_msg(timeout=0)))
-            except Empty:
-                continue
-    leftovers = [(c, m) for c, m in leftovers if not is_kernel_status(m)]
+    leftovers = [
+        (c, m) for c, m in frontend(kc).drain(channels, window=window) if not is_kernel_status(m)
+    ]
     if leftovers:
         lines = "\n".join(f"{c}: {describe([m])}" for c, m in leftovers)
         raise AssertionError(f"unclaimed messages at the end of the test:\n{lines}")
@@ -650,9 +416,11 @@ def _kill(pgid: int, procs: Sequence[psutil.Process]) -> None:
 __all__ = [
     "CHANNELS",
     "DEFAULT_TIMEOUT",
+    "Channel",
     "Executed",
     "Gate",
     "KernelHandle",
+    "Msg",
     "assert_no_leftovers",
     "assert_sequence",
     "coalesce_streams",
@@ -661,7 +429,7 @@ __all__ = [
     "describe",
     "execute",
     "expect_busy",
-    "expect_idle",
+    "frontend",
     "get_reply",
     "kind",
     "kinds",

@@ -23,13 +23,15 @@ import builtins
 import concurrent.futures
 import contextlib
 import json
-import queue
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from _positron_cases import Schema, key
+
+from mpkernel.client import MessageTimeout
+from mpkernel.client.rpc import is_response, rpc_data
 
 VARIABLES = "positron.variables"
 EXPLORER = "positron.dataExplorer"
@@ -48,10 +50,6 @@ def resolve(params: Any, schemas: dict[int, Any]) -> Any:
     if isinstance(params, list):
         return [resolve(v, schemas) for v in params]
     return params
-
-
-def _rpc(method: str, params: dict[str, Any]) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
 # -- Positron's services, in process -------------------------------------------------------------
@@ -125,7 +123,7 @@ class PositronSide:
                 "header": {"msg_id": msg_id, "msg_type": "comm_msg"},
                 "parent_header": {},
                 "metadata": {},
-                "content": {"comm_id": target.comm_id, "data": _rpc(method, params)},
+                "content": {"comm_id": target.comm_id, "data": rpc_data(method, params)},
                 "buffers": [],
             }
         )
@@ -205,15 +203,18 @@ class MpkernelSide:
     def __init__(self, kernel_name: str = "mpkernel") -> None:
         from jupyter_client.manager import KernelManager
 
+        from mpkernel.client import Frontend
+
         self.km = KernelManager(kernel_name=kernel_name)
         self.km.start_kernel()
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=TIMEOUT)
+        self.frontend = Frontend(self.kc)
+        self.iopub = self.frontend.log()
         self.pane: str | None = None
         self.explorers: dict[str, str] = {}
         self.seen: dict[str, int] = {}  # comm id -> events already reported
-        self.log: list[dict[str, Any]] = []
         # The workers import the table libraries once, before anything is compared.
         self.start_case()
         self.run("import numpy, pandas, polars, pyarrow\n_w = pandas.DataFrame({'a': [1]})")
@@ -267,54 +268,37 @@ class MpkernelSide:
 
     # -- IOPub ------------------------------------------------------------------------------
     def _send(self, msg_type: str, content: dict[str, Any]) -> str:
-        msg = self.kc.session.msg(msg_type, content)
-        self.kc.shell_channel.send(msg)
-        return str(msg["header"]["msg_id"])
+        return self.frontend.send_request(msg_type, content)
 
     def _execute(self, code: str) -> None:
-        self._until_idle(self.kc.execute(code, store_history=False))
+        self._until_idle(self.frontend.execute(code, store_history=False))
 
     def _request(self, comm_id: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        msg_id = self._send("comm_msg", {"comm_id": comm_id, "data": _rpc(method, params)})
+        msg_id = self._send("comm_msg", {"comm_id": comm_id, "data": rpc_data(method, params)})
         self._until_idle(msg_id)
         replies = [
-            m["content"]["data"]
-            for m in self.log
-            if m["parent_header"].get("msg_id") == msg_id
-            and m["msg_type"] == "comm_msg"
-            and "method" not in m["content"]["data"]
+            m["content"]["data"] for m in self.iopub.parented(msg_id) if is_response(m, comm_id)
         ]
         return {"reply": replies[0] if replies else None, "events": self._events(comm_id)}
 
     def _read(self, timeout: float) -> bool:
         try:
-            self.log.append(self.kc.get_iopub_msg(timeout=timeout))
-        except queue.Empty:
+            self.iopub.read_one(timeout=timeout, what="IOPub")
+        except MessageTimeout:
             return False
         return True
 
     def _until_idle(self, msg_id: str) -> None:
-        def idle(m: dict[str, Any]) -> bool:
-            return (
-                m["msg_type"] == "status"
-                and m["content"]["execution_state"] == "idle"
-                and m["parent_header"].get("msg_id") == msg_id
-            )
-
-        while not any(idle(m) for m in self.log[-50:]):
-            if not self._read(TIMEOUT):
-                raise TimeoutError(f"no idle for {msg_id} within {TIMEOUT} s")
+        self.iopub.wait_idle(msg_id, timeout=TIMEOUT)
         while self._read(LATE_EVENTS_S):
             pass
 
     def _until(self, done: Any) -> None:
-        while not done():
-            if not self._read(TIMEOUT):
-                raise TimeoutError(f"nothing more on IOPub within {TIMEOUT} s")
+        self.iopub.read_until(done, timeout=TIMEOUT, what="more on IOPub")
 
     def _comm_events(self, comm_id: str | None) -> list[Any]:
         out = []
-        for m in self.log:
+        for m in self.iopub.msgs:
             content = m["content"]
             if content.get("comm_id") != comm_id:
                 continue

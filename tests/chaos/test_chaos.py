@@ -22,7 +22,6 @@ import os
 import random
 import signal
 import threading
-import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -32,10 +31,9 @@ from typing import Any
 
 import psutil
 import pytest
-import zmq
 from jupyter_client.manager import KernelManager
-from jupyter_client.session import Session
 
+from mpkernel.client import Frontend, MessageTimeout
 from tests.conftest import KERNEL_NAME
 from tests.frontend import PROCESS_EXIT_TIMEOUT, STARTUP_TIMEOUT, role_of, wait_gone
 
@@ -77,61 +75,30 @@ class Tally:
 
 
 class Client:
-    """A frontend of its own for one thread: shell and IOPub sockets, jupyter_client's
-    Session for signing (no event loop, nothing shared between threads)."""
+    """A frontend of its own for one thread (``mpkernel.client.Frontend`` on shell and
+    IOPub, its own zmq context, nothing shared between threads)."""
 
     def __init__(self, info: dict[str, Any]) -> None:
-        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        key = info["key"]
-        self.session = Session(
-            key=key if isinstance(key, bytes) else key.encode(),
-            signature_scheme=info["signature_scheme"],
-        )
-        address = f"{info['transport']}://{info['ip']}:"
-        self.shell = self.context.socket(zmq.DEALER)
-        self.shell.connect(address + str(info["shell_port"]))
-        self.iopub = self.context.socket(zmq.SUB)
-        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.iopub.connect(address + str(info["iopub_port"]))
-        for sock in (self.shell, self.iopub):
-            sock.setsockopt(zmq.LINGER, 0)
+        self.frontend = Frontend.connect(info, channels=("shell", "iopub"))
         # The kernel welcomes each subscription: from then on nothing published is missed.
-        read_iopub(self, lambda m: m["msg_type"] == "iopub_welcome", STARTUP_TIMEOUT)
+        self.frontend.wait_welcome(timeout=STARTUP_TIMEOUT)
 
     def send(self, msg_type: str, content: dict[str, Any]) -> str:
-        msg = self.session.send(self.shell, msg_type, content)
-        msg_id: str = msg["header"]["msg_id"]
-        return msg_id
+        return self.frontend.send_request(msg_type, content)
 
     def execute(self, code: str) -> str:
-        return self.send("execute_request", {"code": code, "silent": False})
-
-    def recv(self, sock: zmq.Socket[bytes], timeout: float) -> Msg | None:
-        if not sock.poll(int(timeout * 1000)):
-            return None
-        _, msg = self.session.recv(sock, mode=zmq.NOBLOCK)
-        return msg
+        return self.frontend.execute(code)
 
     def reply(self, msg_id: str, timeout: float = ANSWER_TIMEOUT_S) -> Msg:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            msg = self.recv(self.shell, left)
-            if msg is not None and parent_of(msg) == msg_id:
-                return msg
-        raise TimeoutError(f"no reply to {msg_id}")
+        return self.frontend.get_reply(msg_id, timeout=timeout)
 
     def close(self) -> None:
-        self.context.destroy(linger=0)
+        self.frontend.close()
 
 
 def read_iopub(client: Client, until: Callable[[Msg], bool], timeout: float) -> None:
     """Read IOPub, handing each message to `until`, until it returns True (or time is up)."""
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        msg = client.recv(client.iopub, min(1.0, left))
-        if msg is not None and until(msg):
-            return
-    raise TimeoutError("nothing conclusive on IOPub in time")
+    client.frontend.observe("iopub", until, timeout=timeout, what="something conclusive")
 
 
 def guarded(body: Callable[[], None], tally: Tally) -> Callable[[], None]:
@@ -338,7 +305,7 @@ class Requester:
 
         try:
             read_iopub(self.kc, answered, ANSWER_TIMEOUT_S)
-        except TimeoutError:
+        except MessageTimeout:
             state = f"answer {answer[0]} but no idle" if answer else "no answer"
             seen = "busy seen" if busy else "no busy"
             self.tally.violation(

@@ -10,15 +10,15 @@ status. A difference by design is listed in known_differences.py under ("stdin",
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import nbformat
 import pytest
-import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 
+from mpkernel.client import MessageTimeout
+from mpkernel.client.mailbox import anything
 from tests.conftest import TARGET, SharedKernel, register
 from tests.drop_in.conftest import REFERENCE, UNDER_TEST
 from tests.drop_in.known_differences import KNOWN_DIFFERENCES, STDIN
@@ -28,12 +28,12 @@ from tests.frontend import (
     Msg,
     describe,
     execute,
+    frontend,
     get_reply,
     kind,
     parent_id,
     pending,
     run,
-    validate,
 )
 
 pytestmark = pytest.mark.integration
@@ -110,29 +110,29 @@ def converse(
     script = list(answers)
     talk = Conversation()
     iopub: list[Msg] = []
-    sockets = {kc.stdin_channel.socket: kc.stdin_channel, kc.iopub_channel.socket: kc.iopub_channel}
-    poller = zmq.Poller()
-    for sock in sockets:
-        poller.register(sock, zmq.POLLIN)
-    deadline = time.monotonic() + timeout
+    user = frontend(kc)
+    deadline = user.mailbox.clock() + timeout
     while not (iopub and kind(iopub[-1]) == "status:idle"):
-        remaining = deadline - time.monotonic()
+        remaining = deadline - user.mailbox.clock()
         assert remaining > 0, (
             f"no idle for {code!r} within {timeout}s; prompts so far {talk.prompts}:\n"
             + describe(iopub)
         )
-        for sock, _ in poller.poll(int(remaining * 1000) + 1):
-            msg: dict[str, Any] = sockets[sock].get_msg(timeout=0)
-            validate(msg)
-            assert parent_id(msg) == msg_id, f"a message of another request:\n{describe([msg])}"
-            if msg["header"]["msg_type"] != "input_request":
-                iopub.append(msg)
-                continue
-            talk.prompts.append((msg["content"]["prompt"], msg["content"]["password"]))
-            assert len(talk.prompts) <= len(answers) + EXTRA_PROMPTS, (
-                f"{code!r} keeps prompting: {talk.prompts}\n" + describe(iopub)
+        try:
+            _, msg = user.first_of(
+                {"stdin": anything, "iopub": anything}, timeout=remaining, what="a message"
             )
-            kc.input(script.pop(0) if script else answers[-1])
+        except MessageTimeout:
+            continue  # the deadline check above fails
+        assert parent_id(msg) == msg_id, f"a message of another request:\n{describe([msg])}"
+        if msg["header"]["msg_type"] != "input_request":
+            iopub.append(msg)
+            continue
+        talk.prompts.append((msg["content"]["prompt"], msg["content"]["password"]))
+        assert len(talk.prompts) <= len(answers) + EXTRA_PROMPTS, (
+            f"{code!r} keeps prompting: {talk.prompts}\n" + describe(iopub)
+        )
+        kc.input(script.pop(0) if script else answers[-1])
     talk.unused_answers = script
     talk.outputs = _outputs(iopub)
     talk.status = get_reply(kc, msg_id)["content"]["status"]

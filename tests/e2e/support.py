@@ -36,25 +36,20 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
+from mpkernel.client import CommClient
 from tests.conftest import KERNEL_NAME
 from tests.frontend import (
     PROCESS_EXIT_TIMEOUT,
     STARTUP_TIMEOUT,
-    collect_until_idle,
-    describe,
+    frontend,
     process_tree,
-    request,
     sync,
     wait_gone,
 )
 from tests.integration.comm_client import (
     ECHO,
     HEALTH,
-    is_response_to,
     new_rpc_id,
-    send_close,
-    send_open,
-    send_rpc,
 )
 
 #: CI must run these tests: a missing browser or tmux there is a failure, not a skip.
@@ -455,6 +450,7 @@ class KernelPeer:
         except BaseException:
             self.close()
             raise
+        self.comms = CommClient(frontend(self.kc))
 
     def __enter__(self) -> KernelPeer:
         return self
@@ -466,14 +462,10 @@ class KernelPeer:
         self.kc.stop_channels()
 
     def comm_info(self) -> dict[str, Any]:
-        reply, _ = request(self.kc, "comm_info_request")
-        assert reply["content"]["status"] == "ok", reply["content"]
-        comms: dict[str, Any] = reply["content"]["comms"]
-        return comms
+        return self.comms.comm_info()
 
     def close_comm(self, comm_id: str) -> None:
-        header = send_close(self.kc, comm_id)
-        collect_until_idle(self.kc, header["msg_id"])
+        self.comms.close(comm_id)
 
     def echo_journal(self) -> list[dict[str, Any]]:
         """What the echo worker's handlers went through (``on_close`` calls with their
@@ -492,17 +484,8 @@ class KernelPeer:
     def call_once(self, target: str, method: str) -> Any:
         """The result of one JSON-RPC ``method`` on a comm of this client's own on
         ``target``, closed afterwards."""
-        comm_id, header = send_open(self.kc, target)
-        opened = collect_until_idle(self.kc, header["msg_id"])
-        refused = [m for m in opened if m["header"]["msg_type"] == "comm_close"]
-        assert not refused, f"the kernel refused a {target} comm:\n{describe(refused)}"
+        comm_id = self.comms.open(target)
         try:
-            rpc, header = send_rpc(self.kc, comm_id, method, rpc_id=new_rpc_id())
-            msgs = collect_until_idle(self.kc, header["msg_id"])
-            replies = [m for m in msgs if is_response_to(m, rpc, comm_id)]
-            assert len(replies) == 1, f"one reply to {method} expected:\n{describe(msgs)}"
-            data = replies[0]["content"]["data"]
-            assert "result" in data, f"{method} failed: {data}"
-            return data["result"]
+            return self.comms.call(comm_id, method, rpc_id=new_rpc_id()).result
         finally:
             self.close_comm(comm_id)

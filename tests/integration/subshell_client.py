@@ -1,5 +1,5 @@
-"""A frontend's side of kernel subshells (JEP 91): the control requests, and shell messages
-addressed to a subshell by the ``subshell_id`` of their header."""
+"""Kernel subshells (JEP 91) for the tests: ``mpkernel.client.control``'s subshell requests
+on the shared frontend of a jupyter_client client (``kc``)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,27 @@ from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from tests.frontend import DEFAULT_TIMEOUT, Msg, collect_until_idle, get_reply
+from mpkernel.client import control as _control
+from tests.frontend import DEFAULT_TIMEOUT, Msg, frontend
 
 
 def control(
     kc: BlockingKernelClient, msg_type: str, content: dict[str, Any] | None = None
 ) -> tuple[Msg, list[Msg]]:
     """A control request; its reply and its busy..idle on IOPub."""
-    msg = kc.session.msg(msg_type, content or {})
-    kc.control_channel.send(msg)
-    msg_id: str = msg["header"]["msg_id"]
-    reply = get_reply(kc, msg_id, "control")
-    return reply, collect_until_idle(kc, msg_id)
+    return _control.control(frontend(kc), msg_type, content)
 
 
 def create_subshell(kc: BlockingKernelClient) -> str:
-    reply, _ = control(kc, "create_subshell_request")
-    assert reply["content"]["status"] == "ok", reply["content"]
-    subshell_id: str = reply["content"]["subshell_id"]
-    return subshell_id
+    return _control.create_subshell(frontend(kc))
 
 
 def delete_subshell(kc: BlockingKernelClient, subshell_id: str) -> dict[str, Any]:
-    reply, _ = control(kc, "delete_subshell_request", {"subshell_id": subshell_id})
-    content: dict[str, Any] = reply["content"]
-    return content
+    return _control.delete_subshell(frontend(kc), subshell_id)
 
 
 def list_subshells(kc: BlockingKernelClient) -> list[str]:
-    reply, _ = control(kc, "list_subshell_request")
-    ids: list[str] = reply["content"]["subshell_id"]
-    return ids
+    return _control.list_subshells(frontend(kc))
 
 
 def send_on(
@@ -47,11 +37,7 @@ def send_on(
     content: dict[str, Any] | None = None,
 ) -> str:
     """A shell message on ``subshell_id`` (None: the main shell); returns its msg_id."""
-    msg = kc.session.msg(msg_type, content or {})
-    msg["header"]["subshell_id"] = subshell_id
-    kc.shell_channel.send(msg)
-    msg_id: str = msg["header"]["msg_id"]
-    return msg_id
+    return _control.send_on(frontend(kc), subshell_id, msg_type, content)
 
 
 def execute_on(
@@ -62,18 +48,8 @@ def execute_on(
     allow_stdin: bool = False,
     stop_on_error: bool = True,
 ) -> str:
-    return send_on(
-        kc,
-        subshell_id,
-        "execute_request",
-        {
-            "code": code,
-            "silent": False,
-            "store_history": True,
-            "user_expressions": {},
-            "allow_stdin": allow_stdin,
-            "stop_on_error": stop_on_error,
-        },
+    return _control.execute_on(
+        frontend(kc), subshell_id, code, allow_stdin=allow_stdin, stop_on_error=stop_on_error
     )
 
 
@@ -81,6 +57,4 @@ def run_on(
     kc: BlockingKernelClient, subshell_id: str | None, code: str, timeout: float = DEFAULT_TIMEOUT
 ) -> tuple[Msg, list[Msg]]:
     """Execute on a subshell; its reply and its busy..idle."""
-    msg_id = execute_on(kc, subshell_id, code)
-    iopub = collect_until_idle(kc, msg_id, timeout)
-    return get_reply(kc, msg_id, timeout=timeout), iopub
+    return _control.run_on(frontend(kc), subshell_id, code, timeout)

@@ -287,7 +287,7 @@ def test_ask_frontend_round_trip(log: IOPubLog, echo: str) -> None:
     assert data["method"] == "show_question"
     assert data["params"] == {"q": "why?"}
     assert header["msg_id"] not in log.idle, "the RPC idled before the frontend answered"
-    answer = send_data(log.kc, echo, {"jsonrpc": "2.0", "id": data["id"], "result": {"answer": 42}})
+    answer = log.comms().answer(echo, data["id"], {"answer": 42})
     log.wait_idle(header["msg_id"], answer["msg_id"])
     inner = assert_bracket(log.msgs, header["msg_id"])
     assert_bracket(log.msgs, answer["msg_id"])
@@ -301,14 +301,8 @@ def test_ask_frontend_error_answer(log: IOPubLog, echo: str) -> None:
     the RPC is answered with the frontend's code and message."""
     request, header = send_rpc(log.kc, echo, "ask_frontend", {"method": "m", "params": {}})
     asked = log.wait_for(lambda m: is_frontend_request(m, echo), what="the frontend request")
-    answer = send_data(
-        log.kc,
-        echo,
-        {
-            "jsonrpc": "2.0",
-            "id": asked["content"]["data"]["id"],
-            "error": {"code": -32000, "message": "user said no"},
-        },
+    answer = log.comms().answer(
+        echo, asked["content"]["data"]["id"], error={"code": -32000, "message": "user said no"}
     )
     log.wait_idle(header["msg_id"], answer["msg_id"])
     (reply,) = [m for m in log.msgs if is_reply(m, request, echo)]
@@ -336,7 +330,7 @@ def test_frontend_close_ends_pending_frontend_request(log: IOPubLog) -> None:
 def test_unmatched_frontend_answer_is_ignored(log: IOPubLog, echo: str) -> None:
     """I3: an answer to no pending frontend request still gets busy/idle and nothing else;
     the comm keeps working."""
-    header = send_data(log.kc, echo, {"jsonrpc": "2.0", "id": "nobody-asked", "result": 1})
+    header = log.comms().answer(echo, "nobody-asked", 1)
     log.wait_idle(header["msg_id"])
     assert assert_bracket(log.msgs, header["msg_id"]) == []
     assert call(log, echo, "echo", {}).result == {}

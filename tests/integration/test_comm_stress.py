@@ -361,7 +361,7 @@ def _fake_log() -> tuple[Session, Sent, list[dict[str, Any]]]:
 
 def _check_fake(msgs: list[dict[str, Any]]) -> Counter[str]:
     s, sent, _ = _fake_log()
-    log = IOPubLog(kc=None, msgs=msgs)  # type: ignore[arg-type]
+    log = IOPubLog(kc=None, msgs=msgs)
     return check(s, log, sent)
 
 

@@ -9,7 +9,6 @@ idle).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 from queue import Empty
@@ -20,6 +19,7 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
 import mpkernel
+from mpkernel.client.control import Debugger
 from tests import frontend
 from tests.frontend import (
     KernelHandle,
@@ -43,69 +43,34 @@ Dap = dict[str, Any]
 
 
 class DebugClient:
-    """A frontend's debugger: DAP requests on control, `debug_event`s from IOPub."""
+    """A frontend's debugger (``mpkernel.client.control.Debugger``) on the shared frontend of
+    ``kc``, with the checks every request of these tests makes."""
 
     def __init__(self, kc: BlockingKernelClient) -> None:
         self.kc = kc
-        self._seq = itertools.count(1)
+        self._debugger = Debugger(frontend.frontend(kc))
 
     def __call__(self, command: str, arguments: Dap | None = None, *, ok: bool = True) -> Dap:
-        content = {
-            "type": "request",
-            "seq": next(self._seq),
-            "command": command,
-            "arguments": arguments or {},
-        }
-        reply, iopub = request(self.kc, "debug_request", content, channel="control")
-        assert reply["header"]["msg_type"] == "debug_reply"
+        response, iopub = self._debugger.request(command, arguments)
         assert [kind(m) for m in iopub if kind(m).startswith("status")] == [
             "status:busy",
             "status:idle",
         ]
-        response: Dap = reply["content"]
-        assert response["type"] == "response"
-        assert response["request_seq"] == content["seq"]
-        assert response["command"] == command
         if ok:
             assert response["success"], response
         return response
 
     def start(self) -> None:
         """What JupyterLab does when the debugger is switched on."""
-        self("debugInfo")
-        self(
-            "initialize",
-            {
-                "clientID": "jupyterlab",
-                "clientName": "JupyterLab",
-                "adapterID": "python",
-                "pathFormat": "path",
-                "linesStartAt1": True,
-                "columnsStartAt1": True,
-                "supportsVariableType": True,
-                "supportsVariablePaging": True,
-                "supportsRunInTerminalRequest": True,
-                "locale": "en",
-            },
-        )
-        self("attach")
-        self("configurationDone")
+        self._debugger.start()
 
     def event(self, name: str, *, timeout: float = 30.0) -> Dap:
-        msg = recv(
-            self.kc,
-            "iopub",
-            lambda m: kind(m) == "debug_event" and m["content"].get("event") == name,
-            timeout=timeout,
-            what=f"the debug_event {name!r}",
-        )
-        event: Dap = msg["content"]
-        return event
+        return self._debugger.event(name, timeout=timeout)
 
     def stop(self) -> None:
         """Disconnect, and drop the events nobody asked for (modules, threads, output)."""
         self("disconnect", {"restart": False, "terminateDebuggee": True})
-        claim(self.kc, "iopub", lambda m: kind(m) == "debug_event")
+        self._debugger.drop_events()
 
     def breakpoints(self, code: str, lines: list[int]) -> str:
         path = str(self("dumpCell", {"code": code})["body"]["sourcePath"])

@@ -43,7 +43,6 @@ from typing import IO, Any
 
 import psutil
 import pytest
-import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
@@ -54,13 +53,12 @@ from tests.frontend import (
     PROCESS_EXIT_TIMEOUT,
     STARTUP_TIMEOUT,
     Gate,
-    collect_until_idle,
     describe,
     execute,
+    frontend,
     get_reply,
     kind,
     of_type,
-    parent_id,
     process_tree,
     recv_for,
     send_request,
@@ -81,7 +79,6 @@ from tests.integration.comm_client import (
     is_reply,
     msg_type,
     open_comm,
-    send_data,
     send_rpc,
     stdout_of,
 )
@@ -458,30 +455,10 @@ def barrier(kc: BlockingKernelClient, log: IOPubLog | None = None) -> None:
 
 
 def wait_stdin_routable(kc: BlockingKernelClient) -> None:
-    """Until the kernel can route an input_request to ``kc``. The stdin socket connects
-    asynchronously, and an input_request sent before the kernel knows the peer fails at once
-    (ROUTER_MANDATORY, test_stdin.py): probe with ``input()`` cells, answered with "", until
-    one gets its prompt. Each probe is a request whose reply or prompt is waited on."""
-    stdin, shell = kc.stdin_channel, kc.shell_channel
-    poller = zmq.Poller()
-    poller.register(stdin.socket, zmq.POLLIN)
-    poller.register(shell.socket, zmq.POLLIN)
-    deadline = time.monotonic() + DEFAULT_TIMEOUT
-    while time.monotonic() < deadline:
-        msg_id = execute(kc, "input()", allow_stdin=True, store_history=False, stop_on_error=False)
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not poller.poll(int(remaining * 1000) + 1):
-                continue
-            if stdin.msg_ready():
-                if parent_id(stdin.get_msg(timeout=0)) == msg_id:
-                    kc.input("")
-                    assert get_reply(kc, msg_id)["content"]["status"] == "ok"
-                    collect_until_idle(kc, msg_id)
-                    return
-            elif shell.msg_ready() and parent_id(shell.get_msg(timeout=0)) == msg_id:
-                collect_until_idle(kc, msg_id)
-                break  # input() failed: not routable yet; probe again
-    raise AssertionError(f"the kernel could not route an input_request within {DEFAULT_TIMEOUT}s")
+    """Until the kernel can route an input_request to ``kc`` (see
+    ``Frontend.wait_stdin_routable``: the stdin socket connects asynchronously, and
+    ROUTER_MANDATORY fails a prompt to a peer the kernel does not know yet, test_stdin.py)."""
+    frontend(kc).wait_stdin_routable()
 
 
 def shell_comm_ids(kc: BlockingKernelClient) -> set[str]:
@@ -746,7 +723,7 @@ def test_one_of_two_frontends_leaving_closes_nothing(lab: Lab) -> None:
     assert counts(status) == (1, 1), status
     assert not [m for m in log.msgs if is_reply(m, rpc_id, mine)], "the request failed"
 
-    answer = send_data(log.kc, mine, {"jsonrpc": "2.0", "id": request["id"], "result": 7})
+    answer = log.comms().answer(mine, request["id"], 7)
     log.wait_idle(answer["msg_id"], ask["msg_id"])
     (reply,) = [m for m in log.msgs if is_reply(m, rpc_id, mine)]
     assert reply["content"]["data"]["result"] == 7, reply["content"]

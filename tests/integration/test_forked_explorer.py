@@ -40,16 +40,17 @@ from typing import Any
 import psutil
 import pytest
 
+from mpkernel.client.control import Debugger
 from tests.frontend import (
     PROCESS_EXIT_TIMEOUT,
     KernelHandle,
     claim,
     describe,
+    frontend,
     kind,
     parent_id,
     process_tree,
     recv,
-    request,
     stop_kernel,
     wait_gone,
 )
@@ -260,45 +261,20 @@ def describe_process(proc: psutil.Process) -> str:
 
 
 class DebugClient:
-    """JupyterLab's debugger: DAP requests as `debug_request` on control."""
+    """JupyterLab's debugger (``mpkernel.client.control.Debugger``); every request must
+    succeed."""
 
     def __init__(self, handle: KernelHandle) -> None:
-        self.kc = handle.kc
-        self.seq = 0
+        self._debugger = Debugger(frontend(handle.kc))
 
     def __call__(self, command: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.seq += 1
-        content = {
-            "type": "request",
-            "seq": self.seq,
-            "command": command,
-            "arguments": arguments or {},
-        }
-        reply, _ = request(self.kc, "debug_request", content, channel="control", timeout=30)
-        response: dict[str, Any] = reply["content"]
+        response, _ = self._debugger.request(command, arguments)
         assert response.get("success"), f"debug {command}: {response}"
         return response
 
     def attach(self) -> None:
         """What JupyterLab sends when the debugger is switched on."""
-        self("debugInfo")
-        self(
-            "initialize",
-            {
-                "clientID": "jupyterlab",
-                "clientName": "JupyterLab",
-                "adapterID": "python",
-                "pathFormat": "path",
-                "linesStartAt1": True,
-                "columnsStartAt1": True,
-                "supportsVariableType": True,
-                "supportsVariablePaging": True,
-                "supportsRunInTerminalRequest": True,
-                "locale": "en",
-            },
-        )
-        self("attach")
-        self("configurationDone")
+        self._debugger.start()
 
     def event(self, name: str, log: IOPubLog) -> dict[str, Any]:
         msg = log.wait_for(

@@ -18,6 +18,8 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
+from mpkernel.client import Frontend
+from mpkernel.client.messages import kinds
 from tests.frontend import (
     PROCESS_EXIT_TIMEOUT,
     STARTUP_TIMEOUT,
@@ -176,8 +178,9 @@ def test_kernel_ends_when_the_process_that_started_it_dies(tmp_path: Path) -> No
         client.start_channels()
         try:
             client.wait_for_ready(timeout=STARTUP_TIMEOUT)
-            client.execute("import mpkernel, pandas; mpkernel.view(pandas.DataFrame({'a': [1]}))")
-            client.get_shell_msg(timeout=STARTUP_TIMEOUT)
+            user = Frontend(client)
+            view = "import mpkernel, pandas; mpkernel.view(pandas.DataFrame({'a': [1]}))"
+            user.get_reply(user.execute(view), timeout=STARTUP_TIMEOUT)
             # The worker starts in the background of the view: wait until it is there.
             deadline = time.monotonic() + STARTUP_TIMEOUT
             tree = [kernel, *kernel.children(recursive=True)]
@@ -216,11 +219,13 @@ def test_kernel_info_while_starting_keeps_shell_order() -> None:
         kc = km.client()
         kc.start_channels()
         try:
+            user = Frontend(kc)
             if first == "execute":
-                sent = [kc.execute("x = 1"), kc.kernel_info()]
+                sent = [user.execute("x = 1"), user.send_request("kernel_info_request")]
             else:
-                sent = [kc.kernel_info(), kc.execute("x = 1")]
-            replies = [kc.get_shell_msg(timeout=STARTUP_TIMEOUT) for _ in sent]
+                sent = [user.send_request("kernel_info_request"), user.execute("x = 1")]
+            # the next replies in arrival order, whichever request they answer
+            replies = [user.recv("shell", timeout=STARTUP_TIMEOUT) for _ in sent]
             answered = [r["parent_header"]["msg_id"] for r in replies]
             if first == "kernel_info":
                 assert answered == sent
@@ -228,12 +233,8 @@ def test_kernel_info_while_starting_keeps_shell_order() -> None:
                 assert sorted(answered) == sorted(sent)
             info = next(r for r in replies if r["msg_type"] == "kernel_info_reply")
             assert info["content"]["implementation"] == "mpkernel"
-            states: list[str] = []
-            while "idle" not in states:
-                msg = kc.get_iopub_msg(timeout=STARTUP_TIMEOUT)
-                if msg["parent_header"].get("msg_id") == info["parent_header"]["msg_id"]:
-                    states.append(msg["content"].get("execution_state", msg["msg_type"]))
-            assert states == ["busy", "idle"]
+            bracket = user.collect_until_idle(info["parent_header"]["msg_id"], STARTUP_TIMEOUT)
+            assert kinds(bracket) == ["status:busy", "status:idle"]
         finally:
             kc.stop_channels()
             km.shutdown_kernel(now=True)

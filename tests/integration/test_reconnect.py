@@ -66,7 +66,6 @@ from tests.integration.comm_client import (
     is_reply,
     msg_type,
     open_comm,
-    send_data,
     send_rpc,
     stdout_of,
 )
@@ -85,39 +84,18 @@ Msg = dict[str, Any]
 #: test's own clients), waits for its welcome and a kernel_info reply, opens an echo comm,
 #: prints ``{"comm_id": ...}`` and waits until it is killed.
 CLIENT = """
-import json, sys, time, uuid
-from queue import Empty
+import json, sys
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.session import Session
-
-def wait(get, match, what):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            m = get(timeout=max(deadline - time.monotonic(), 0.01))
-        except Empty:
-            continue
-        if match(m):
-            return m
-    raise TimeoutError(what)
+from mpkernel.client import CommClient, Frontend
 
 kc = BlockingKernelClient(connection_file=sys.argv[1], session=Session(session=sys.argv[2]))
 kc.load_connection_file()
 kc.start_channels(hb=False)
-wait(kc.get_iopub_msg, lambda m: m["msg_type"] == "iopub_welcome", "welcome")
-msg_id = kc.kernel_info()
-wait(kc.get_shell_msg, lambda m: m["parent_header"].get("msg_id") == msg_id, "kernel_info")
-comm_id = uuid.uuid4().hex
-msg = kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": "mpkernel.echo", "data": {}})
-kc.shell_channel.send(msg)
-opened = msg["header"]["msg_id"]
-wait(
-    kc.get_iopub_msg,
-    lambda m: m["parent_header"].get("msg_id") == opened
-    and m["msg_type"] == "status"
-    and m["content"]["execution_state"] == "idle",
-    "comm_open idle",
-)
+frontend = Frontend(kc)
+frontend.wait_welcome()
+frontend.get_reply(frontend.send_request("kernel_info_request"))
+comm_id = CommClient(frontend).open("mpkernel.echo")
 print(json.dumps({"comm_id": comm_id}), flush=True)
 sys.stdin.read()
 """
@@ -396,7 +374,7 @@ def test_requests_in_flight_across_a_takeover_answer_the_new_connection(
 
         second = harness.client(kernel)
         _stop_client(first.kc)
-        answer = send_data(second.kc, comm_id, {"jsonrpc": "2.0", "id": request["id"], "result": 7})
+        answer = second.comms().answer(comm_id, request["id"], 7)
         second.wait_idle(answer["msg_id"], ask["msg_id"])
         (reply,) = [m for m in second.msgs if is_reply(m, rpc, comm_id)]
         assert reply["content"]["data"]["result"] == 7, reply["content"]

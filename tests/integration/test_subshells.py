@@ -22,6 +22,7 @@ from tests.frontend import (
     collect_until_idle,
     describe,
     execute,
+    frontend,
     get_reply,
     kind,
     kinds,
@@ -369,7 +370,7 @@ def test_prompts_of_two_shells_are_answered_each_by_its_own_reply(
     sub = execute_on(kc, subshell, code.format("sub"), allow_stdin=True)
     sub_prompt = recv(kc, "stdin", lambda m: parent_id(m) == sub, what="the subshell prompt")
     for prompt, value in ((sub_prompt, "for-sub"), (main_prompt, "for-main")):
-        kc.stdin_channel.send(kc.session.msg("input_reply", {"value": value}, parent=prompt))
+        frontend(kc).answer_input(value, prompt)
     assert stream_text(collect_until_idle(kc, sub)) == "sub for-sub\n"
     assert stream_text(collect_until_idle(kc, main)) == "main for-main\n"
     assert get_reply(kc, sub)["content"]["status"] == "ok"
