@@ -429,12 +429,11 @@ class KernelIO(threading.Thread):
     # -- FunnelSink --------------------------------------------------------------------
     def publish(self, item: Publish) -> None:
         self._sender.publish(item.msg_type, item.content, item.parent, item.metadata, item.buffers)
-        if (
-            item.msg_type == "status"
-            and item.parent is not None
-            and self._activity.still_busy_after(item.content["execution_state"], item.parent.msg_id)
-        ):
-            self._sender.publish("status", {"execution_state": "busy"}, None)
+        if item.msg_type == "status" and item.parent is not None:
+            state = item.content["execution_state"]
+            kernel_state = self._activity.kernel_status_after(state, item.parent.msg_id)
+            if kernel_state is not None:
+                self._sender.publish("status", {"execution_state": kernel_state}, None)
 
     def reply(self, item: Reply) -> None:
         self._sender.reply(

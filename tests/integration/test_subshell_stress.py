@@ -8,7 +8,8 @@ whole log (docs/subshells.md):
   program's order, and none of it is parented to another request;
 - I4: each RPC gets exactly one answer on the comm, parented to it, inside its bracket;
 - S3: an idle that leaves a request running is followed at once by a parentless busy, and a
-  parentless busy follows nothing else.
+  parentless busy follows nothing else; the idle of the last running request, after such a
+  busy, is followed at once by a parentless idle, which follows nothing else.
 
 Violations are counted per invariant and must all be zero.
 """
@@ -83,6 +84,7 @@ def check_brackets(msgs: list[Msg], requests: list[str], violations: Counter[str
 
 def check_kernel_status(msgs: list[Msg], violations: Counter[str]) -> None:
     running: set[str] = set()
+    said_busy = False
     for i, m in enumerate(msgs):
         if msg_type(m) != "status":
             continue
@@ -90,16 +92,18 @@ def check_kernel_status(msgs: list[Msg], violations: Counter[str]) -> None:
         pid = parent_id(m)
         if pid is None:
             before = msgs[i - 1] if i else None
-            if state == "busy" and (before is None or kind(before) != "status:idle"):
+            if before is None or kind(before) != "status:idle" or parent_id(before) is None:
                 violations["S3"] += 1
+            said_busy = state == "busy"
             continue
         if state == "busy":
             running.add(pid)
         elif state == "idle":
             running.discard(pid)
             after = msgs[i + 1] if i + 1 < len(msgs) else None
-            follows = after is not None and kind(after) == "status:busy" and not parent_id(after)
-            if bool(running) != follows:
+            kernel = kind(after) if after is not None and not parent_id(after) else None
+            expected = "status:busy" if running else "status:idle" if said_busy else None
+            if kernel != expected:
                 violations["S3"] += 1
 
 

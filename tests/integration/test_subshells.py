@@ -154,7 +154,7 @@ def test_kernel_stays_busy_until_the_last_request_ends(
     main_idle = states.index((main, "idle"))
     assert states[sub_idle + 1] == (None, "busy"), states
     following = states[main_idle + 1 :]
-    assert following == [(probe, "busy"), (probe, "idle")], states
+    assert following == [(None, "idle"), (probe, "busy"), (probe, "idle")], states
     delete_subshell(kc, subshell)
 
 
