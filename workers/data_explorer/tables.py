@@ -69,25 +69,17 @@ class UnsupportedTable(TypeError):
     """The object is not a table this explorer can show."""
 
 
-class StringViews:
-    """A column of Arrow string views (polars' strings, taken without a copy), converted
-    to large strings only when a whole-column computation needs it (pyarrow's kernels do
-    not take views): a page is gathered from the views, row by row, so opening a table,
-    paging through it or following an edit converts nothing, and the worker owns a copy
-    of a string column only once the user sorts, filters or profiles it."""
+class _Deferred:
+    """A column whose Arrow form for whole-column computations is built on first need and
+    then kept (`whole`); pages are taken from the source as it is (`take`)."""
 
-    def __init__(self, views: pa.ChunkedArray) -> None:
-        self._views = views
+    def __init__(self, length: int) -> None:
+        self._length = length
         self._converted: pa.ChunkedArray | None = None
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._views)
-
-    @property
-    def views(self) -> pa.ChunkedArray:
-        """The views themselves, for the few kernels that take them."""
-        return self._views
+        return self._length
 
     @property
     def converted(self) -> bool:
@@ -97,8 +89,33 @@ class StringViews:
     def whole(self) -> pa.ChunkedArray:
         with self._lock:
             if self._converted is None:
-                self._converted = pc.cast(self._views, pa.large_string())
+                self._converted = self._convert()
             return self._converted
+
+    def _convert(self) -> pa.ChunkedArray:
+        raise NotImplementedError
+
+
+class StringViews(_Deferred):
+    """A column of Arrow string views (polars' strings, taken without a copy), converted
+    to large strings only when a whole-column computation needs it (pyarrow's kernels do
+    not take views): a page is gathered from the views, row by row, so opening a table,
+    paging through it or following an edit converts nothing, and the worker owns a copy
+    of a string column only once the user sorts, filters or profiles it."""
+
+    type = pa.large_string()  # what `whole` and `take` give
+
+    def __init__(self, views: pa.ChunkedArray) -> None:
+        super().__init__(len(views))
+        self._views = views
+
+    @property
+    def views(self) -> pa.ChunkedArray:
+        """The views themselves, for the few kernels that take them."""
+        return self._views
+
+    def _convert(self) -> pa.ChunkedArray:
+        return pc.cast(self._views, pa.large_string())
 
     def take(self, rows: pa.Array) -> pa.Array:
         if self._converted is not None:
@@ -111,26 +128,19 @@ class StringViews:
         return pc.cast(taken, pa.large_string()).combine_chunks()
 
 
-class Temporal:
+class Temporal(_Deferred):
     """A datetime64 or timedelta64 column of a pandas frame (the frame's own numpy values),
     converted to Arrow only when a whole-column computation needs it: finding NaT reads
     every value (about 16 ms for 10M rows), so a page is converted from its own rows and
     opening a table converts nothing."""
 
     def __init__(self, values: Any) -> None:
+        super().__init__(len(values))
         self._values = values
         self.type: pa.DataType = pa.from_numpy_dtype(values.dtype)
-        self._converted: pa.ChunkedArray | None = None
-        self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def whole(self) -> pa.ChunkedArray:
-        with self._lock:
-            if self._converted is None:
-                self._converted = pa.chunked_array([_datetime_array(self._values)], self.type)
-            return self._converted
+    def _convert(self) -> pa.ChunkedArray:
+        return pa.chunked_array([_datetime_array(self._values)], self.type)
 
     def take(self, rows: pa.Array) -> pa.Array | pa.ChunkedArray:
         if self._converted is not None or rows.null_count:
@@ -158,8 +168,7 @@ class Column:
 
     @property
     def type(self) -> pa.DataType:
-        source = self.source
-        return pa.large_string() if isinstance(source, StringViews) else source.type
+        return self.source.type
 
     def __len__(self) -> int:
         return len(self.source)
